@@ -1,0 +1,337 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+)
+
+// AccountExists implements paths.Engine.
+func (b *Backend) AccountExists(ctx context.Context, s logical.Storage, name string) (bool, error) {
+	a, err := b.account(ctx, s, name)
+	return a != nil, err
+}
+
+// ListAccounts implements paths.Engine.
+func (b *Backend) ListAccounts(ctx context.Context, s logical.Storage) ([]string, error) {
+	names, err := s.List(ctx, configPrefix)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// ReadAccount implements paths.Engine.
+func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name string) (*paths.AccountStatus, error) {
+	a, err := b.account(ctx, s, name)
+	if err != nil || a == nil {
+		return nil, err
+	}
+	now := b.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg, tok := a.cfg, a.tok
+	st := &paths.AccountStatus{
+		Name:                 name,
+		ClientID:             cfg.ClientID,
+		DataCenter:           cfg.DataCenter,
+		AccountsURL:          accountsURL(cfg),
+		APIDomain:            firstNonEmpty(tok.APIDomain, cfg.APIDomain),
+		RedirectURI:          cfg.RedirectURI,
+		Scopes:               append([]string(nil), cfg.Scopes...),
+		LiveTokenCap:         liveCap(cfg),
+		HasRefreshToken:      cfg.RefreshToken != "",
+		NeedsReauthorization: tok.NeedsReauth,
+		LastRefresh:          tok.LastRefresh,
+		LastError:            tok.LastError,
+		LastErrorAt:          tok.LastErrorAt,
+		ConsecutiveFailures:  tok.ConsecutiveFailures,
+		RateBudgetRemaining:  b.remainingBudgetLocked(a, now),
+		LiveTokens:           len(a.liveRecordsLocked(now)),
+	}
+	if v := a.view.Load(); v != nil {
+		st.TokenExpiresAt = v.expiresAt
+	}
+	if now.Before(tok.NextAttemptAt) {
+		st.NextAttemptAt = tok.NextAttemptAt
+	}
+	return st, nil
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// WriteAccount implements paths.Engine. Any grant code is exchanged (or an
+// imported refresh token verified) before anything is stored; a failure
+// leaves storage as it was.
+func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name string, in paths.AccountInput) (*paths.WriteResult, error) {
+	b.rememberStorage(s)
+	lock := b.lockFor(name)
+	lock.Lock()
+	defer lock.Unlock()
+	a, err := b.loadAccountLocked(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	now := b.now()
+
+	var next accountConfig
+	var prevTok *tokenState
+	if a != nil {
+		a.mu.Lock()
+		next = *a.cfg
+		next.Scopes = append([]string(nil), a.cfg.Scopes...)
+		prevTok = a.tok
+		a.mu.Unlock()
+	} else {
+		if in.ClientID == nil || in.ClientSecret == nil {
+			field := paths.FieldClientID
+			if in.ClientID != nil {
+				field = paths.FieldClientSecret
+			}
+			return nil, &paths.InputError{Field: field, Msg: "is required when an account is created"}
+		}
+		next = accountConfig{DataCenter: zoho.DefaultDataCenter, LiveTokenCap: DefaultLiveCap, CreatedAt: now}
+	}
+	prev := next
+	applyInput(&next, in)
+	next.UpdatedAt = now
+
+	res := &paths.WriteResult{}
+	var newTok *tokenState
+	switch {
+	case in.GrantCode != "":
+		newTok, err = b.exchange(ctx, name, &next, in.GrantCode, now)
+	case in.RefreshToken != "" && in.RefreshToken != prev.RefreshToken:
+		newTok, err = b.importRefreshToken(ctx, name, &next, in.RefreshToken, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if newTok == nil && clientChanged(&prev, &next) && next.RefreshToken != "" {
+		res.Warnings = append(res.Warnings, "the client or data center changed but no new grant_code or refresh_token was given: the stored refresh token belongs to the previous client and may stop working")
+	}
+
+	replaced := ""
+	if newTok != nil {
+		replaced = prev.RefreshToken
+		next.Generation = prev.Generation + 1
+		newTok.Generation = next.Generation
+	}
+	var walID string
+	if replaced != "" {
+		// Remember the replaced refresh token durably before storing the new
+		// one, so that it is revoked even if this node dies right after.
+		walID, err = b.putRevokeWAL(ctx, s, name, accountsURL(&prev), replaced, next.Generation)
+		if err != nil {
+			return nil, err
+		}
+	}
+	// The refresh token Zoho issued is stored before anything else is done with it.
+	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
+		return nil, err
+	}
+	tokToStore := prevTok
+	if newTok != nil {
+		tokToStore = newTok
+	}
+	if a == nil {
+		a = newAccount(name, &next, tokToStore, b.timing)
+		b.accounts.Store(name, a)
+	} else {
+		a.install(&next, tokToStore, b.timing)
+	}
+	if newTok != nil {
+		a.mu.Lock()
+		err := b.persistTokenLocked(ctx, s, a)
+		a.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if replaced != "" {
+		if err := b.revokeRefreshToken(ctx, accountsURL(&prev), replaced); err != nil {
+			b.logger.Warn("could not revoke replaced refresh token; will retry", "account", name, "error", err)
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the replaced refresh token could not be revoked at Zoho yet (%s); the engine retries in the background", safeText(err)))
+		} else if err := b.deleteWAL(ctx, s, walID); err != nil {
+			b.logger.Warn("could not delete revocation record", "account", name, "error", err)
+		}
+	}
+	b.logger.Info("account written", "account", name, "new_refresh_token", newTok != nil, "data_center", next.DataCenter)
+	return res, nil
+}
+
+func applyInput(c *accountConfig, in paths.AccountInput) {
+	if in.ClientID != nil {
+		c.ClientID = *in.ClientID
+	}
+	if in.ClientSecret != nil {
+		c.ClientSecret = *in.ClientSecret
+	}
+	if in.DataCenter != nil {
+		c.DataCenter = *in.DataCenter
+	}
+	if in.AccountsURL != nil {
+		c.AccountsURL = *in.AccountsURL
+	}
+	if in.RedirectURI != nil {
+		c.RedirectURI = *in.RedirectURI
+	}
+	if in.Scopes != nil {
+		c.Scopes = append([]string(nil), (*in.Scopes)...)
+	}
+	if in.LiveTokenCap != nil {
+		c.LiveTokenCap = *in.LiveTokenCap
+	}
+}
+
+func clientChanged(a, b *accountConfig) bool {
+	return a.ClientID != b.ClientID || accountsURL(a) != accountsURL(b)
+}
+
+// exchange trades a grant code for tokens; on success next holds the new
+// refresh token and the returned state the access token that came with it.
+func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig, code string, now time.Time) (*tokenState, error) {
+	uctx, cancel := b.upstreamCtx()
+	defer cancel()
+	t, err := b.zoho.ExchangeCode(uctx, appFor(next), code, next.RedirectURI, strings.Join(next.Scopes, ","))
+	if err != nil {
+		b.logger.Warn("grant code exchange failed", "account", name, "error", err)
+		return nil, fieldError(name, paths.FieldGrantCode, err)
+	}
+	if t.RefreshToken == "" {
+		// Without offline access Zoho issues no refresh token; the engine cannot
+		// keep the account alive, so it gives the access token back.
+		if rerr := b.zoho.Revoke(uctx, accountsURL(next), t.AccessToken); rerr != nil && !zoho.IsTokenInvalid(rerr) {
+			b.logger.Warn("could not revoke the access token of an online-only grant", "account", name, "error", rerr)
+		}
+		return nil, &paths.InputError{Field: paths.FieldGrantCode, Msg: fmt.Sprintf(
+			"account %q: Zoho issued no refresh token for this grant code; generate it with access_type=offline (Self Client codes always are); nothing was stored", name)}
+	}
+	next.RefreshToken = t.RefreshToken
+	return b.freshTokenState(next, t, now), nil
+}
+
+// importRefreshToken verifies an existing refresh token by one refresh.
+func (b *Backend) importRefreshToken(ctx context.Context, name string, next *accountConfig, rt string, now time.Time) (*tokenState, error) {
+	uctx, cancel := b.upstreamCtx()
+	defer cancel()
+	t, err := b.zoho.Refresh(uctx, appFor(next), rt)
+	if err != nil {
+		b.logger.Warn("refresh token verification failed", "account", name, "error", err)
+		return nil, fieldError(name, paths.FieldRefreshToken, err)
+	}
+	next.RefreshToken = rt
+	return b.freshTokenState(next, t, now), nil
+}
+
+// freshTokenState starts the token state of a new refresh token with the
+// access token that came with it; that request counts in Zoho's window.
+func (b *Backend) freshTokenState(next *accountConfig, t *zoho.Token, now time.Time) *tokenState {
+	if t.APIDomain != "" {
+		next.APIDomain = t.APIDomain
+	}
+	scratch := &account{name: "", cfg: next, tok: &tokenState{Requests: []time.Time{now}}, records: map[string]*leaseRecord{}}
+	b.installTokenLocked(scratch, t, now)
+	return scratch.tok
+}
+
+// DeleteAccount implements paths.Engine.
+func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name string) error {
+	lock := b.lockFor(name)
+	lock.Lock()
+	defer lock.Unlock()
+	a, err := b.loadAccountLocked(ctx, s, name)
+	if err != nil || a == nil {
+		return err
+	}
+	a.mu.Lock()
+	cfg := *a.cfg
+	a.mu.Unlock()
+	if cfg.RefreshToken != "" {
+		if err := b.revokeRefreshToken(ctx, accountsURL(&cfg), cfg.RefreshToken); err != nil {
+			return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+				"account %q was not deleted: its refresh token could not be revoked at Zoho (%s); try again when Zoho is reachable, or write -f revoke/%s later",
+				name, safeText(err), name))
+		}
+	}
+	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
+		return err
+	}
+	if err := s.Delete(ctx, configPrefix+name); err != nil {
+		return err
+	}
+	a.view.Store(nil)
+	b.accounts.Delete(name)
+	b.logger.Info("account deleted", "account", name)
+	return nil
+}
+
+// RevokeAccount implements paths.Engine.
+func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name string) (*paths.WriteResult, error) {
+	lock := b.lockFor(name)
+	lock.Lock()
+	defer lock.Unlock()
+	a, err := b.loadAccountLocked(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, noAccountError(name)
+	}
+	a.mu.Lock()
+	next := *a.cfg
+	a.mu.Unlock()
+	if next.RefreshToken == "" {
+		return nil, nil
+	}
+	if err := b.revokeRefreshToken(ctx, accountsURL(&next), next.RefreshToken); err != nil {
+		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+			"account %q: the refresh token could not be revoked at Zoho (%s); nothing was changed, try again", name, safeText(err)))
+	}
+	next.RefreshToken = ""
+	next.Generation++
+	next.UpdatedAt = b.now()
+	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
+		return nil, err
+	}
+	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
+		return nil, err
+	}
+	a.install(&next, nil, b.timing)
+	b.logger.Info("refresh token revoked", "account", name)
+	return nil, nil
+}
+
+// revokeRefreshToken revokes at Zoho; a token Zoho no longer knows counts as revoked.
+func (b *Backend) revokeRefreshToken(ctx context.Context, accounts, rt string) error {
+	uctx, cancel := b.upstreamCtx()
+	defer cancel()
+	err := b.zoho.Revoke(uctx, accounts, rt)
+	if err != nil && zoho.IsTokenInvalid(err) {
+		return nil
+	}
+	return err
+}
+
+// safeText is an error's text if it is one of Zoho's (which never carry
+// secrets), else a generic description.
+func safeText(err error) string {
+	text, _ := describeError(err)
+	return text
+}

@@ -1,0 +1,261 @@
+// Package backend implements the Zoho OAuth secrets engine: accounts and their
+// refresh tokens in seal-wrapped storage, one shared access token per account
+// cached in memory, refreshes coalesced and kept within Zoho's limits, and
+// leases whose revocation revokes the token at Zoho once no lease holds it.
+package backend
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+)
+
+// Version is the plugin's running version; cmd sets it from the build.
+var Version = "v0.0.0-dev"
+
+// Zoho's documented limits, enforced locally.
+const (
+	DefaultRateLimit  = 10               // token requests per refresh token ...
+	DefaultRateWindow = 10 * time.Minute // ... per rolling window
+	DefaultLiveCap    = 10               // live access tokens per refresh token
+)
+
+// ZohoAPI is the accounts-server client the engine needs; tests may inject
+// another implementation, production uses *zoho.Client.
+type ZohoAPI interface {
+	ExchangeCode(ctx context.Context, app zoho.App, code, redirectURI, scopes string) (*zoho.Token, error)
+	Refresh(ctx context.Context, app zoho.App, refreshToken string) (*zoho.Token, error)
+	Revoke(ctx context.Context, accountsURL, token string) error
+}
+
+// Options tune a Backend. The zero value gives production behaviour.
+type Options struct {
+	Zoho       ZohoAPI          // default: zoho.NewClient with HTTPClient and Timeout
+	HTTPClient *http.Client     // used by the default client
+	Timeout    time.Duration    // per upstream call; default zoho.DefaultTimeout
+	Now        func() time.Time // clock; default time.Now
+	RateLimit  int              // default DefaultRateLimit
+	RateWindow time.Duration    // default DefaultRateWindow
+	// BackgroundConcurrency bounds refreshes run by the periodic function at once.
+	BackgroundConcurrency int
+}
+
+// Backend is the secrets engine.
+type Backend struct {
+	*framework.Backend
+
+	zoho   ZohoAPI
+	now    func() time.Time
+	logger hclog.Logger
+	timing timingPolicy
+	opts   Options
+
+	accounts sync.Map // name → *account
+	locks    []*locksutil.LockEntry
+	flights  singleflight.Group
+	storage  atomic.Pointer[storageRef] // for background work
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+}
+
+type storageRef struct{ s logical.Storage }
+
+var _ paths.Engine = (*Backend)(nil)
+
+// Factory is the logical.Factory Vault calls.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	return FactoryWithOptions(Options{})(ctx, conf)
+}
+
+// FactoryWithOptions returns a Factory whose backends use opts.
+func FactoryWithOptions(opts Options) logical.Factory {
+	return func(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+		b := New(opts)
+		if err := b.Setup(ctx, conf); err != nil {
+			return nil, err
+		}
+		b.logger = b.Backend.Logger()
+		return b, nil
+	}
+}
+
+// New builds an unconfigured Backend.
+func New(opts Options) *Backend {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = DefaultRateLimit
+	}
+	if opts.RateWindow <= 0 {
+		opts.RateWindow = DefaultRateWindow
+	}
+	if opts.BackgroundConcurrency <= 0 {
+		opts.BackgroundConcurrency = 4
+	}
+	if opts.Zoho == nil {
+		opts.Zoho = zoho.NewClient(zoho.Options{HTTPClient: opts.HTTPClient, Timeout: opts.Timeout})
+	}
+	b := &Backend{
+		zoho:   opts.Zoho,
+		now:    opts.Now,
+		opts:   opts,
+		locks:  locksutil.CreateLocks(),
+		logger: hclog.NewNullLogger(),
+	}
+	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
+	secret := paths.Secret(b)
+	b.Backend = &framework.Backend{
+		Help:           strings.TrimSpace(paths.Help),
+		BackendType:    logical.TypeLogical,
+		RunningVersion: Version,
+		PathsSpecial: &logical.Paths{
+			SealWrapStorage: paths.SealWrapStorage,
+		},
+		Paths:             paths.Paths(b, secret),
+		Secrets:           []*framework.Secret{secret},
+		PeriodicFunc:      b.periodic,
+		InitializeFunc:    b.initialize,
+		Invalidate:        b.invalidate,
+		Clean:             b.cleanup,
+		WALRollback:       b.walRollback,
+		WALRollbackMinAge: walMinAge,
+	}
+	return b
+}
+
+func (b *Backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	b.rememberStorage(req.Storage)
+	return nil
+}
+
+func (b *Backend) rememberStorage(s logical.Storage) {
+	if s != nil && b.storage.Load() == nil {
+		b.storage.Store(&storageRef{s: s})
+	}
+}
+
+func (b *Backend) cleanup(ctx context.Context) {
+	b.bgCancel()
+	b.bgWG.Wait()
+}
+
+// invalidate drops cached state when another node changed an account's
+// storage (performance standbys and secondaries).
+func (b *Backend) invalidate(ctx context.Context, key string) {
+	for _, prefix := range []string{configPrefix, tokenPrefix} {
+		if name, ok := strings.CutPrefix(key, prefix); ok {
+			b.accounts.Delete(name)
+		}
+	}
+}
+
+// isReplicaOrStandby reports whether this node must not write storage or
+// refresh on its own.
+func (b *Backend) isReplicaOrStandby() bool {
+	sys := b.System()
+	if sys == nil {
+		return false
+	}
+	st := sys.ReplicationState()
+	return (!sys.LocalMount() && st.HasState(consts.ReplicationPerformanceSecondary)) ||
+		st.HasState(consts.ReplicationPerformanceStandby)
+}
+
+func (b *Backend) lockFor(name string) *locksutil.LockEntry {
+	return locksutil.LockForKey(b.locks, name)
+}
+
+// cachedAccount returns the in-memory account without touching storage.
+func (b *Backend) cachedAccount(name string) *account {
+	if v, ok := b.accounts.Load(name); ok {
+		return v.(*account)
+	}
+	return nil
+}
+
+// loadAccountLocked returns the account, loading it from storage on a cache
+// miss; nil if it does not exist. The caller holds the stripe lock.
+func (b *Backend) loadAccountLocked(ctx context.Context, s logical.Storage, name string) (*account, error) {
+	if a := b.cachedAccount(name); a != nil {
+		return a, nil
+	}
+	cfg, err := loadConfig(ctx, s, name)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	tok, err := loadTokenState(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	a := newAccount(name, cfg, tok, b.timing)
+	b.accounts.Store(name, a)
+	return a, nil
+}
+
+// account returns the account, from memory when cached (the hot path) or
+// from storage under the stripe lock.
+func (b *Backend) account(ctx context.Context, s logical.Storage, name string) (*account, error) {
+	if a := b.cachedAccount(name); a != nil {
+		return a, nil
+	}
+	lock := b.lockFor(name)
+	lock.Lock()
+	defer lock.Unlock()
+	return b.loadAccountLocked(ctx, s, name)
+}
+
+// persistToken writes the account's token state. The caller holds a.mu.
+func (b *Backend) persistTokenLocked(ctx context.Context, s logical.Storage, a *account) error {
+	return putJSON(ctx, s, tokenPrefix+a.name, a.snapshotLocked())
+}
+
+// upstreamCtx bounds an upstream call by the backend's life rather than by one
+// request's: a coalesced refresh must not fail for every waiter because the
+// first caller went away.
+func (b *Backend) upstreamCtx() (context.Context, context.CancelFunc) {
+	timeout := b.opts.Timeout
+	if timeout <= 0 {
+		timeout = zoho.DefaultTimeout
+	}
+	return context.WithTimeout(b.bgCtx, timeout+time.Second)
+}
+
+// accountsURL is where the account's tokens are issued and revoked.
+func accountsURL(cfg *accountConfig) string {
+	if cfg.AccountsURL != "" {
+		return cfg.AccountsURL
+	}
+	if dc, ok := zoho.LookupDataCenter(cfg.DataCenter); ok {
+		return dc.AccountsURL
+	}
+	dc, _ := zoho.LookupDataCenter(zoho.DefaultDataCenter)
+	return dc.AccountsURL
+}
+
+func appFor(cfg *accountConfig) zoho.App {
+	return zoho.App{AccountsURL: accountsURL(cfg), ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
+}
+
+// ValidateAccountsURL implements paths.Engine.
+func (b *Backend) ValidateAccountsURL(raw string) (string, error) {
+	return zoho.ValidateAccountsURL(raw)
+}
+
+var errNoStorage = errors.New("storage is not available yet")

@@ -1,0 +1,79 @@
+package backend
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+)
+
+// Errors of the engine say which account, what Zoho said and what to do; they
+// never contain a secret. Statuses: 400 when an operator must act, 429 while
+// Zoho's token budget is spent, 503 while backing off after failures, 502
+// when a call to Zoho just failed.
+
+func noAccountError(name string) error {
+	return &paths.InputError{Field: paths.FieldName, Msg: fmt.Sprintf("no account named %q: write config/%s first", name, name)}
+}
+
+func noRefreshTokenError(name string) error {
+	return logical.CodedError(http.StatusBadRequest, fmt.Sprintf(
+		"account %q holds no refresh token: write a grant_code (or refresh_token) to config/%s", name, name))
+}
+
+func reauthError(name, lastErr string) error {
+	return logical.CodedError(http.StatusBadRequest, fmt.Sprintf(
+		"account %q needs re-authorization: Zoho no longer accepts its refresh token (%s); write a new grant_code (or refresh_token) to config/%s",
+		name, lastErr, name))
+}
+
+func budgetError(name string, limit int, window time.Duration, until time.Time) error {
+	return logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf(
+		"account %q: Zoho's budget of %d token requests per %s for this refresh token is spent; next request allowed at %s",
+		name, limit, window, until.UTC().Format(time.RFC3339)))
+}
+
+func backoffError(name, lastErr string, until time.Time, throttled bool) error {
+	status := http.StatusServiceUnavailable
+	what := "backing off after failed token requests"
+	if throttled {
+		status = http.StatusTooManyRequests
+		what = "Zoho throttled this refresh token (\"Access Denied\")"
+	}
+	return logical.CodedError(status, fmt.Sprintf(
+		"account %q: %s (last error: %s); next attempt at %s",
+		name, what, lastErr, until.UTC().Format(time.RFC3339)))
+}
+
+func liveCapError(name string, capacity int, held int64, until time.Time) error {
+	return logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf(
+		"account %q: a new access token would make Zoho invalidate the oldest of the %d live ones, which %d lease(s) still hold; revoke those leases or wait until %s",
+		name, capacity, held, until.UTC().Format(time.RFC3339)))
+}
+
+// upstreamError wraps a failed call to Zoho for the caller.
+func upstreamError(name string, err error) error {
+	ze, ok := zoho.AsError(err)
+	if !ok {
+		return fmt.Errorf("account %q: %w", name, err)
+	}
+	status := http.StatusBadGateway
+	if ze.Kind == zoho.KindThrottled {
+		status = http.StatusTooManyRequests
+	}
+	return logical.CodedError(status, fmt.Sprintf("account %q: %s; %s", name, ze.Error(), ze.Hint()))
+}
+
+// fieldError reports Zoho's rejection of a value written to config/ as a 400
+// naming the field; temporary failures stay 502.
+func fieldError(name, field string, err error) error {
+	ze, ok := zoho.AsError(err)
+	if !ok || ze.Temporary() {
+		return upstreamError(name, err)
+	}
+	return &paths.InputError{Field: field, Msg: fmt.Sprintf("account %q: %s; %s; nothing was stored", name, ze.Error(), ze.Hint())}
+}

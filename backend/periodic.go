@@ -1,0 +1,60 @@
+package backend
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/sync/errgroup"
+)
+
+// periodic runs on Vault's rollback schedule (every minute). It refreshes
+// ahead of expiry the tokens of accounts read within their token's lifetime,
+// so readers do not wait on Zoho; idle accounts are refreshed lazily on their
+// next read.
+func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
+	b.rememberStorage(req.Storage)
+	if b.isReplicaOrStandby() {
+		return nil
+	}
+	b.refreshDue(ctx, req.Storage)
+	return nil
+}
+
+// refreshDue refreshes every recently read account whose token has reached
+// its refresh point, a bounded number at a time.
+func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
+	now := b.now()
+	var due []*account
+	b.accounts.Range(func(_, v interface{}) bool {
+		a := v.(*account)
+		view := a.view.Load()
+		if view == nil || now.Before(view.refreshAt) {
+			return true
+		}
+		if now.Sub(time.Unix(0, a.lastRead.Load())) > view.lifetime {
+			return true // idle: refreshed lazily on its next read
+		}
+		due = append(due, a)
+		return true
+	})
+	var g errgroup.Group
+	g.SetLimit(b.opts.BackgroundConcurrency)
+	for _, a := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		if !a.refreshing.CompareAndSwap(false, true) {
+			continue
+		}
+		g.Go(func() error {
+			defer a.refreshing.Store(false)
+			if err := b.refreshAhead(s, a); err != nil {
+				b.logger.Debug("background refresh did not run", "account", a.name, "error", err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return len(due)
+}

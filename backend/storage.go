@@ -1,0 +1,126 @@
+package backend
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Storage layout. Every prefix is seal-wrapped (see paths.SealWrapStorage).
+const (
+	configPrefix = "config/" // accountConfig: client credentials and the refresh token
+	tokenPrefix  = "token/"  // tokenState: access token, rate log, minted tokens
+)
+
+// accountConfig is one account's durable configuration. The refresh token
+// lives here, beside the client it belongs to, so that one storage write
+// stores both atomically.
+type accountConfig struct {
+	ClientID     string    `json:"client_id"`
+	ClientSecret string    `json:"client_secret"`
+	DataCenter   string    `json:"data_center"`
+	AccountsURL  string    `json:"accounts_url,omitempty"` // operator override; empty: the data center's
+	RedirectURI  string    `json:"redirect_uri,omitempty"`
+	Scopes       []string  `json:"scopes,omitempty"`
+	LiveTokenCap int       `json:"live_token_cap"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Generation   int64     `json:"generation"` // bumped whenever the refresh token changes or is revoked
+	APIDomain    string    `json:"api_domain,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// tokenState is what the engine knows about the tokens minted from the
+// current refresh token. It is written on every token request (before the
+// request is sent, so that Zoho's rate limit survives restarts), after every
+// answer, and when a token's lease reservation grows.
+type tokenState struct {
+	Generation  int64     `json:"generation"`
+	AccessToken string    `json:"access_token,omitempty"`
+	TokenID     string    `json:"token_id,omitempty"`
+	TokenType   string    `json:"token_type,omitempty"`
+	APIDomain   string    `json:"api_domain,omitempty"`
+	Scope       string    `json:"scope,omitempty"`
+	IssuedAt    time.Time `json:"issued_at,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at,omitempty"`
+
+	// Requests are the times of token requests sent for this refresh token
+	// within Zoho's rolling window (successful or not).
+	Requests []time.Time `json:"requests,omitempty"`
+	// Minted are the access tokens minted from this refresh token that may
+	// still be alive, oldest first.
+	Minted []*mintedToken `json:"minted,omitempty"`
+
+	LastRefresh         time.Time `json:"last_refresh,omitempty"`
+	LastError           string    `json:"last_error,omitempty"`
+	LastErrorAt         time.Time `json:"last_error_at,omitempty"`
+	LastErrorCode       string    `json:"last_error_code,omitempty"`
+	ConsecutiveFailures int       `json:"consecutive_failures,omitempty"`
+	NextAttemptAt       time.Time `json:"next_attempt_at,omitempty"`
+	NeedsReauth         bool      `json:"needs_reauth,omitempty"`
+}
+
+// mintedToken is one access token minted from the refresh token. Its lease
+// count lives in memory; Reserved is a persisted upper bound of it, raised in
+// blocks so that handing out a lease rarely costs a storage write.
+type mintedToken struct {
+	ID        string    `json:"id"`
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Reserved  int64     `json:"reserved"`
+	Revoked   bool      `json:"revoked,omitempty"` // revoked by the engine or evicted by Zoho's live cap
+}
+
+// tokenID is a short, non-reversible identifier of an access token.
+func tokenID(accessToken string) string {
+	sum := sha256.Sum256([]byte(accessToken))
+	return hex.EncodeToString(sum[:12])
+}
+
+func getJSON(ctx context.Context, s logical.Storage, key string, out interface{}) (bool, error) {
+	entry, err := s.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", key, err)
+	}
+	if entry == nil {
+		return false, nil
+	}
+	if err := entry.DecodeJSON(out); err != nil {
+		return false, fmt.Errorf("decoding %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func putJSON(ctx context.Context, s logical.Storage, key string, v interface{}) error {
+	entry, err := logical.StorageEntryJSON(key, v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", key, err)
+	}
+	entry.SealWrap = true
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("writing %s: %w", key, err)
+	}
+	return nil
+}
+
+func loadConfig(ctx context.Context, s logical.Storage, name string) (*accountConfig, error) {
+	var cfg accountConfig
+	ok, err := getJSON(ctx, s, configPrefix+name, &cfg)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func loadTokenState(ctx context.Context, s logical.Storage, name string) (*tokenState, error) {
+	var st tokenState
+	ok, err := getJSON(ctx, s, tokenPrefix+name, &st)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &st, nil
+}

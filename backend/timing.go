@@ -1,0 +1,79 @@
+package backend
+
+import (
+	"hash/fnv"
+	"time"
+)
+
+// timingPolicy derives, from an access token's lifetime, when leases must end
+// and when the token is refreshed.
+type timingPolicy struct{}
+
+func clampDuration(d, lo, hi time.Duration) time.Duration {
+	if d < lo {
+		return lo
+	}
+	if d > hi {
+		return hi
+	}
+	return d
+}
+
+// margin is how long before the token's expiry every lease ends: 1/20 of the
+// lifetime, between 1 s and 60 s (60 s for Zoho's one-hour tokens).
+func (timingPolicy) margin(lifetime time.Duration) time.Duration {
+	return clampDuration(lifetime/20, time.Second, time.Minute)
+}
+
+// floor is the shortest lease worth handing out when a refresh is possible:
+// 1/20 of the lifetime, between 1 s and 5 min.
+func (timingPolicy) floor(lifetime time.Duration) time.Duration {
+	return clampDuration(lifetime/20, time.Second, 5*time.Minute)
+}
+
+// refreshAt is when a token in use is refreshed in the background: a quarter
+// of its lifetime before expiry, moved earlier by up to a further 1/20 of the
+// lifetime. The spread is derived from the token's ID, so it is stable across
+// restarts and different for every account (no thundering herd).
+func (timingPolicy) refreshAt(issued, expires time.Time, id string) time.Time {
+	lifetime := expires.Sub(issued)
+	if lifetime <= 0 {
+		return expires
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	spread := lifetime / 20
+	var jitter time.Duration
+	if spread > 0 {
+		jitter = time.Duration(h.Sum64() % uint64(spread))
+	}
+	return expires.Add(-lifetime/4 - jitter)
+}
+
+// leaseTTL is the TTL of a lease issued at now: the token's remaining life
+// less the margin, whole seconds (Vault's granularity), never negative.
+func (t timingPolicy) leaseTTL(v *tokenView, now time.Time) time.Duration {
+	ttl := v.expiresAt.Sub(now) - t.margin(v.lifetime)
+	if ttl < 0 {
+		return 0
+	}
+	return ttl.Truncate(time.Second)
+}
+
+// satisfies reports whether v can be handed out at now to a reader that needs
+// at least minTTL (and, when strict, at least the floor).
+func (t timingPolicy) satisfies(v *tokenView, now time.Time, minTTL time.Duration, strict bool) bool {
+	if v == nil {
+		return false
+	}
+	need := minTTL
+	if strict {
+		if f := t.floor(v.lifetime); f > need {
+			need = f
+		}
+	}
+	if need < time.Second {
+		need = time.Second
+	}
+	return t.leaseTTL(v, now) >= need
+}

@@ -1,0 +1,379 @@
+package backend
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+)
+
+// Back-off after failed token requests: exponential from backoffBase, capped,
+// with full jitter in the upper half. Rejections that need an operator (other
+// than a dead refresh token, which stops refreshing altogether) back off from a
+// longer base.
+const (
+	backoffBase         = 2 * time.Second
+	backoffRejectedBase = 30 * time.Second
+	backoffMax          = 5 * time.Minute
+)
+
+// IssueCreds implements paths.Engine. The cached path touches neither storage
+// nor Zoho: an atomic view load, a lease-count increment and, rarely, a
+// reservation write.
+func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*paths.Creds, error) {
+	b.rememberStorage(s)
+	a, err := b.account(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, noAccountError(name)
+	}
+	now := b.now()
+	a.lastRead.Store(now.UnixNano())
+
+	var refreshErr error
+	for attempt := 0; attempt < 4; attempt++ {
+		v := a.view.Load()
+		if b.timing.satisfies(v, now, minTTL, true) {
+			if minTTL == 0 && !now.Before(v.refreshAt) {
+				b.refreshInBackground(s, a)
+			}
+			if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
+				return c, err
+			}
+			continue // the token was retired meanwhile
+		}
+		if refreshErr != nil {
+			break
+		}
+		refreshErr = b.refreshNow(ctx, s, a, minTTL)
+		now = b.now()
+	}
+	// The refresh failed or is not allowed yet: a token that is still valid
+	// (if only for less than the floor) is better than none, unless the caller
+	// asked for a minimum TTL.
+	if v := a.view.Load(); refreshErr != nil && minTTL == 0 && b.timing.satisfies(v, now, 0, false) {
+		if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
+			return c, err
+		}
+	}
+	if refreshErr == nil {
+		refreshErr = upstreamError(name, errTokenUnavailable)
+	}
+	return nil, refreshErr
+}
+
+var errTokenUnavailable = &zoho.Error{Op: zoho.OpRefresh, Kind: zoho.KindMalformed, Description: "no usable access token after refreshing"}
+
+// hold records one more lease on v's token and returns the creds for it. ok is
+// false when the token was retired concurrently and the caller must retry.
+func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time) (*paths.Creds, bool, error) {
+	rec := v.rec
+	n := rec.leases.Add(1)
+	if rec.retired.Load() {
+		rec.leases.Add(-1)
+		return nil, false, nil
+	}
+	if n > rec.reserved.Load() {
+		if err := b.reserve(ctx, s, a, rec, n); err != nil {
+			rec.leases.Add(-1)
+			return nil, false, err
+		}
+	}
+	return &paths.Creds{
+		AccessToken: v.accessToken,
+		APIDomain:   v.apiDomain,
+		TokenType:   v.tokenType,
+		ExpiresAt:   v.expiresAt,
+		Scopes:      v.scopes,
+		TTL:         b.timing.leaseTTL(v, now),
+		Lease: paths.LeaseData{
+			Account:     a.name,
+			AccessToken: v.accessToken,
+			TokenID:     rec.ID,
+			Generation:  v.generation,
+			ExpiresAt:   v.expiresAt,
+		},
+	}, true, nil
+}
+
+// reserve raises the persisted upper bound of a token's lease count to at
+// least n, doubling it so that a token's leases cost O(log n) writes.
+func (b *Backend) reserve(ctx context.Context, s logical.Storage, a *account, rec *leaseRecord, n int64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rec.reserved.Load() >= n {
+		return nil
+	}
+	old := rec.reserved.Load()
+	next := 2 * n
+	if next < n+16 {
+		next = n + 16
+	}
+	rec.reserved.Store(next)
+	if err := b.persistTokenLocked(ctx, s, a); err != nil {
+		rec.reserved.Store(old)
+		return err
+	}
+	return nil
+}
+
+// refreshNow refreshes the account's token unless it already satisfies
+// minTTL, coalescing concurrent callers into one upstream request.
+func (b *Backend) refreshNow(ctx context.Context, s logical.Storage, a *account, minTTL time.Duration) error {
+	ch := b.flights.DoChan(a.name, func() (interface{}, error) {
+		return nil, b.refreshUnless(s, a, func(v *tokenView, now time.Time) bool {
+			return b.timing.satisfies(v, now, minTTL, true)
+		})
+	})
+	select {
+	case res := <-ch:
+		return res.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// refreshInBackground starts one refresh ahead of expiry, unless one is
+// already under way; the reader that noticed is served the current token.
+func (b *Backend) refreshInBackground(s logical.Storage, a *account) {
+	if b.isReplicaOrStandby() || !a.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	b.bgWG.Add(1)
+	go func() {
+		defer b.bgWG.Done()
+		defer a.refreshing.Store(false)
+		_ = b.refreshAhead(s, a)
+	}()
+}
+
+// refreshAhead refreshes the account's token if it has reached its refresh
+// point, joining a refresh already in flight for the account.
+func (b *Backend) refreshAhead(s logical.Storage, a *account) error {
+	_, err, _ := b.flights.Do(a.name, func() (interface{}, error) {
+		return nil, b.refreshUnless(s, a, func(v *tokenView, now time.Time) bool {
+			return v != nil && now.Before(v.refreshAt)
+		})
+	})
+	return err
+}
+
+// refreshUnless takes the account's stripe lock and refreshes unless fresh
+// reports that the current view is good enough (another caller may have
+// refreshed while this one waited).
+func (b *Backend) refreshUnless(s logical.Storage, a *account, fresh func(*tokenView, time.Time) bool) error {
+	lock := b.lockFor(a.name)
+	lock.Lock()
+	defer lock.Unlock()
+	if b.cachedAccount(a.name) != a {
+		// The account was deleted or reloaded meanwhile; let the caller retry
+		// with the current state.
+		return nil
+	}
+	if fresh(a.view.Load(), b.now()) {
+		return nil
+	}
+	return b.refreshLocked(s, a)
+}
+
+// refreshLocked performs one refresh_token grant, within Zoho's limits. The
+// caller holds the stripe lock.
+func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
+	ctx, cancel := b.upstreamCtx()
+	defer cancel()
+	now := b.now()
+
+	a.mu.Lock()
+	cfg, tok := a.cfg, a.tok
+	if cfg.RefreshToken == "" {
+		a.mu.Unlock()
+		return noRefreshTokenError(a.name)
+	}
+	if tok.NeedsReauth {
+		a.mu.Unlock()
+		return reauthError(a.name, tok.LastError)
+	}
+	if now.Before(tok.NextAttemptAt) {
+		err := backoffError(a.name, tok.LastError, tok.NextAttemptAt, tok.LastErrorCode == zoho.CodeThrottled)
+		a.mu.Unlock()
+		return err
+	}
+	if until, ok := b.budgetLocked(a, now); !ok {
+		a.mu.Unlock()
+		return budgetError(a.name, b.opts.RateLimit, b.opts.RateWindow, until)
+	}
+	capacity := liveCap(cfg)
+	var evict *leaseRecord
+	if live := a.liveRecordsLocked(now); len(live) >= capacity {
+		evict = live[0]
+		if held := evict.leases.Load(); held > 0 {
+			a.mu.Unlock()
+			return liveCapError(a.name, capacity, held, evict.ExpiresAt)
+		}
+	}
+	// Record the request before sending it, so the budget holds across crashes.
+	tok.Requests = append(tok.Requests, now)
+	if err := b.persistTokenLocked(ctx, s, a); err != nil {
+		tok.Requests = tok.Requests[:len(tok.Requests)-1]
+		a.mu.Unlock()
+		return err
+	}
+	app, rt := appFor(cfg), cfg.RefreshToken
+	a.mu.Unlock()
+
+	start := time.Now()
+	t, err := b.zoho.Refresh(ctx, app, rt)
+	elapsed := time.Since(start)
+	now = b.now()
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		b.recordFailureLocked(a, err, now)
+		if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
+			b.logger.Error("could not store refresh failure", "account", a.name, "error", perr)
+		}
+		b.logger.Warn("token refresh failed", "account", a.name, "error", err, "elapsed", elapsed,
+			"next_attempt_at", a.tok.NextAttemptAt, "needs_reauthorization", a.tok.NeedsReauth)
+		return upstreamError(a.name, err)
+	}
+	if evict != nil && !evict.Revoked {
+		// Zoho has silently invalidated the oldest live token; no lease held it.
+		evict.Revoked = true
+		evict.retired.Store(true)
+	}
+	b.installTokenLocked(a, t, now)
+	if err := b.persistTokenLocked(ctx, s, a); err != nil {
+		// The token is good and served from memory; the refresh token is
+		// unchanged, so nothing durable is lost.
+		b.logger.Error("could not store refreshed access token", "account", a.name, "error", err)
+	}
+	b.logger.Debug("access token refreshed", "account", a.name, "expires_at", a.tok.ExpiresAt, "elapsed", elapsed)
+	return nil
+}
+
+// budgetLocked prunes the request log to Zoho's window and reports whether a
+// request may be sent at now; if not, when it may. The caller holds a.mu.
+func (b *Backend) budgetLocked(a *account, now time.Time) (time.Time, bool) {
+	tok := a.tok
+	cut := 0
+	for cut < len(tok.Requests) && !tok.Requests[cut].After(now.Add(-b.opts.RateWindow)) {
+		cut++
+	}
+	tok.Requests = tok.Requests[cut:]
+	if len(tok.Requests) < b.opts.RateLimit {
+		return time.Time{}, true
+	}
+	return tok.Requests[len(tok.Requests)-b.opts.RateLimit].Add(b.opts.RateWindow), false
+}
+
+// remainingBudget is how many token requests the window still allows.
+func (b *Backend) remainingBudgetLocked(a *account, now time.Time) int {
+	n := 0
+	for _, t := range a.tok.Requests {
+		if t.After(now.Add(-b.opts.RateWindow)) {
+			n++
+		}
+	}
+	if n >= b.opts.RateLimit {
+		return 0
+	}
+	return b.opts.RateLimit - n
+}
+
+func liveCap(cfg *accountConfig) int {
+	if cfg.LiveTokenCap > 0 {
+		return cfg.LiveTokenCap
+	}
+	return DefaultLiveCap
+}
+
+// recordFailureLocked updates the back-off state after a failed token
+// request. The caller holds a.mu.
+func (b *Backend) recordFailureLocked(a *account, err error, now time.Time) {
+	tok := a.tok
+	tok.LastError, tok.LastErrorCode = describeError(err)
+	tok.LastErrorAt = now
+	tok.ConsecutiveFailures++
+	switch {
+	case zoho.IsInvalidGrant(err):
+		tok.NeedsReauth = true
+	case zoho.IsThrottled(err):
+		// Zoho's window is rolling and may hold requests this engine did not
+		// make: wait a whole window.
+		tok.NextAttemptAt = now.Add(b.opts.RateWindow)
+	default:
+		base := backoffBase
+		if !zoho.IsTemporary(err) {
+			base = backoffRejectedBase
+		}
+		tok.NextAttemptAt = now.Add(backoffDelay(base, tok.ConsecutiveFailures))
+	}
+}
+
+// backoffDelay is base·2^(failures-1), capped, with jitter in [d/2, d].
+func backoffDelay(base time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < backoffMax; i++ {
+		d *= 2
+	}
+	if d > backoffMax {
+		d = backoffMax
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+// installTokenLocked makes t the account's current token. The caller holds a.mu.
+func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time) {
+	tok := a.tok
+	id := tokenID(t.AccessToken)
+	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn)}
+	// Forget tokens that have expired: no lease can hold them any more.
+	kept := tok.Minted[:0]
+	for _, old := range tok.Minted {
+		if now.Before(old.ExpiresAt) {
+			kept = append(kept, old)
+		} else {
+			delete(a.records, old.ID)
+		}
+	}
+	tok.Minted = append(kept, m)
+	a.records[id] = newLeaseRecord(m)
+	tok.AccessToken = t.AccessToken
+	tok.TokenID = id
+	tok.TokenType = t.TokenType
+	if t.APIDomain != "" {
+		tok.APIDomain = t.APIDomain
+	}
+	if t.Scope != "" {
+		tok.Scope = t.Scope
+	}
+	tok.IssuedAt = m.IssuedAt
+	tok.ExpiresAt = m.ExpiresAt
+	tok.LastRefresh = now
+	tok.ConsecutiveFailures = 0
+	tok.NextAttemptAt = time.Time{}
+	tok.NeedsReauth = false
+	a.view.Store(a.buildViewLocked(b.timing))
+}
+
+// describeError returns a secret-free description of a failed token request
+// and Zoho's error code (or the failure kind) for status and metrics.
+func describeError(err error) (text, code string) {
+	ze, ok := zoho.AsError(err)
+	if !ok {
+		return "internal error", "internal"
+	}
+	code = ze.Code
+	if code == "" {
+		code = ze.Kind.String()
+	}
+	return ze.Error(), code
+}

@@ -1,0 +1,170 @@
+package zoho
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Kind classifies a failed call to Zoho's accounts server.
+type Kind int
+
+const (
+	// KindRejected: Zoho answered with an OAuth error code (often with HTTP 200).
+	KindRejected Kind = iota + 1
+	// KindThrottled: Zoho's "Access Denied" answer to too many token requests.
+	KindThrottled
+	// KindTransport: the request did not complete (timeout, reset, DNS, TLS).
+	KindTransport
+	// KindServer: Zoho answered with an HTTP 5xx status.
+	KindServer
+	// KindMalformed: the answer could not be understood (not JSON, truncated,
+	// or neither a token nor an error).
+	KindMalformed
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindRejected:
+		return "rejected"
+	case KindThrottled:
+		return "throttled"
+	case KindTransport:
+		return "unreachable"
+	case KindServer:
+		return "server error"
+	case KindMalformed:
+		return "malformed answer"
+	}
+	return "unknown"
+}
+
+// Zoho error codes the engine reacts to.
+const (
+	CodeInvalidCode         = "invalid_code"
+	CodeInvalidClient       = "invalid_client"
+	CodeInvalidClientSecret = "invalid_client_secret"
+	CodeInvalidRedirectURI  = "invalid_redirect_uri"
+	CodeAccessDenied        = "access_denied"
+	CodeThrottled           = "Access Denied"
+	CodeInvalidToken        = "invalid_token"
+	CodeMissingOrgInfo      = "missing_org_info"
+)
+
+// Error is a failed call to Zoho. Its message never contains a secret: it is
+// built only from the operation, Zoho's error code and description, and the
+// HTTP status.
+type Error struct {
+	Op          string // "code exchange", "refresh", "revoke"
+	Kind        Kind
+	Code        string // Zoho's error code, e.g. invalid_code; empty for transport failures
+	Description string // Zoho's error_description, if any (truncated)
+	HTTPStatus  int    // 0 when no answer arrived
+	Err         error  // underlying transport error, if any
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("zoho ")
+	b.WriteString(e.Op)
+	b.WriteString(" failed: ")
+	switch {
+	case e.Code != "":
+		fmt.Fprintf(&b, "Zoho answered %q", e.Code)
+		if e.Description != "" {
+			fmt.Fprintf(&b, " (%s)", e.Description)
+		}
+	case e.Err != nil:
+		b.WriteString(e.Kind.String())
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	default:
+		b.WriteString(e.Kind.String())
+	}
+	if e.HTTPStatus != 0 {
+		fmt.Fprintf(&b, " [HTTP %d]", e.HTTPStatus)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Temporary reports whether trying again later may succeed without any change
+// by an operator.
+func (e *Error) Temporary() bool {
+	switch e.Kind {
+	case KindThrottled, KindTransport, KindServer, KindMalformed:
+		return true
+	}
+	return false
+}
+
+// Hint tells an operator what to do about the error.
+func (e *Error) Hint() string {
+	switch e.Kind {
+	case KindThrottled:
+		return "Zoho allows 10 access tokens per refresh token per 10 minutes; wait for the window to clear"
+	case KindTransport, KindServer, KindMalformed:
+		return "Zoho's accounts server could not be used; the engine retries with back-off"
+	}
+	switch e.Code {
+	case CodeInvalidCode:
+		if e.Op == OpExchange {
+			return "the grant code is expired or already used: generate a new one and write it as grant_code within its lifetime"
+		}
+		return "the refresh token was revoked, evicted or never valid: re-authorize by writing a new grant_code (or refresh_token) to the account"
+	case CodeInvalidClient:
+		return "the client_id is unknown in this data center: check client_id and data_center (or accounts_url)"
+	case CodeInvalidClientSecret:
+		return "the client_secret is wrong for this data center: write the correct client_secret"
+	case CodeInvalidRedirectURI:
+		return "redirect_uri must match one registered for the client in Zoho's API console exactly"
+	case CodeAccessDenied:
+		return "Zoho refused the request (consent refused or too many grant codes): try again later"
+	case CodeMissingOrgInfo:
+		return "the request needs an organisation id (soid)"
+	}
+	return "check the account's client credentials and data center"
+}
+
+// Operation names used in errors.
+const (
+	OpExchange = "code exchange"
+	OpRefresh  = "refresh"
+	OpRevoke   = "revoke"
+)
+
+// AsError returns the *Error in err's chain, if any.
+func AsError(err error) (*Error, bool) {
+	var ze *Error
+	if errors.As(err, &ze) {
+		return ze, true
+	}
+	return nil, false
+}
+
+// IsThrottled reports whether err is Zoho's "Access Denied" token throttle.
+func IsThrottled(err error) bool {
+	ze, ok := AsError(err)
+	return ok && ze.Kind == KindThrottled
+}
+
+// IsInvalidGrant reports whether Zoho rejected the grant itself: an expired or
+// used grant code, or a revoked, evicted or unknown refresh token.
+func IsInvalidGrant(err error) bool {
+	ze, ok := AsError(err)
+	return ok && ze.Kind == KindRejected && ze.Code == CodeInvalidCode
+}
+
+// IsTokenInvalid reports whether a revoke failed because the token was already
+// dead (or never existed); for revocation that counts as success.
+func IsTokenInvalid(err error) bool {
+	ze, ok := AsError(err)
+	return ok && ze.Op == OpRevoke && ze.Code == CodeInvalidToken
+}
+
+// IsTemporary reports whether err is a Zoho failure that may clear by itself.
+func IsTemporary(err error) bool {
+	ze, ok := AsError(err)
+	return ok && ze.Temporary()
+}

@@ -1,0 +1,101 @@
+// Package paths declares the HTTP surface of the Zoho secrets engine: one file
+// per path, with field schemas, help text and OpenAPI metadata. It validates
+// input and shapes responses; the work itself is done by an Engine, which the
+// backend package implements. This package never imports the backend.
+package paths
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Engine is the narrow interface the paths need from the backend.
+type Engine interface {
+	// ValidateAccountsURL checks and normalises an accounts_url override.
+	ValidateAccountsURL(raw string) (string, error)
+	// AccountExists reports whether config/<name> is stored.
+	AccountExists(ctx context.Context, s logical.Storage, name string) (bool, error)
+	// ListAccounts returns the account names in sorted order.
+	ListAccounts(ctx context.Context, s logical.Storage) ([]string, error)
+	// ReadAccount returns an account's non-secret status, or nil if it does not exist.
+	ReadAccount(ctx context.Context, s logical.Storage, name string) (*AccountStatus, error)
+	// WriteAccount creates or updates an account. Errors that carry an HTTP status
+	// (logical.HTTPCodedError) are returned to the caller as is.
+	WriteAccount(ctx context.Context, s logical.Storage, name string, in AccountInput) (*WriteResult, error)
+	// DeleteAccount revokes the account's refresh token at Zoho and removes it.
+	DeleteAccount(ctx context.Context, s logical.Storage, name string) error
+	// IssueCreds returns the account's shared access token, refreshing first when
+	// it would expire within minTTL, and records the lease about to be created.
+	IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*Creds, error)
+	// RevokeLease ends one lease; the access token is revoked at Zoho once no
+	// other unexpired lease holds it.
+	RevokeLease(ctx context.Context, s logical.Storage, lease LeaseData) error
+	// RevokeAccount revokes the account's refresh token at Zoho and forgets its
+	// tokens, keeping the client configuration.
+	RevokeAccount(ctx context.Context, s logical.Storage, name string) (*WriteResult, error)
+}
+
+// AccountInput is a validated write to config/<name>. Nil pointers mean "not
+// given": on update the stored value is kept.
+type AccountInput struct {
+	Create       bool
+	ClientID     *string
+	ClientSecret *string
+	DataCenter   *string
+	AccountsURL  *string
+	RedirectURI  *string
+	Scopes       *[]string
+	LiveTokenCap *int
+	GrantCode    string
+	RefreshToken string
+}
+
+// WriteResult reports side effects of a write that the caller should see.
+type WriteResult struct {
+	Warnings []string
+}
+
+// AccountStatus is everything about an account that may be shown: never the
+// client secret, the refresh token or an access token.
+type AccountStatus struct {
+	Name                 string
+	ClientID             string
+	DataCenter           string
+	AccountsURL          string
+	APIDomain            string
+	RedirectURI          string
+	Scopes               []string
+	LiveTokenCap         int
+	HasRefreshToken      bool
+	NeedsReauthorization bool
+	TokenExpiresAt       time.Time // zero when no access token is cached
+	LastRefresh          time.Time
+	LastError            string
+	LastErrorAt          time.Time
+	ConsecutiveFailures  int
+	NextAttemptAt        time.Time // zero when not backing off
+	RateBudgetRemaining  int       // token requests left in Zoho's rolling window
+	LiveTokens           int       // access tokens minted from the refresh token that are still alive
+}
+
+// Creds is what one creds/<name> read hands out.
+type Creds struct {
+	AccessToken string
+	APIDomain   string
+	TokenType   string
+	ExpiresAt   time.Time
+	Scopes      []string
+	TTL         time.Duration // the lease's TTL: never beyond the token's life
+	Lease       LeaseData
+}
+
+// LeaseData is kept in a lease's internal data: what revocation needs.
+type LeaseData struct {
+	Account     string
+	AccessToken string
+	TokenID     string
+	Generation  int64
+	ExpiresAt   time.Time
+}

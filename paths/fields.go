@@ -1,0 +1,182 @@
+package paths
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Field names. Other tooling (policies, templates, Terraform) depends on them.
+const (
+	FieldName         = "name"
+	FieldClientID     = "client_id"
+	FieldClientSecret = "client_secret"
+	FieldDataCenter   = "data_center"
+	FieldAccountsURL  = "accounts_url"
+	FieldRedirectURI  = "redirect_uri"
+	FieldScopes       = "scopes"
+	FieldGrantCode    = "grant_code"
+	FieldRefreshToken = "refresh_token"
+	FieldLiveTokenCap = "live_token_cap"
+	FieldMinTTL       = "min_ttl"
+
+	FieldAccessToken = "access_token"
+	FieldAPIDomain   = "api_domain"
+	FieldTokenType   = "token_type"
+	FieldExpiresAt   = "expires_at"
+)
+
+// Limits on input sizes: anything longer is a mistake, not a credential.
+const (
+	maxNameLen       = 128
+	maxIDLen         = 256
+	maxSecretLen     = 1024
+	maxURLLen        = 2048
+	maxScopes        = 100
+	maxScopeLen      = 256
+	maxLiveTokenCap  = 30
+	defaultLiveCap   = 10
+	operationPrefix  = "zoho"
+	accountNameRegex = `(?P<name>.+)`
+)
+
+// nameRe is Vault's generic name pattern (letters, digits, '_', '-', '.', not
+// starting or ending with '-' or '.'), anchored.
+var nameRe = regexp.MustCompile(`^\w(([\w.-]+)?\w)?$`)
+
+func nameField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type:        framework.TypeString,
+		Description: "Name of the Zoho account: letters, digits, '_', '-' and '.', starting and ending with a letter or digit.",
+		Required:    true,
+	}
+}
+
+// InputError is a request the caller must correct; it becomes HTTP 400 and
+// always names the field.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Msg) }
+
+func inputErr(field, format string, args ...interface{}) *InputError {
+	return &InputError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// badRequest turns an input error into Vault's 400 response.
+func badRequest(err *InputError) (*logical.Response, error) {
+	return logical.ErrorResponse(err.Error()), nil
+}
+
+// validateName checks the captured account name.
+func validateName(name string) *InputError {
+	switch {
+	case name == "":
+		return inputErr(FieldName, "must not be empty")
+	case len(name) > maxNameLen:
+		return inputErr(FieldName, "must be at most %d characters", maxNameLen)
+	case !nameRe.MatchString(name):
+		return inputErr(FieldName, "%q is not a valid name: use letters, digits, '_', '-' and '.', starting and ending with a letter or digit", truncateForMsg(name))
+	}
+	return nil
+}
+
+// rejectUnknownFields answers 400 for fields the path does not declare:
+// a misspelt field must not be silently ignored.
+func rejectUnknownFields(req *logical.Request, d *framework.FieldData) *InputError {
+	var unknown []string
+	for k := range req.Data {
+		if _, ok := d.Schema[k]; !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	for i, k := range unknown {
+		unknown[i] = truncateForMsg(k)
+	}
+	return inputErr(unknown[0], "unknown field (this path does not accept: %s)", strings.Join(unknown, ", "))
+}
+
+// optString returns a string field if it was given, rejecting empty values,
+// surrounding white space and values over max bytes.
+func optString(d *framework.FieldData, field string, max int) (*string, *InputError) {
+	raw, ok := d.GetOk(field)
+	if !ok {
+		return nil, nil
+	}
+	s, _ := raw.(string)
+	if s == "" {
+		return nil, inputErr(field, "must not be empty")
+	}
+	if strings.TrimSpace(s) != s {
+		return nil, inputErr(field, "must not begin or end with white space")
+	}
+	if len(s) > max {
+		return nil, inputErr(field, "must be at most %d characters", max)
+	}
+	if strings.ContainsAny(s, "\x00\r\n") {
+		return nil, inputErr(field, "must not contain control characters")
+	}
+	return &s, nil
+}
+
+// validateRedirectURI accepts an absolute http(s) URL.
+func validateRedirectURI(s string) *InputError {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return inputErr(FieldRedirectURI, "must be an absolute http(s) URL registered for the client in Zoho's API console")
+	}
+	return nil
+}
+
+// normalizeScopes trims and de-duplicates scopes, keeping their order.
+func normalizeScopes(in []string) ([]string, *InputError) {
+	seen := make(map[string]bool, len(in))
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if len(s) > maxScopeLen || strings.ContainsAny(s, " \t\r\n\x00,") {
+			return nil, inputErr(FieldScopes, "%q is not a Zoho scope (expected Service.scope.OPERATION)", truncateForMsg(s))
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	if len(in) > 0 && len(out) == 0 {
+		return nil, inputErr(FieldScopes, "must name at least one scope")
+	}
+	if len(out) > maxScopes {
+		return nil, inputErr(FieldScopes, "at most %d scopes", maxScopes)
+	}
+	return out, nil
+}
+
+func truncateForMsg(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// respondError maps an engine error to a response: input errors become 400,
+// coded errors keep their status, anything else is an internal error.
+func respondError(err error) (*logical.Response, error) {
+	if ie, ok := err.(*InputError); ok {
+		return badRequest(ie)
+	}
+	return nil, err
+}

@@ -1,0 +1,31 @@
+package paths
+
+import "github.com/hashicorp/vault/sdk/framework"
+
+// Paths returns every path of the engine, served by e.
+func Paths(e Engine, secret *framework.Secret) []*framework.Path {
+	out := pathConfig(e)
+	out = append(out, pathCreds(e, secret), pathRevoke(e))
+	return out
+}
+
+// SealWrapStorage lists the storage prefixes holding secrets (client secrets,
+// refresh and access tokens, pending revocations); Vault seal-wraps them where
+// the seal supports it.
+var SealWrapStorage = []string{"config/", "token/", "wal/"}
+
+// Help is the engine's root help text.
+const Help = `
+The Zoho secrets engine keeps Zoho OAuth client credentials and refresh tokens
+for many Zoho accounts and hands out shared, cached access tokens under Vault
+leases.
+
+  config/<name>   write client_id, client_secret, data_center and a grant_code
+                  (or refresh_token) once per account; read shows its health
+  creds/<name>    read an access token (one shared token per account)
+  revoke/<name>   revoke the account's refresh token at Zoho
+
+Zoho allows 10 new access tokens per refresh token per 10 minutes and keeps only
+a few live ones; the engine shares one token per account, refreshes it ahead of
+expiry and enforces those limits locally.
+`

@@ -1,0 +1,54 @@
+package paths
+
+import (
+	"context"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func pathRevoke(e Engine) *framework.Path {
+	return &framework.Path{
+		Pattern: "revoke/" + accountNameRegex,
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefix,
+			OperationVerb:   "revoke",
+			OperationSuffix: "account",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			FieldName: nameField(),
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+					if ie := rejectUnknownFields(req, d); ie != nil {
+						return badRequest(ie)
+					}
+					name := d.Get(FieldName).(string)
+					if ie := validateName(name); ie != nil {
+						return badRequest(ie)
+					}
+					res, err := e.RevokeAccount(ctx, req.Storage, name)
+					if err != nil {
+						return respondError(err)
+					}
+					return warningsResponse(res), nil
+				},
+				Summary:                     "Revoke the account's refresh token at Zoho and forget its tokens.",
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: true,
+			},
+		},
+		HelpSynopsis:    "Revoke the account's refresh token at Zoho, keeping the client configuration.",
+		HelpDescription: revokeHelp,
+	}
+}
+
+const revokeHelp = `
+Revokes the account's refresh token at Zoho, which also kills every access
+token minted from it, and removes the refresh and access tokens from Vault. The
+client configuration stays, so a new grant_code can be written to config/<name>
+afterwards. Revoking an account that holds no token succeeds and does nothing.
+
+    vault write -f zoho/revoke/analytics
+`
