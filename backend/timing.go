@@ -72,6 +72,12 @@ func (t timingPolicy) satisfies(v *tokenView, now time.Time, minTTL time.Duratio
 			need = f
 		}
 	}
+	// A fresh token cannot give more than its lifetime less the margin; asking
+	// for more means "as fresh as possible" (2 s of slack for Vault's whole
+	// seconds).
+	if most := v.lifetime - t.margin(v.lifetime) - 2*time.Second; need > most {
+		need = most
+	}
 	if need < time.Second {
 		need = time.Second
 	}
