@@ -1,7 +1,10 @@
 package paths
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"sort"
@@ -172,11 +175,29 @@ func truncateForMsg(s string) string {
 	return s
 }
 
-// respondError maps an engine error to a response: input errors become 400,
-// coded errors keep their status, anything else is an internal error.
+// respondError maps an engine error to a response: input errors become 400
+// naming the field, errors that carry an HTTP status keep it (as a plain JSON
+// error body, without the "1 error occurred" wrapping Vault adds to handler
+// errors), anything else is an internal error.
 func respondError(err error) (*logical.Response, error) {
-	if ie, ok := err.(*InputError); ok {
+	var ie *InputError
+	if errors.As(err, &ie) {
 		return badRequest(ie)
 	}
-	return nil, err
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) {
+		return nil, err
+	}
+	if coded.Code() == http.StatusBadRequest {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	body, jerr := json.Marshal(map[string][]string{"errors": {err.Error()}})
+	if jerr != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		logical.HTTPContentType: "application/json",
+		logical.HTTPStatusCode:  coded.Code(),
+		logical.HTTPRawBody:     body,
+	}}, nil
 }

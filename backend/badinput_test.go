@@ -1,0 +1,109 @@
+package backend
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Every malformed request is answered 400 naming the field; nothing is
+// stored and Zoho is not called.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	ok := func(extra map[string]interface{}) map[string]interface{} {
+		m := map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us")}
+		for k, v := range extra {
+			if v == nil {
+				delete(m, k)
+				continue
+			}
+			m[k] = v
+		}
+		return m
+	}
+	long := strings.Repeat("a", 5000)
+	cases := []struct {
+		name  string
+		op    logical.Operation
+		path  string
+		data  map[string]interface{}
+		field string
+	}{
+		{"name with space", logical.CreateOperation, "config/bad name", ok(nil), "name"},
+		{"name with slash", logical.CreateOperation, "config/a/b", ok(nil), "name"},
+		{"name starting with dot", logical.CreateOperation, "config/.hidden", ok(nil), "name"},
+		{"name ending with dash", logical.CreateOperation, "config/x-", ok(nil), "name"},
+		{"name too long", logical.CreateOperation, "config/" + strings.Repeat("n", 200), ok(nil), "name"},
+		{"name unicode", logical.CreateOperation, "config/zoho☃", ok(nil), "name"},
+		{"missing client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": nil}), "client_id"},
+		{"missing client_secret", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secret": nil}), "client_secret"},
+		{"empty client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": ""}), "client_id"},
+		{"empty client_secret", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secret": ""}), "client_secret"},
+		{"padded client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": " x "}), "client_id"},
+		{"huge client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": long}), "client_id"},
+		{"huge client_secret", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secret": long}), "client_secret"},
+		{"client_id with newline", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": "a\nb"}), "client_id"},
+		{"client_id wrong type", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": map[string]interface{}{"x": 1}}), "client_id"},
+		{"unknown data center", logical.CreateOperation, "config/a", ok(map[string]interface{}{"data_center": "mars"}), "data_center"},
+		{"empty data center", logical.CreateOperation, "config/a", ok(map[string]interface{}{"data_center": ""}), "data_center"},
+		{"data center ae (unconfirmed)", logical.CreateOperation, "config/a", ok(map[string]interface{}{"data_center": "ae"}), "data_center"},
+		{"http accounts_url off loopback", logical.CreateOperation, "config/a", ok(map[string]interface{}{"accounts_url": "http://accounts.zoho.com"}), "accounts_url"},
+		{"private http accounts_url", logical.CreateOperation, "config/a", ok(map[string]interface{}{"accounts_url": "http://10.1.2.3/us"}), "accounts_url"},
+		{"accounts_url not a URL", logical.CreateOperation, "config/a", ok(map[string]interface{}{"accounts_url": "accounts.zoho.com"}), "accounts_url"},
+		{"accounts_url with credentials", logical.CreateOperation, "config/a", ok(map[string]interface{}{"accounts_url": "https://u:p@accounts.zoho.com"}), "accounts_url"},
+		{"accounts_url ftp", logical.CreateOperation, "config/a", ok(map[string]interface{}{"accounts_url": "ftp://accounts.zoho.com"}), "accounts_url"},
+		{"huge accounts_url", logical.CreateOperation, "config/a", ok(map[string]interface{}{"accounts_url": "https://" + long}), "accounts_url"},
+		{"redirect_uri relative", logical.CreateOperation, "config/a", ok(map[string]interface{}{"redirect_uri": "/callback"}), "redirect_uri"},
+		{"scope with space", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": []interface{}{"ZohoCRM.modules ALL"}}), "scopes"},
+		{"scopes only commas", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": ",,,"}), "scopes"},
+		{"scopes wrong type", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": map[string]interface{}{"a": 1}}), "scopes"},
+		{"live_token_cap zero", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": 0}), "live_token_cap"},
+		{"live_token_cap too big", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": 31}), "live_token_cap"},
+		{"live_token_cap not a number", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": "many"}), "live_token_cap"},
+		{"grant_code and refresh_token", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_code": "1000.x", "refresh_token": "1000.y"}), "grant_code"},
+		{"empty grant_code", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_code": ""}), "grant_code"},
+		{"empty refresh_token", logical.CreateOperation, "config/a", ok(map[string]interface{}{"refresh_token": ""}), "refresh_token"},
+		{"huge grant_code", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_code": long}), "grant_code"},
+		{"unknown field", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secrte": "x"}), "client_secrte"},
+		{"access_token is not writable", logical.CreateOperation, "config/a", ok(map[string]interface{}{"access_token": "x"}), "access_token"},
+		{"creds bad name", logical.ReadOperation, "creds/bad name", nil, "name"},
+		{"creds min_ttl garbage", logical.ReadOperation, "creds/a", map[string]interface{}{"min_ttl": "soon"}, "min_ttl"},
+		{"creds min_ttl negative", logical.ReadOperation, "creds/a", map[string]interface{}{"min_ttl": "-5m"}, "min_ttl"},
+		{"creds min_ttl too long", logical.ReadOperation, "creds/a", map[string]interface{}{"min_ttl": "48h"}, "min_ttl"},
+		{"creds unknown field", logical.ReadOperation, "creds/a", map[string]interface{}{"ttl": "1h"}, "ttl"},
+		{"revoke bad name", logical.UpdateOperation, "revoke/-x", nil, "name"},
+		{"revoke unknown field", logical.UpdateOperation, "revoke/a", map[string]interface{}{"force": true}, "force"},
+		{"delete bad name", logical.DeleteOperation, "config/a b", nil, "name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := e.request(tc.op, tc.path, tc.data)
+			if err != nil {
+				t.Fatalf("want a 400 response, got error %v", err)
+			}
+			if resp == nil || !resp.IsError() {
+				t.Fatalf("want a 400 response, got %#v", resp)
+			}
+			code, _ := logical.RespondErrorCommon(&logical.Request{Operation: tc.op}, resp, nil)
+			if code != http.StatusBadRequest {
+				t.Fatalf("status %d", code)
+			}
+			if msg := respErr(resp); !strings.Contains(msg, tc.field) {
+				t.Fatalf("error %q does not name %s", msg, tc.field)
+			}
+		})
+	}
+	if keys, _ := e.storage.List(context.Background(), ""); len(keys) != 0 {
+		t.Fatalf("bad input stored %v", keys)
+	}
+	if got := e.sim.Counters(); got.TokenRequests != 0 || got.Revokes+got.RevokeInvalid != 0 {
+		t.Fatalf("bad input reached Zoho: %+v", got)
+	}
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases", len(cases))
+	}
+}

@@ -1,0 +1,294 @@
+package backend
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+)
+
+func TestConfigReadNeverShowsSecrets(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("analytics", map[string]interface{}{"redirect_uri": "https://app.example.com/cb", "scopes": []string{"ZohoAnalytics.data.all", "ZohoAnalytics.modeling.create"}})
+	tok := accessToken(e.creds("analytics", nil))
+	cfg, _ := loadConfig(context.Background(), e.storage, "analytics")
+	resp := e.must(logical.ReadOperation, "config/analytics", nil)
+	d := resp.Data
+	if d["client_id"] != c.ID || d["has_refresh_token"] != true || d["data_center"] != "us" ||
+		d["accounts_url"] != e.sim.AccountsURL("us") || d["api_domain"] != e.sim.APIDomain("us") ||
+		d["redirect_uri"] != "https://app.example.com/cb" || d["token_expires_at"] == "" || d["last_refresh"] == "" {
+		t.Fatalf("unexpected status: %v", d)
+	}
+	if got := d["scopes"].([]string); len(got) != 2 || got[1] != "ZohoAnalytics.modeling.create" {
+		t.Fatalf("scopes: %v", got)
+	}
+	for _, k := range []string{"client_secret", "refresh_token", "access_token", "grant_code"} {
+		if _, ok := d[k]; ok {
+			t.Fatalf("config read returns %s", k)
+		}
+	}
+	assertNoSecrets(t, "config read", mustJSON(t, d), c.Secret, cfg.RefreshToken, tok)
+	list := e.must(logical.ListOperation, "config/", nil)
+	if keys := list.Data["keys"].([]string); len(keys) != 1 || keys[0] != "analytics" {
+		t.Fatalf("list: %v", list.Data)
+	}
+	assertNoSecrets(t, "engine log", e.logs.String(), c.Secret, cfg.RefreshToken, tok)
+}
+
+func TestAccountWithoutTokenSaysWhatToWrite(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	e.must(logical.CreateOperation, "config/later", map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us")})
+	msg, status := e.fails(logical.ReadOperation, "creds/later", nil)
+	if status != http.StatusBadRequest || !strings.Contains(msg, "grant_code") || !strings.Contains(msg, `"later"`) {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	if e.sim.ClientCounters(c.ID).TokenRequests != 0 {
+		t.Fatal("Zoho was called for an account without a token")
+	}
+	msg, status = e.fails(logical.ReadOperation, "creds/nobody", nil)
+	if status != http.StatusBadRequest || !strings.Contains(msg, "config/nobody") {
+		t.Fatalf("missing account: %d %q", status, msg)
+	}
+}
+
+func TestFailedExchangeStoresNothing(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	code := e.code(c)
+	base := map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us")}
+	with := func(k, v string) map[string]interface{} {
+		m := map[string]interface{}{}
+		for kk, vv := range base {
+			m[kk] = vv
+		}
+		m[k] = v
+		return m
+	}
+	msg, status := e.fails(logical.CreateOperation, "config/x", with("grant_code", "1000.bogus"))
+	if status != http.StatusBadRequest || !strings.Contains(msg, "grant_code") || !strings.Contains(msg, "invalid_code") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	bad := with("grant_code", code)
+	bad["client_secret"] = "wrong"
+	msg, _ = e.fails(logical.CreateOperation, "config/x", bad)
+	if !strings.Contains(msg, "invalid_client_secret") {
+		t.Fatalf("got %q", msg)
+	}
+	wrongDC := with("grant_code", code)
+	wrongDC["accounts_url"] = e.sim.AccountsURL("eu")
+	msg, _ = e.fails(logical.CreateOperation, "config/x", wrongDC)
+	if !strings.Contains(msg, "invalid_client") || !strings.Contains(msg, "data_center") {
+		t.Fatalf("wrong data center: %q", msg)
+	}
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultReset, Times: 1})
+	msg, status = e.fails(logical.CreateOperation, "config/x", with("grant_code", code))
+	if status != http.StatusBadGateway {
+		t.Fatalf("a reset connection should be a 502, got %d %q", status, msg)
+	}
+	if keys, _ := e.storage.List(context.Background(), ""); len(keys) != 0 {
+		t.Fatalf("failed writes stored %v", keys)
+	}
+	// Update: a failure leaves the account exactly as it was.
+	e.account("y", nil)
+	before, _ := loadConfig(context.Background(), e.storage, "y")
+	tok := accessToken(e.creds("y", nil))
+	_, status = e.fails(logical.UpdateOperation, "config/y", map[string]interface{}{"grant_code": "1000.used", "client_secret": "other"})
+	if status != http.StatusBadRequest {
+		t.Fatalf("update with a bad code: %d", status)
+	}
+	after, _ := loadConfig(context.Background(), e.storage, "y")
+	if mustJSON(t, before) != mustJSON(t, after) || accessToken(e.creds("y", nil)) != tok {
+		t.Fatal("a failed update changed the account")
+	}
+}
+
+func TestOnlineGrantWithoutRefreshTokenIsRejected(t *testing.T) {
+	e := newEnv(t)
+	c := e.sim.RegisterClient(zohosim.Client{DC: "us", RedirectURIs: []string{"https://app.example.com/cb"}})
+	code := authorize(t, e, c, "online")
+	msg, status := e.fails(logical.CreateOperation, "config/online", map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"),
+		"redirect_uri": "https://app.example.com/cb", "grant_code": code,
+	})
+	if status != http.StatusBadRequest || !strings.Contains(msg, "access_type=offline") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
+		t.Fatalf("the orphan access token should be given back, revokes=%d", got)
+	}
+	// A redirect-flow code with offline access works, redirect_uri included.
+	e.must(logical.CreateOperation, "config/online", map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"),
+		"redirect_uri": "https://app.example.com/cb", "grant_code": authorize(t, e, c, "offline"),
+	})
+	e.creds("online", nil)
+}
+
+func TestNewGrantRevokesReplacedRefreshToken(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("rotate", nil)
+	old, _ := loadConfig(context.Background(), e.storage, "rotate")
+	oldLease := e.creds("rotate", nil)
+	e.must(logical.UpdateOperation, "config/rotate", map[string]interface{}{"grant_code": e.code(c)})
+	cur, _ := loadConfig(context.Background(), e.storage, "rotate")
+	if cur.RefreshToken == old.RefreshToken || cur.Generation != old.Generation+1 {
+		t.Fatal("refresh token not replaced")
+	}
+	if e.sim.RefreshTokenValid(old.RefreshToken) || !e.sim.RefreshTokenValid(cur.RefreshToken) {
+		t.Fatal("the replaced refresh token must be revoked, the new one kept")
+	}
+	if got := e.sim.ClientCounters(c.ID).RevokedRefresh; got != 1 {
+		t.Fatalf("want one refresh-token revoke, got %d", got)
+	}
+	// The old lease's token died with its refresh token: revoking it is silent.
+	if err := e.revokeLease(oldLease); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).Revokes + e.sim.ClientCounters(c.ID).RevokeInvalid; got != 1 {
+		t.Fatalf("revoking a lease of the old generation called Zoho (%d calls in all)", got)
+	}
+	if accessToken(e.creds("rotate", nil)) == accessToken(oldLease) {
+		t.Fatal("still serving the old generation's token")
+	}
+}
+
+func TestReplacedRefreshTokenRevocationIsRetried(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("wal", nil)
+	old, _ := loadConfig(context.Background(), e.storage, "wal")
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502, Times: 1})
+	resp := e.must(logical.UpdateOperation, "config/wal", map[string]interface{}{"grant_code": e.code(c)})
+	if resp == nil || len(resp.Warnings) == 0 {
+		t.Fatal("want a warning that the old token is not revoked yet")
+	}
+	if !e.sim.RefreshTokenValid(old.RefreshToken) {
+		t.Fatal("fault did not apply")
+	}
+	entries, _ := e.storage.List(context.Background(), "wal/")
+	if len(entries) != 1 {
+		t.Fatalf("want one pending revocation, got %v", entries)
+	}
+	raw, _ := e.storage.Get(context.Background(), "wal/"+entries[0])
+	if !raw.SealWrap {
+		t.Fatal("the pending revocation holds a refresh token and must be seal-wrapped")
+	}
+	// Vault's rollback manager replays old entries.
+	e.clock.Advance(walMinAge)
+	req := &logical.Request{Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]interface{}{"min_age": "0s"}}
+	if _, err := e.b.HandleRequest(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if e.sim.RefreshTokenValid(old.RefreshToken) {
+		t.Fatal("rollback did not revoke the replaced refresh token")
+	}
+	if entries, _ := e.storage.List(context.Background(), "wal/"); len(entries) != 0 {
+		t.Fatalf("pending revocation not cleared: %v", entries)
+	}
+}
+
+func TestImportRefreshToken(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("src", nil)
+	cfg, _ := loadConfig(context.Background(), e.storage, "src")
+	e.must(logical.CreateOperation, "config/imported", map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"), "refresh_token": cfg.RefreshToken,
+	})
+	if got := e.sim.ClientCounters(c.ID); got.Refreshes != 1 {
+		t.Fatalf("import must verify with exactly one refresh: %+v", got)
+	}
+	e.creds("imported", nil)
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
+		t.Fatal("the verifying refresh's token was thrown away")
+	}
+	msg, status := e.fails(logical.CreateOperation, "config/bad", map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"), "refresh_token": "1000.dead.token",
+	})
+	if status != http.StatusBadRequest || !strings.Contains(msg, "refresh_token") || !strings.Contains(msg, "invalid_code") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+}
+
+func TestDeleteRevokesFirst(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("bye", nil)
+	cfg, _ := loadConfig(context.Background(), e.storage, "bye")
+	tok := accessToken(e.creds("bye", nil))
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultReset, Times: 1})
+	msg, status := e.fails(logical.DeleteOperation, "config/bye", nil)
+	if status != http.StatusBadGateway || !strings.Contains(msg, "not deleted") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "bye"); !ok {
+		t.Fatal("account removed although Zoho was unreachable")
+	}
+	e.must(logical.DeleteOperation, "config/bye", nil)
+	if e.sim.RefreshTokenValid(cfg.RefreshToken) || e.sim.AccessTokenValid(tok) {
+		t.Fatal("tokens alive after delete")
+	}
+	if keys, _ := e.storage.List(context.Background(), "config/"); len(keys) != 0 {
+		t.Fatal("config left behind")
+	}
+	if keys, _ := e.storage.List(context.Background(), "token/"); len(keys) != 0 {
+		t.Fatal("token state left behind")
+	}
+	// An already-invalid refresh token counts as revoked.
+	c2 := e.account("gone", nil)
+	cfg2, _ := loadConfig(context.Background(), e.storage, "gone")
+	e.sim.RevokeRefreshToken(cfg2.RefreshToken)
+	e.must(logical.DeleteOperation, "config/gone", nil)
+	if e.sim.ClientCounters(c2.ID).RevokeInvalid != 1 {
+		t.Fatal("expected Zoho to answer invalid for the dead token")
+	}
+	_ = c
+}
+
+func TestRevokePathKeepsClient(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("rev", nil)
+	cfg, _ := loadConfig(context.Background(), e.storage, "rev")
+	tok := accessToken(e.creds("rev", nil))
+	e.must(logical.UpdateOperation, "revoke/rev", nil)
+	if e.sim.RefreshTokenValid(cfg.RefreshToken) || e.sim.AccessTokenValid(tok) {
+		t.Fatal("tokens alive after revoke")
+	}
+	st := e.must(logical.ReadOperation, "config/rev", nil)
+	if st.Data["has_refresh_token"] != false || st.Data["client_id"] != c.ID || st.Data["token_expires_at"] != "" {
+		t.Fatalf("status after revoke: %v", st.Data)
+	}
+	msg, status := e.fails(logical.ReadOperation, "creds/rev", nil)
+	if status != http.StatusBadRequest || !strings.Contains(msg, "grant_code") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	// Idempotent: no token, no call.
+	n := e.sim.ClientCounters(c.ID).Revokes
+	e.must(logical.UpdateOperation, "revoke/rev", nil)
+	if e.sim.ClientCounters(c.ID).Revokes != n {
+		t.Fatal("second revoke called Zoho")
+	}
+	// A new grant code brings it back.
+	e.must(logical.UpdateOperation, "config/rev", map[string]interface{}{"grant_code": e.code(c)})
+	e.creds("rev", nil)
+	if _, status := e.fails(logical.UpdateOperation, "revoke/none", nil); status != http.StatusBadRequest {
+		t.Fatalf("revoke of a missing account: %d", status)
+	}
+}
+
+func TestStorageIsSealWrapped(t *testing.T) {
+	e := newEnv(t)
+	e.account("wrap", nil)
+	for _, k := range []string{"config/wrap", "token/wrap"} {
+		entry, _ := e.storage.Get(context.Background(), k)
+		if entry == nil || !entry.SealWrap {
+			t.Fatalf("%s not seal-wrapped", k)
+		}
+	}
+	special := e.b.SpecialPaths()
+	if len(special.SealWrapStorage) != 3 {
+		t.Fatalf("seal-wrap prefixes: %v", special.SealWrapStorage)
+	}
+}

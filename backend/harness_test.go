@@ -1,0 +1,300 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+)
+
+// fakeClock is the injected clock shared by the engine and the simulator.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// countingStorage counts storage calls so tests can prove the hot path
+// touches no storage.
+type countingStorage struct {
+	logical.Storage
+	gets, puts, lists, deletes atomic.Int64
+}
+
+func (s *countingStorage) Get(ctx context.Context, k string) (*logical.StorageEntry, error) {
+	s.gets.Add(1)
+	return s.Storage.Get(ctx, k)
+}
+
+func (s *countingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	s.puts.Add(1)
+	return s.Storage.Put(ctx, e)
+}
+
+func (s *countingStorage) List(ctx context.Context, p string) ([]string, error) {
+	s.lists.Add(1)
+	return s.Storage.List(ctx, p)
+}
+
+func (s *countingStorage) Delete(ctx context.Context, k string) error {
+	s.deletes.Add(1)
+	return s.Storage.Delete(ctx, k)
+}
+
+// lockedBuffer collects the engine's log output.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type env struct {
+	t       *testing.T
+	clock   *fakeClock
+	sim     *zohosim.Server
+	simURL  string
+	b       *Backend
+	storage *countingStorage
+	logs    *lockedBuffer
+}
+
+type envOpt func(*zohosim.Config, *Options)
+
+func newEnv(t *testing.T, opts ...envOpt) *env {
+	t.Helper()
+	clock := &fakeClock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	simCfg := zohosim.Config{Now: clock.Now}
+	bopts := Options{Now: clock.Now, Timeout: 2 * time.Second}
+	for _, o := range opts {
+		o(&simCfg, &bopts)
+	}
+	sim := zohosim.New(simCfg)
+	url, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+
+	logs := &lockedBuffer{}
+	conf := logical.TestBackendConfig()
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
+	storage := &countingStorage{Storage: &logical.InmemStorage{}}
+	conf.StorageView = storage
+	lb, err := FactoryWithOptions(bopts)(context.Background(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := lb.(*Backend)
+	t.Cleanup(func() { b.Cleanup(context.Background()) })
+	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs}
+}
+
+// request sends one request to the backend and returns its response and error.
+func (e *env) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
+	e.t.Helper()
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
+	return e.b.HandleRequest(context.Background(), req)
+}
+
+// must sends a request that has to succeed.
+func (e *env) must(op logical.Operation, path string, data map[string]interface{}) *logical.Response {
+	e.t.Helper()
+	resp, msg, status := e.attempt(op, path, data)
+	if status != http.StatusOK {
+		e.t.Fatalf("%s %s: %d %s", op, path, status, msg)
+	}
+	return resp
+}
+
+// fails sends a request that has to fail and returns the error text and the
+// HTTP status Vault would answer.
+func (e *env) fails(op logical.Operation, path string, data map[string]interface{}) (string, int) {
+	e.t.Helper()
+	_, msg, status := e.attempt(op, path, data)
+	if status == http.StatusOK {
+		e.t.Fatalf("%s %s: expected failure, got success", op, path)
+	}
+	return msg, status
+}
+
+// attempt sends a request and returns the response, the error text and the
+// HTTP status Vault would answer (200 for success).
+func (e *env) attempt(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, string, int) {
+	e.t.Helper()
+	resp, err := e.request(op, path, data)
+	msg, status := e.classify(resp, err)
+	return resp, msg, status
+}
+
+func (e *env) classify(resp *logical.Response, err error) (string, int) {
+	e.t.Helper()
+	switch {
+	case err != nil:
+		if coded, ok := err.(logical.HTTPCodedError); ok {
+			return err.Error(), coded.Code()
+		}
+		return err.Error(), 500
+	case resp != nil && resp.IsError():
+		return respErr(resp), 400
+	case resp != nil && resp.Data[logical.HTTPStatusCode] != nil:
+		var body struct{ Errors []string }
+		raw, _ := resp.Data[logical.HTTPRawBody].([]byte)
+		if err := json.Unmarshal(raw, &body); err != nil || len(body.Errors) != 1 {
+			e.t.Fatalf("raw error body %q: %v", raw, err)
+		}
+		return body.Errors[0], resp.Data[logical.HTTPStatusCode].(int)
+	}
+	return "", http.StatusOK
+}
+
+func respErr(resp *logical.Response) string {
+	if resp == nil || resp.Data == nil {
+		return ""
+	}
+	s, _ := resp.Data["error"].(string)
+	return s
+}
+
+// newClient registers a client at the simulator for data center dc.
+func (e *env) newClient(dc string) zohosim.Client {
+	return e.sim.RegisterClient(zohosim.Client{DC: dc})
+}
+
+func (e *env) code(c zohosim.Client) string {
+	e.t.Helper()
+	code, err := e.sim.SelfClientCode(c.ID, "", []string{"ZohoCRM.modules.ALL"}, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return code
+}
+
+// account creates account name with a fresh simulator client and grant code.
+func (e *env) account(name string, extra map[string]interface{}) zohosim.Client {
+	e.t.Helper()
+	c := e.newClient("us")
+	data := map[string]interface{}{
+		"client_id":     c.ID,
+		"client_secret": c.Secret,
+		"accounts_url":  e.sim.AccountsURL("us"),
+		"scopes":        "ZohoCRM.modules.ALL",
+		"grant_code":    e.code(c),
+	}
+	for k, v := range extra {
+		data[k] = v
+	}
+	e.must(logical.CreateOperation, "config/"+name, data)
+	return c
+}
+
+func (e *env) creds(name string, data map[string]interface{}) *logical.Response {
+	e.t.Helper()
+	return e.must(logical.ReadOperation, "creds/"+name, data)
+}
+
+func accessToken(resp *logical.Response) string {
+	s, _ := resp.Data["access_token"].(string)
+	return s
+}
+
+// roundTrip passes a lease's secret through JSON, as Vault's storage does.
+func roundTrip(t *testing.T, s *logical.Secret) *logical.Secret {
+	t.Helper()
+	raw, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out logical.Secret
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+// revokeLease revokes the lease of a creds response, after a JSON round trip.
+func (e *env) revokeLease(resp *logical.Response) error {
+	e.t.Helper()
+	req := &logical.Request{Operation: logical.RevokeOperation, Storage: e.storage, Secret: roundTrip(e.t, resp.Secret)}
+	r, err := e.b.HandleRequest(context.Background(), req)
+	if err == nil && r != nil && r.IsError() {
+		return errString(respErr(r))
+	}
+	return err
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// assertNoSecrets fails if any of secrets appears in s.
+func assertNoSecrets(t *testing.T, where, s string, secrets ...string) {
+	t.Helper()
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			t.Fatalf("%s contains a secret (%d chars)", where, len(sec))
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v interface{}) string {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// authorize plays the browser in Zoho's consent redirect flow and returns the
+// grant code from the redirect.
+func authorize(t *testing.T, e *env, c zohosim.Client, accessType string) string {
+	t.Helper()
+	q := url.Values{
+		"client_id": {c.ID}, "response_type": {"code"}, "redirect_uri": {c.RedirectURIs[0]},
+		"scope": {"ZohoCRM.modules.ALL"}, "access_type": {accessType}, "prompt": {"consent"}, "state": {"s1"},
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get(e.sim.AccountsURL("us") + "/oauth/v2/auth?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != "s1" {
+		t.Fatalf("consent redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("code")
+}
