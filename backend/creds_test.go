@@ -230,6 +230,7 @@ func TestAccessDeniedBacksOffAndServesCache(t *testing.T) {
 	c := e.account("throttled", nil)
 	tok := accessToken(e.creds("throttled", nil))
 	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultThrottle})
+	e.clock.Advance(time.Minute)
 	// Force a refresh: it is throttled.
 	msg, status := e.fails(logical.ReadOperation, "creds/throttled", map[string]interface{}{"min_ttl": "59m59s"})
 	if status != http.StatusTooManyRequests || !strings.Contains(msg, "Access Denied") {
@@ -242,8 +243,15 @@ func TestAccessDeniedBacksOffAndServesCache(t *testing.T) {
 			t.Fatal("cached token not served during back-off")
 		}
 	}
-	// Once it has expired, reads fail fast, naming the next attempt.
-	e.clock.Advance(time.Hour)
+	// Near expiry the engine tries again once the window allows, is throttled
+	// again, and once the token has expired reads fail fast, naming the next
+	// attempt.
+	e.clock.Advance(58*time.Minute + 30*time.Second)
+	if _, status = e.fails(logical.ReadOperation, "creds/throttled", nil); status != http.StatusTooManyRequests {
+		t.Fatalf("near expiry: %d", status)
+	}
+	after = e.sim.ClientCounters(c.ID).TokenRequests
+	e.clock.Advance(time.Minute)
 	msg, status = e.fails(logical.ReadOperation, "creds/throttled", nil)
 	if status != http.StatusTooManyRequests || !strings.Contains(msg, "next attempt at") || !strings.Contains(msg, `"throttled"`) {
 		t.Fatalf("got %d %q", status, msg)
@@ -427,7 +435,7 @@ func TestRestartKeepsRateBudget(t *testing.T) {
 	e := newEnv(t)
 	e.account("persist", nil)
 	for i := 0; i < 9; i++ {
-		e.clock.Advance(time.Second)
+		e.clock.Advance(10 * time.Second)
 		e.creds("persist", map[string]interface{}{"min_ttl": "59m59s"})
 	}
 	conf := logical.TestBackendConfig()
@@ -437,7 +445,7 @@ func TestRestartKeepsRateBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.b = lb.(*Backend)
-	e.clock.Advance(time.Second)
+	e.clock.Advance(10 * time.Second)
 	if _, status := e.fails(logical.ReadOperation, "creds/persist", map[string]interface{}{"min_ttl": "59m59s"}); status != http.StatusTooManyRequests {
 		t.Fatalf("budget forgotten across restart: %d", status)
 	}
