@@ -121,7 +121,7 @@ type refreshToken struct {
 	value, clientID, user, dc string
 	scopes                    []string
 	created                   time.Time
-	mints                     []time.Time   // rolling window of minted access tokens
+	mints                     []time.Time    // rolling window of minted access tokens
 	live                      []*accessToken // oldest first
 	dead                      bool
 }
@@ -216,9 +216,11 @@ func (s *Server) APIDomain(dc string) string { return s.AccountsURL(dc) + "/api"
 
 // Runtime knobs.
 func (s *Server) SetAccessTokenTTL(d time.Duration) { s.with(func(c *Config) { c.AccessTokenTTL = d }) }
-func (s *Server) SetLegacyMillis(on bool)          { s.with(func(c *Config) { c.LegacyMillis = on }) }
-func (s *Server) SetThrottleHTTPStatus(code int)   { s.with(func(c *Config) { c.ThrottleHTTPStatus = code }) }
-func (s *Server) SetLiveTokenCap(n int)            { s.with(func(c *Config) { c.LiveTokenCap = n }) }
+func (s *Server) SetLegacyMillis(on bool)           { s.with(func(c *Config) { c.LegacyMillis = on }) }
+func (s *Server) SetThrottleHTTPStatus(code int) {
+	s.with(func(c *Config) { c.ThrottleHTTPStatus = code })
+}
+func (s *Server) SetLiveTokenCap(n int) { s.with(func(c *Config) { c.LiveTokenCap = n }) }
 func (s *Server) SetTokenRateLimit(limit int, window time.Duration) {
 	s.with(func(c *Config) { c.TokenRateLimit, c.TokenRateWindow = limit, window })
 }
