@@ -51,9 +51,17 @@ type leaseRecord struct {
 	retired  atomic.Bool // revoked, being revoked, or evicted: hand out no new leases
 }
 
-func newLeaseRecord(m *mintedToken) *leaseRecord {
+// initialReservation is the lease reservation a new token is stored with, so
+// that its first leases cost no storage write.
+const initialReservation = 16
+
+// newLeaseRecord tracks m. A token just minted has no leases; one loaded from
+// storage may have up to its reservation.
+func newLeaseRecord(m *mintedToken, fresh bool) *leaseRecord {
 	r := &leaseRecord{mintedToken: m}
-	r.leases.Store(m.Reserved)
+	if !fresh {
+		r.leases.Store(m.Reserved)
+	}
 	r.reserved.Store(m.Reserved)
 	if m.Revoked {
 		r.retired.Store(true)
@@ -61,15 +69,16 @@ func newLeaseRecord(m *mintedToken) *leaseRecord {
 	return r
 }
 
-func newAccount(name string, cfg *accountConfig, tok *tokenState, t timingPolicy) *account {
+func newAccount(name string, cfg *accountConfig, tok *tokenState, fresh bool, t timingPolicy) *account {
 	a := &account{name: name}
-	a.install(cfg, tok, t)
+	a.install(cfg, tok, fresh, t)
 	return a
 }
 
 // install replaces the account's configuration and token state and rebuilds
-// the lease records and the view. The caller holds the stripe lock.
-func (a *account) install(cfg *accountConfig, tok *tokenState, t timingPolicy) {
+// the lease records and the view. fresh says the tokens were just minted (no
+// leases yet) rather than loaded from storage. The caller holds the stripe lock.
+func (a *account) install(cfg *accountConfig, tok *tokenState, fresh bool, t timingPolicy) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if tok == nil || tok.Generation != cfg.Generation {
@@ -79,8 +88,17 @@ func (a *account) install(cfg *accountConfig, tok *tokenState, t timingPolicy) {
 	a.tok = tok
 	a.records = make(map[string]*leaseRecord, len(tok.Minted))
 	for _, m := range tok.Minted {
-		a.records[m.ID] = newLeaseRecord(m)
+		a.records[m.ID] = newLeaseRecord(m, fresh)
 	}
+	a.view.Store(a.buildViewLocked(t))
+}
+
+// setConfig replaces the configuration only, keeping the token state and the
+// exact lease counts. The caller holds the stripe lock.
+func (a *account) setConfig(cfg *accountConfig, t timingPolicy) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cfg = cfg
 	a.view.Store(a.buildViewLocked(t))
 }
 

@@ -91,12 +91,10 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	now := b.now()
 
 	var next accountConfig
-	var prevTok *tokenState
 	if a != nil {
 		a.mu.Lock()
 		next = *a.cfg
 		next.Scopes = append([]string(nil), a.cfg.Scopes...)
-		prevTok = a.tok
 		a.mu.Unlock()
 	} else {
 		if in.ClientID == nil || in.ClientSecret == nil {
@@ -146,15 +144,14 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
 		return nil, err
 	}
-	tokToStore := prevTok
-	if newTok != nil {
-		tokToStore = newTok
-	}
-	if a == nil {
-		a = newAccount(name, &next, tokToStore, b.timing)
+	switch {
+	case a == nil:
+		a = newAccount(name, &next, newTok, true, b.timing)
 		b.accounts.Store(name, a)
-	} else {
-		a.install(&next, tokToStore, b.timing)
+	case newTok != nil:
+		a.install(&next, newTok, true, b.timing)
+	default:
+		a.setConfig(&next, b.timing)
 	}
 	if newTok != nil {
 		a.mu.Lock()
@@ -313,7 +310,7 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
 		return nil, err
 	}
-	a.install(&next, nil, b.timing)
+	a.install(&next, nil, true, b.timing)
 	b.logger.Info("refresh token revoked", "account", name)
 	return nil, nil
 }

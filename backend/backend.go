@@ -204,7 +204,7 @@ func (b *Backend) loadAccountLocked(ctx context.Context, s logical.Storage, name
 	if err != nil {
 		return nil, err
 	}
-	a := newAccount(name, cfg, tok, b.timing)
+	a := newAccount(name, cfg, tok, false, b.timing)
 	b.accounts.Store(name, a)
 	return a, nil
 }

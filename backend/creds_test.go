@@ -499,3 +499,32 @@ func TestDataCenterListsAgree(t *testing.T) {
 		t.Fatalf("paths accepts %v, the client knows %v", paths.DataCenters, codes)
 	}
 }
+
+func TestConfigUpdateKeepsLeaseCounts(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("keep", nil)
+	r1 := e.creds("keep", nil)
+	e.must(logical.UpdateOperation, "config/keep", map[string]interface{}{"scopes": "ZohoCRM.modules.READ"})
+	if err := e.revokeLease(r1); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
+		t.Fatalf("a config update lost the lease count: %d upstream revokes", got)
+	}
+}
+
+func TestFirstLeasesCostNoStorageWrite(t *testing.T) {
+	e := newEnv(t)
+	e.account("quiet", nil)
+	puts := e.storage.puts.Load()
+	for i := 0; i < initialReservation; i++ {
+		e.creds("quiet", nil)
+	}
+	if p := e.storage.puts.Load() - puts; p != 0 {
+		t.Fatalf("the first %d leases of a token wrote storage %d times", initialReservation, p)
+	}
+	e.creds("quiet", nil)
+	if p := e.storage.puts.Load() - puts; p != 1 {
+		t.Fatalf("crossing the reservation should write once, wrote %d", p)
+	}
+}

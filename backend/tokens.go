@@ -334,7 +334,7 @@ func backoffDelay(base time.Duration, failures int) time.Duration {
 func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time) {
 	tok := a.tok
 	id := tokenID(t.AccessToken)
-	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn)}
+	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn), Reserved: initialReservation}
 	// Forget tokens that have expired: no lease can hold them any more.
 	kept := tok.Minted[:0]
 	for _, old := range tok.Minted {
@@ -345,7 +345,7 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time) {
 		}
 	}
 	tok.Minted = append(kept, m)
-	a.records[id] = newLeaseRecord(m)
+	a.records[id] = newLeaseRecord(m, true)
 	tok.AccessToken = t.AccessToken
 	tok.TokenID = id
 	tok.TokenType = t.TokenType
