@@ -80,6 +80,10 @@ func (e *Error) Error() string {
 		b.WriteString(e.Err.Error())
 	default:
 		b.WriteString(e.Kind.String())
+		if e.Description != "" {
+			b.WriteString(": ")
+			b.WriteString(e.Description)
+		}
 	}
 	if e.HTTPStatus != 0 {
 		fmt.Fprintf(&b, " [HTTP %d]", e.HTTPStatus)
