@@ -206,7 +206,9 @@ func clientChanged(a, b *accountConfig) bool {
 func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig, code string, now time.Time) (*tokenState, error) {
 	uctx, cancel := b.upstreamCtx()
 	defer cancel()
+	began := time.Now()
 	t, err := b.zoho.ExchangeCode(uctx, appFor(next), code, next.RedirectURI, strings.Join(next.Scopes, ","))
+	b.metrics.observe(zoho.OpExchange, began, err)
 	if err != nil {
 		b.logger.Warn("grant code exchange failed", "account", name, "error", err)
 		return nil, fieldError(name, paths.FieldGrantCode, err)
@@ -220,6 +222,7 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 		return nil, &paths.InputError{Field: paths.FieldGrantCode, Msg: fmt.Sprintf(
 			"account %q: Zoho issued no refresh token for this grant code; generate it with access_type=offline (Self Client codes always are); nothing was stored", name)}
 	}
+	b.metrics.exchanges.Inc()
 	next.RefreshToken = t.RefreshToken
 	return b.freshTokenState(next, t, now), nil
 }
@@ -228,11 +231,14 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 func (b *Backend) importRefreshToken(ctx context.Context, name string, next *accountConfig, rt string, now time.Time) (*tokenState, error) {
 	uctx, cancel := b.upstreamCtx()
 	defer cancel()
+	began := time.Now()
 	t, err := b.zoho.Refresh(uctx, appFor(next), rt)
+	b.metrics.observe(zoho.OpRefresh, began, err)
 	if err != nil {
 		b.logger.Warn("refresh token verification failed", "account", name, "error", err)
 		return nil, fieldError(name, paths.FieldRefreshToken, err)
 	}
+	b.metrics.exchanges.Inc()
 	next.RefreshToken = rt
 	return b.freshTokenState(next, t, now), nil
 }
@@ -319,9 +325,14 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 func (b *Backend) revokeRefreshToken(ctx context.Context, accounts, rt string) error {
 	uctx, cancel := b.upstreamCtx()
 	defer cancel()
+	began := time.Now()
 	err := b.zoho.Revoke(uctx, accounts, rt)
 	if err != nil && zoho.IsTokenInvalid(err) {
-		return nil
+		err = nil
+	}
+	b.metrics.observe(zoho.OpRevoke, began, err)
+	if err == nil {
+		b.metrics.revocations.WithLabelValues("refresh").Inc()
 	}
 	return err
 }

@@ -68,6 +68,7 @@ type Backend struct {
 	locks    []*locksutil.LockEntry
 	flights  singleflight.Group
 	storage  atomic.Pointer[storageRef] // for background work
+	metrics  *metrics
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -120,6 +121,7 @@ func New(opts Options) *Backend {
 		logger: hclog.NewNullLogger(),
 	}
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
+	b.metrics = newMetrics(b)
 	secret := paths.Secret(b)
 	b.Backend = &framework.Backend{
 		Help:           strings.TrimSpace(paths.Help),
@@ -127,6 +129,7 @@ func New(opts Options) *Backend {
 		RunningVersion: Version,
 		PathsSpecial: &logical.Paths{
 			SealWrapStorage: paths.SealWrapStorage,
+			Unauthenticated: paths.Unauthenticated,
 		},
 		Paths:             paths.Paths(b, secret),
 		Secrets:           []*framework.Secret{secret},

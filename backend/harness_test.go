@@ -169,7 +169,7 @@ func (e *env) classify(resp *logical.Response, err error) (string, int) {
 		return err.Error(), 500
 	case resp != nil && resp.IsError():
 		return respErr(resp), 400
-	case resp != nil && resp.Data[logical.HTTPStatusCode] != nil:
+	case resp != nil && resp.Data[logical.HTTPStatusCode] != nil && resp.Data[logical.HTTPStatusCode].(int) >= 400:
 		var body struct{ Errors []string }
 		raw, _ := resp.Data[logical.HTTPRawBody].([]byte)
 		if err := json.Unmarshal(raw, &body); err != nil || len(body.Errors) != 1 {
@@ -298,3 +298,5 @@ func authorize(t *testing.T, e *env, c zohosim.Client, accessType string) string
 	}
 	return loc.Query().Get("code")
 }
+
+func t0ctx() context.Context { return context.Background() }

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -58,11 +59,16 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 
 	uctx, cancel := b.upstreamCtx()
 	defer cancel()
+	began := time.Now()
 	err = b.zoho.Revoke(uctx, accounts, l.AccessToken)
+	if err != nil && zoho.IsTokenInvalid(err) {
+		err = nil
+	}
+	b.metrics.observe(zoho.OpRevoke, began, err)
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err != nil && !zoho.IsTokenInvalid(err) {
+	if err != nil {
 		// Undo: the lease stays, Vault retries its revocation.
 		rec.leases.Add(1)
 		rec.retired.Store(false)
@@ -72,6 +78,7 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 		b.logger.Warn("could not revoke access token at Zoho", "account", l.Account, "error", err)
 		return fmt.Errorf("revoking the access token of account %q at Zoho: %w", l.Account, upstreamError(l.Account, err))
 	}
+	b.metrics.revocations.WithLabelValues("access").Inc()
 	rec.Revoked = true
 	if a.tok.TokenID == rec.ID {
 		a.tok.AccessToken = ""

@@ -44,9 +44,15 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 				b.refreshInBackground(s, a)
 			}
 			if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
+				if err == nil && attempt == 0 {
+					b.metrics.cacheHits.Inc()
+				}
 				return c, err
 			}
 			continue // the token was retired meanwhile
+		}
+		if attempt == 0 {
+			b.metrics.cacheMisses.Inc()
 		}
 		if refreshErr != nil {
 			break
@@ -230,6 +236,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	start := time.Now()
 	t, err := b.zoho.Refresh(ctx, app, rt)
 	elapsed := time.Since(start)
+	b.metrics.observe(zoho.OpRefresh, start, err)
 	now = b.now()
 
 	a.mu.Lock()
@@ -248,6 +255,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		evict.Revoked = true
 		evict.retired.Store(true)
 	}
+	b.metrics.refreshes.Inc()
 	b.installTokenLocked(a, t, now)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		// The token is good and served from memory; the refresh token is

@@ -35,6 +35,39 @@ type Engine interface {
 	// RevokeAccount revokes the account's refresh token at Zoho and forgets its
 	// tokens, keeping the client configuration.
 	RevokeAccount(ctx context.Context, s logical.Storage, name string) (*WriteResult, error)
+	// StartAuthorization builds Zoho's consent URL for the account and records
+	// the pending authorization (single-use, short-lived).
+	StartAuthorization(ctx context.Context, s logical.Storage, name string) (*Authorization, error)
+	// CompleteAuthorization handles Zoho's redirect to the callback path.
+	CompleteAuthorization(ctx context.Context, s logical.Storage, cb Callback) (*CallbackResult, error)
+	// AccountStatuses summarises every account.
+	AccountStatuses(ctx context.Context, s logical.Storage) ([]*AccountStatus, error)
+	// Metrics renders the engine's metrics in Prometheus' text format.
+	Metrics(ctx context.Context, s logical.Storage, perAccount bool) (body []byte, contentType string, err error)
+}
+
+// Authorization is a pending consent: the URL to open and its state.
+type Authorization struct {
+	URL         string
+	State       string
+	RedirectURI string
+	ExpiresAt   time.Time
+}
+
+// Callback is what Zoho's consent redirect carries.
+type Callback struct {
+	Code         string
+	State        string
+	Location     string
+	AccountsURL  string // the accounts-server parameter
+	Error        string
+	ErrorDetails string
+}
+
+// CallbackResult says which account was authorized.
+type CallbackResult struct {
+	Account  string
+	Warnings []string
 }
 
 // AccountInput is a validated write to config/<name>. Nil pointers mean "not

@@ -5,14 +5,19 @@ import "github.com/hashicorp/vault/sdk/framework"
 // Paths returns every path of the engine, served by e.
 func Paths(e Engine, secret *framework.Secret) []*framework.Path {
 	out := pathConfig(e)
-	out = append(out, pathCreds(e, secret), pathRevoke(e))
+	out = append(out, pathCreds(e, secret), pathRevoke(e), pathAuthURL(e), pathCallback(e), pathMetrics(e))
+	out = append(out, pathStatus(e)...)
 	return out
 }
+
+// Unauthenticated lists the paths Vault serves without a token: Zoho's
+// consent redirect arrives from a browser.
+var Unauthenticated = []string{CallbackPath}
 
 // SealWrapStorage lists the storage prefixes holding secrets (client secrets,
 // refresh and access tokens, pending revocations); Vault seal-wraps them where
 // the seal supports it.
-var SealWrapStorage = []string{"config/", "token/", "wal/"}
+var SealWrapStorage = []string{"config/", "token/", "wal/", "pending/"}
 
 // Help is the engine's root help text.
 const Help = `
@@ -24,6 +29,9 @@ leases.
                   (or refresh_token) once per account; read shows its health
   creds/<name>    read an access token (one shared token per account)
   revoke/<name>   revoke the account's refresh token at Zoho
+  auth-url/<name> Zoho's consent URL; the redirect comes back to callback
+  status/         health of every account
+  metrics         Prometheus metrics
 
 Zoho allows 10 new access tokens per refresh token per 10 minutes and keeps only
 a few live ones; the engine shares one token per account, refreshes it ahead of

@@ -1,0 +1,167 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+)
+
+// metrics are the engine's Prometheus series. Labels are bounded: Zoho's
+// documented error codes (anything else is "other"), operations and kinds;
+// account names only on request.
+type metrics struct {
+	reg             *prometheus.Registry
+	cacheHits       prometheus.Counter
+	cacheMisses     prometheus.Counter
+	refreshes       prometheus.Counter
+	exchanges       prometheus.Counter
+	failures        *prometheus.CounterVec // op, code
+	throttle        prometheus.Counter
+	upstream        *prometheus.HistogramVec // op
+	revocations     *prometheus.CounterVec   // kind
+	liveLeases      prometheus.GaugeFunc
+	accountsCached  prometheus.GaugeFunc
+	accountsBacking prometheus.GaugeFunc
+}
+
+func newMetrics(b *Backend) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_creds_cache_hits_total", Help: "creds/ reads served from the cached token."})
+	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_creds_cache_misses_total", Help: "creds/ reads that had to wait for a refresh."})
+	m.refreshes = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_token_refreshes_total", Help: "Successful refresh_token grants."})
+	m.exchanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_code_exchanges_total", Help: "Successful grant-code exchanges and refresh-token imports."})
+	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoho_upstream_failures_total", Help: "Failed calls to Zoho by operation and Zoho error code (or failure kind)."}, []string{"op", "code"})
+	m.throttle = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_throttle_backoffs_total", Help: "Times Zoho answered Access Denied and the engine stopped for a whole window."})
+	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoho_upstream_request_duration_seconds", Help: "Latency of calls to Zoho's accounts server.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"op"})
+	m.revocations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoho_revocations_total", Help: "Tokens revoked at Zoho by kind (access, refresh)."}, []string{"kind"})
+	m.liveLeases = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_live_leases", Help: "Leases the engine counts on live access tokens (an upper bound after a restart)."},
+		func() float64 { return float64(b.liveLeases()) })
+	m.accountsCached = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_loaded", Help: "Accounts held in memory."},
+		func() float64 {
+			n := 0
+			b.accounts.Range(func(_, _ interface{}) bool { n++; return true })
+			return float64(n)
+		})
+	m.accountsBacking = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_backing_off", Help: "Loaded accounts waiting before their next token request."},
+		func() float64 { return float64(b.backingOff()) })
+	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
+		m.liveLeases, m.accountsCached, m.accountsBacking)
+	return m
+}
+
+// knownCodes bounds the code label.
+var knownCodes = map[string]bool{
+	zoho.CodeInvalidCode: true, zoho.CodeInvalidClient: true, zoho.CodeInvalidClientSecret: true,
+	zoho.CodeInvalidRedirectURI: true, zoho.CodeAccessDenied: true, zoho.CodeThrottled: true,
+	zoho.CodeInvalidToken: true, zoho.CodeMissingOrgInfo: true,
+}
+
+// observe records one upstream call.
+func (m *metrics) observe(op string, began time.Time, err error) {
+	m.upstream.WithLabelValues(op).Observe(time.Since(began).Seconds())
+	if err == nil {
+		return
+	}
+	code := "other"
+	if ze, ok := zoho.AsError(err); ok {
+		switch {
+		case ze.Code == "":
+			code = ze.Kind.String()
+		case knownCodes[ze.Code]:
+			code = ze.Code
+		}
+	}
+	m.failures.WithLabelValues(op, code).Inc()
+	if zoho.IsThrottled(err) {
+		m.throttle.Inc()
+	}
+}
+
+func (b *Backend) liveLeases() int64 {
+	now := b.now()
+	var n int64
+	b.accounts.Range(func(_, v interface{}) bool {
+		a := v.(*account)
+		a.mu.Lock()
+		for _, r := range a.liveRecordsLocked(now) {
+			n += r.leases.Load()
+		}
+		a.mu.Unlock()
+		return true
+	})
+	return n
+}
+
+func (b *Backend) backingOff() int {
+	now := b.now()
+	n := 0
+	b.accounts.Range(func(_, v interface{}) bool {
+		a := v.(*account)
+		a.mu.Lock()
+		if a.tok.NeedsReauth || now.Before(a.tok.NextAttemptAt) {
+			n++
+		}
+		a.mu.Unlock()
+		return true
+	})
+	return n
+}
+
+// Metrics implements paths.Engine.
+func (b *Backend) Metrics(ctx context.Context, s logical.Storage, perAccount bool) ([]byte, string, error) {
+	families, err := b.metrics.reg.Gather()
+	if err != nil {
+		return nil, "", err
+	}
+	if perAccount {
+		families = append(families, b.accountFamilies()...)
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, format)
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return nil, "", err
+		}
+	}
+	return buf.Bytes(), string(format), nil
+}
+
+// accountFamilies are the opt-in per-account series.
+func (b *Backend) accountFamilies() []*dto.MetricFamily {
+	reg := prometheus.NewRegistry()
+	expiry := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_token_expiry_timestamp_seconds", Help: "Expiry of the account's current access token (0: none)."}, []string{"account"})
+	leases := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_live_leases", Help: "Leases on the account's live access tokens."}, []string{"account"})
+	failures := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_consecutive_failures", Help: "Consecutive failed token requests."}, []string{"account"})
+	reg.MustRegister(expiry, leases, failures)
+	now := b.now()
+	b.accounts.Range(func(k, v interface{}) bool {
+		a := v.(*account)
+		name := k.(string)
+		var exp float64
+		if view := a.view.Load(); view != nil {
+			exp = float64(view.expiresAt.Unix())
+		}
+		expiry.WithLabelValues(name).Set(exp)
+		a.mu.Lock()
+		var n int64
+		for _, r := range a.liveRecordsLocked(now) {
+			n += r.leases.Load()
+		}
+		fails := a.tok.ConsecutiveFailures
+		a.mu.Unlock()
+		leases.WithLabelValues(name).Set(float64(n))
+		failures.WithLabelValues(name).Set(float64(fails))
+		return true
+	})
+	out, _ := reg.Gather()
+	return out
+}
