@@ -148,7 +148,7 @@ func (b *Backend) refreshNow(ctx context.Context, s logical.Storage, a *account,
 // refreshInBackground starts one refresh ahead of expiry, unless one is
 // already under way; the reader that noticed is served the current token.
 func (b *Backend) refreshInBackground(s logical.Storage, a *account) {
-	if b.isReplicaOrStandby() || !a.refreshing.CompareAndSwap(false, true) {
+	if b.bgCtx.Err() != nil || b.isReplicaOrStandby() || !a.refreshing.CompareAndSwap(false, true) {
 		return
 	}
 	b.bgWG.Add(1)
