@@ -1,0 +1,208 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+)
+
+// TestAgentRendersFreshToken runs a real Vault Agent whose template renders
+// an account's access token to a file. With short-lived Zoho tokens the
+// Agent must re-render a new, valid token before the old one expires.
+func TestAgentRendersFreshToken(t *testing.T) {
+	t.Parallel()
+	v := devVault(t)
+	c := v.root()
+
+	// A simulator of its own, so the short token life touches no other test.
+	// The Agent re-reads a non-renewable secret at 85-95% of its lease, so
+	// the new token appears at about 90-94% of the old one's life: 40 s
+	// leaves over 2 s between the two in the worst case.
+	const tokenTTL = 40 * time.Second
+	zs := zohosim.New(zohosim.Config{AccessTokenTTL: tokenTTL})
+	if _, err := zs.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("starting a second simulator: %v", err)
+	}
+	t.Cleanup(func() { zs.Close() })
+
+	a := newAccount(t, zs, "agent")
+	// The exchange mints the first token no earlier than this, so it lives
+	// at least until written+tokenTTL.
+	written := time.Now()
+	a.configure(t, c)
+	a.expectCounters(t, 1, 0)
+
+	const policy = "zoho-agent"
+	if err := c.Sys().PutPolicy(policy, `path "`+mountPath+`/creds/agent" { capabilities = ["read"] }`); err != nil {
+		t.Fatalf("writing policy: %v", err)
+	}
+	tok, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}, TTL: "10m", DisplayName: "agent"})
+	if err != nil {
+		t.Fatalf("creating the agent's token: %v", err)
+	}
+
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "vault-token")
+	rendered := filepath.Join(dir, "zoho-token")
+	if err := writeFile(tokenFile, tok.Auth.ClientToken+"\n", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`vault {
+  address = %q
+}
+auto_auth {
+  method "token_file" {
+    config = {
+      token_file_path = %q
+    }
+  }
+}
+template_config {
+  exit_on_retry_failure = true
+}
+template {
+  contents    = "{{ with secret \"%s/creds/agent\" }}{{ .Data.access_token }}{{ end }}"
+  destination = %q
+  perms       = "0600"
+}
+`, v.addr, tokenFile, mountPath, rendered)
+	cfgPath := filepath.Join(dir, "agent.hcl")
+	if err := writeFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "agent.log")
+	cmd, logf, done, _, err := startProcess(vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=debug"}, childEnv(home), logPath)
+	if err != nil {
+		t.Fatalf("starting vault agent: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		logf.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("--- vault agent log ---\n%s", lastLines(string(data), 300))
+		}
+	})
+
+	readRendered := func() (string, error) {
+		select {
+		case <-done:
+			return "", errors.New("vault agent exited")
+		default:
+		}
+		data, err := os.ReadFile(rendered)
+		if err != nil {
+			return "", err
+		}
+		s := strings.TrimSpace(string(data))
+		if !zohoTokenRe.MatchString(s) || len(s) != len(zohoTokenRe.FindString(s)) {
+			return "", fmt.Errorf("rendered file holds %q", s)
+		}
+		return s, nil
+	}
+
+	// First render: the token the exchange minted, accepted by Zoho.
+	var first string
+	eventually(t, 30*time.Second, func() error {
+		var err error
+		first, err = readRendered()
+		return err
+	})
+	a.expectAccepted(t, first)
+	a.expectCounters(t, 1, 0)
+
+	// The Agent re-reads before the lease ends; the engine has refreshed by
+	// then, so a new token appears while the first one still lives.
+	var second string
+	var seenAt time.Time
+	eventually(t, tokenTTL+20*time.Second, func() error {
+		s, err := readRendered()
+		if err != nil {
+			return err
+		}
+		if s == first {
+			return errors.New("the Agent still renders the first token")
+		}
+		second, seenAt = s, time.Now()
+		return nil
+	})
+	if !seenAt.Before(written.Add(tokenTTL)) {
+		t.Fatalf("the new token was rendered %s after the first token's earliest expiry",
+			seenAt.Sub(written.Add(tokenTTL)).Round(time.Millisecond))
+	}
+	t.Logf("new token rendered %s after the account was written; the first token lived at least %s",
+		seenAt.Sub(written).Round(time.Millisecond), tokenTTL)
+	a.expectAccepted(t, second)
+	// One refresh for one new token, however many reads the Agent made.
+	a.expectCounters(t, 1, 1)
+
+	// The config shows the new token's expiry, about a token life ahead.
+	s, err := c.Logical().Read(mountPath + "/config/" + a.name)
+	if err != nil || s == nil {
+		t.Fatalf("config read: %v %v", s, err)
+	}
+	exp, err := time.Parse(time.RFC3339, toString(s.Data["token_expires_at"]))
+	if err != nil || exp.Before(seenAt.Add(tokenTTL/2)) {
+		t.Fatalf("token_expires_at %v (%v) after the refresh; want about %s ahead", s.Data["token_expires_at"], err, tokenTTL)
+	}
+
+	// The first token's leases end at expiry; Vault revokes them. That
+	// must not touch the new token.
+	eventually(t, tokenTTL, func() error { return tokenDead(t, zs, first) })
+	oldLeasesEnd := written.Add(tokenTTL + tokenTTL/4)
+	prefix := "sys/leases/lookup/" + mountPath + "/creds/" + a.name + "/"
+	eventually(t, 30*time.Second, func() error {
+		list, err := c.Logical().List(prefix)
+		if err != nil {
+			return err
+		}
+		if list == nil {
+			return errors.New("no leases listed: the Agent holds one on the new token")
+		}
+		current := 0
+		for _, id := range stringList(list.Data["keys"]) {
+			lk, err := c.Sys().Lookup(mountPath + "/creds/" + a.name + "/" + id)
+			if err != nil {
+				continue // revoked meanwhile
+			}
+			end, err := time.Parse(time.RFC3339Nano, toString(lk.Data["expire_time"]))
+			if err != nil {
+				return fmt.Errorf("lease %s expire_time %v: %v", id, lk.Data["expire_time"], err)
+			}
+			if end.Before(oldLeasesEnd) {
+				return fmt.Errorf("lease %s of the first token (ending %s) is still there", id, end.Format(time.RFC3339))
+			}
+			current++
+		}
+		if current == 0 {
+			return errors.New("no lease on the new token")
+		}
+		return nil
+	})
+	a.expectAccepted(t, second)
+	if got, err := readRendered(); err != nil || got != second {
+		t.Fatalf("the Agent no longer renders the new token: %q %v", got, err)
+	}
+	got := a.counters()
+	if got.RevokedRefresh != 0 || got.RevokedAccess > 1 || got.RevokeInvalid != 0 || got.Refreshes != 1 {
+		t.Fatalf("after the first token's leases ended: %+v; want the refresh token untouched, at most the first access token revoked, one refresh", got)
+	}
+	t.Logf("simulator: %d exchange, %d refresh, %d access token revoked at lease expiry", got.Exchanges, got.Refreshes, got.RevokedAccess)
+}
