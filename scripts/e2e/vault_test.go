@@ -100,7 +100,12 @@ func writeFile(path, content string, perm os.FileMode) error {
 // startDevVault starts `vault server -dev` with the plugin directory. A port
 // taken by someone else between picking and binding it is picked again.
 func startDevVault(dir string) (*vaultServer, error) {
-	return retryPort(func() (*vaultServer, error) { return startDevVaultOnce(dir) })
+	return startDevVaultLevel(dir, "debug")
+}
+
+// startDevVaultLevel starts a dev Vault logging at level.
+func startDevVaultLevel(dir, level string) (*vaultServer, error) {
+	return retryPort(func() (*vaultServer, error) { return startDevVaultOnce(dir, level) })
 }
 
 // retryPort retries start up to three times when Vault could not bind its
@@ -116,7 +121,7 @@ func retryPort(start func() (*vaultServer, error)) (*vaultServer, error) {
 	return nil, err
 }
 
-func startDevVaultOnce(dir string) (*vaultServer, error) {
+func startDevVaultOnce(dir, level string) (*vaultServer, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -130,7 +135,7 @@ func startDevVaultOnce(dir string) (*vaultServer, error) {
 		return nil, err
 	}
 	args := []string{"server", "-dev", "-dev-root-token-id=root", "-dev-listen-address=" + addr,
-		"-dev-no-store-token", "-config=" + cfg, "-log-level=debug"}
+		"-dev-no-store-token", "-config=" + cfg, "-log-level=" + level}
 	if err := v.start(args); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -456,4 +457,23 @@ func randUpper(n int) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// RefreshTokens lists the live refresh tokens of a client, oldest first, so
+// tests can check that none was lost and none leaked.
+func (s *Server) RefreshTokens(clientID string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var live []*refreshToken
+	for _, rt := range s.refresh {
+		if rt.clientID == clientID && !rt.dead {
+			live = append(live, rt)
+		}
+	}
+	sort.Slice(live, func(i, j int) bool { return live[i].created.Before(live[j].created) })
+	out := make([]string, len(live))
+	for i, rt := range live {
+		out[i] = rt.value
+	}
+	return out
 }
