@@ -1,0 +1,53 @@
+# vault-plugin-secrets-zoho — see README.md.
+SHELL := /usr/bin/env bash
+
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null || echo v0.1.0)
+PLUGIN  := vault-plugin-secrets-zoho
+BIN     := $(CURDIR)/bin
+GO      ?= go
+FUZZTIME ?= 10s
+
+.PHONY: all build vault dev test unit e2e fuzz bench ha-up ha-down lint clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/$(PLUGIN) ./cmd/$(PLUGIN)
+	$(GO) build -trimpath -o $(BIN)/zoho-sim ./cmd/zoho-sim
+
+# A vault binary: $VAULT_BIN, `vault` on PATH, or a cached build from the module proxy.
+vault:
+	@bash scripts/vault.sh
+
+# The main job: Vault + plugin + Zoho simulator + demo account, offline.
+dev: build
+	@bash scripts/dev.sh
+
+# Unit tests (race detector on), a short fuzz run, then the end-to-end suite
+# against a real Vault server, CLI and Agent.
+test: unit fuzz e2e
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /scripts/e2e)
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTokenResponse$$' -fuzztime=$(FUZZTIME) ./backend/zoho/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRevokeResponse$$' -fuzztime=$(FUZZTIME) ./backend/zoho/
+
+e2e: build
+	VAULT_BIN="$$(bash scripts/vault.sh)" PLUGIN_DIR="$(BIN)" $(GO) test -count=1 -timeout=20m -v ./scripts/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
+
+# Benchmarks against a real Vault; writes docs/benchmarks.md.
+bench: build
+	VAULT_BIN="$$(bash scripts/vault.sh)" $(GO) run ./scripts/bench -out docs/benchmarks.md
+	$(GO) test -run='^$$' -bench=. -benchmem ./backend/
+
+ha-up: build
+	@bash scripts/ha-cluster.sh start
+
+ha-down:
+	@bash scripts/ha-cluster.sh stop
+
+clean:
+	rm -rf $(BIN) .e2e.log
