@@ -88,7 +88,7 @@ say "the simulator's protected endpoint accepted the token: $answer"
 
 path_hint=""
 if ! command -v vault >/dev/null 2>&1 || [[ "$(command -v vault)" != "$vault" ]]; then
-	path_hint="  export PATH=$(dirname "$vault"):\$PATH; alias vault=$vault"$'\n'
+	path_hint="  alias vault=$vault"$'\n'
 fi
 cat <<EOT
 
