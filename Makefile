@@ -7,13 +7,17 @@ BIN     := $(CURDIR)/bin
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: all build vault dev test unit e2e fuzz bench ha-up ha-down lint clean
+.PHONY: all build version vault dev test unit e2e fuzz bench ha-up ha-down clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN)/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o $(BIN)/zoho-sim ./cmd/zoho-sim
+
+# The version the plugin is built and registered with (a semver, as Vault wants).
+version:
+	@echo $(VERSION)
 
 # A vault binary: $VAULT_BIN, `vault` on PATH, or a cached build from the module proxy.
 vault:
@@ -36,11 +40,13 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRevokeResponse$$' -fuzztime=$(FUZZTIME) ./backend/zoho/
 
 e2e: build
-	VAULT_BIN="$$(bash scripts/vault.sh)" PLUGIN_DIR="$(BIN)" $(GO) test -count=1 -timeout=20m -v ./scripts/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
+	vault_bin="$$(bash scripts/vault.sh)" && \
+	VAULT_BIN="$$vault_bin" PLUGIN_DIR="$(BIN)" $(GO) test -count=1 -timeout=20m -v ./scripts/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
 
 # Benchmarks against a real Vault; writes docs/benchmarks.md.
 bench: build
-	VAULT_BIN="$$(bash scripts/vault.sh)" $(GO) run ./scripts/bench -out docs/benchmarks.md
+	vault_bin="$$(bash scripts/vault.sh)" && \
+	VAULT_BIN="$$vault_bin" $(GO) run ./scripts/bench -out docs/benchmarks.md
 	$(GO) test -run='^$$' -bench=. -benchmem ./backend/
 
 ha-up: build

@@ -1,58 +1,122 @@
 #!/usr/bin/env bash
 # make dev: a Vault dev server with the Zoho plugin, the Zoho simulator and a
-# demo account, all on loopback and offline. Ctrl-C stops everything.
-# DEV_NONINTERACTIVE=1 stops right after printing what to try (for CI).
+# demo account, all on loopback and offline (Go, bash, curl and coreutils are
+# all it needs). Ctrl-C stops everything it started.
+# DEV_NONINTERACTIVE=1 stops right after printing what to try (for CI): exit
+# status 0 only if a token was read through Vault and accepted by the simulator.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-version="${VERSION:-v0.1.0}"
 state="$root/.cache/dev"
-rm -rf "$state"
-mkdir -p "$state/plugins" "$state/home"
+plugin=vault-plugin-secrets-zoho
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'dev: %s\n' "$*" >&2; exit 1; }
+die() {
+	printf 'dev: %s\n' "$*" >&2
+	local log
+	for log in "$state/zoho-sim.log" "$state/vault.log"; do
+		[[ -s "$log" ]] || continue
+		printf '\n--- last lines of %s ---\n' "$log" >&2
+		tail -n 25 "$log" >&2
+	done
+	exit 1
+}
 
+# One make dev at a time: a second one would wipe this one's state.
+if [[ -f "$state/dev.pid" ]] && kill -0 "$(cat "$state/dev.pid")" 2>/dev/null; then
+	echo "dev: make dev is already running (pid $(cat "$state/dev.pid")); stop it first" >&2
+	exit 1
+fi
+rm -rf "$state"
+mkdir -p "$state/plugins" "$state/home"
+echo $$ >"$state/dev.pid"
+
+# Everything started here runs in its own session (setsid), so the terminal's
+# Ctrl-C reaches only this script, which stops the rest in order: a TERM to each
+# main process (Vault stops its plugin processes itself), then, after a grace
+# period, a KILL to whatever is left in its process group.
 pids=()
+names=()
 cleanup() {
-	local code=$?
+	local code=$? i pid
 	trap - EXIT INT TERM
-	for pid in "${pids[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		pid=${pids[i]}
+		kill -TERM "$pid" 2>/dev/null || continue
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	done
 	for pid in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL -- "-$pid" 2>/dev/null || true
 	done
-	[[ ${#pids[@]} -gt 0 ]] && say "stopped everything"
+	rm -f "$state/dev.pid"
+	if ((${#pids[@]} > 0)); then say "stopped everything"; fi
 	exit "$code"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_until() { # wait_until SECONDS DESCRIPTION CMD...
-	local deadline=$((SECONDS + $1)) what=$2; shift 2
+start() { # start NAME LOG CMD...: runs CMD in the background in its own session
+	local name=$1 log=$2
+	shift 2
+	setsid "$@" >"$log" 2>&1 </dev/null &
+	pids+=($!)
+	names+=("$name")
+}
+
+wait_until() { # wait_until SECONDS WHAT PID CMD...: polls CMD until it succeeds
+	local deadline=$((SECONDS + $1)) what=$2 pid=$3
+	shift 3
 	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || die "timed out waiting for $what"
-		sleep 0.2
+		kill -0 "$pid" 2>/dev/null || die "$what exited during startup"
+		((SECONDS < deadline)) || die "timed out after $1 s waiting for $what"
+		sleep 0.1
 	done
 }
-json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
-say "building the plugin and the simulator"
-[[ -x bin/vault-plugin-secrets-zoho && -x bin/zoho-sim ]] || make -s build
-vault="$(bash scripts/vault.sh)"
+# A free loopback port P with P+1 free too (a Vault dev server puts its cluster
+# listener on the next port). Picked below the kernel's ephemeral range.
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 12000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+			! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free loopback port found"
+}
+
+# Loopback only: never through a proxy from the environment.
+http() { curl -sS --fail-with-body --noproxy '*' --max-time 10 "$@"; }
+
+# json_field NAME: a string field of a flat JSON object on stdin.
+json_field() {
+	local v
+	v=$(sed -n 's/.*"'"$1"'"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | head -n1)
+	[[ -n "$v" ]] || return 1
+	echo "$v"
+}
+
+# What to run: the plugin and simulator from `make build` (quick when up to date),
+# and a Vault binary. The plugin is registered under the version it was built
+# with: Vault refuses a mount whose plugin reports another version.
+version=$(make -s --no-print-directory version)
+say "building the plugin ($version) and the simulator"
+make -s --no-print-directory build VERSION="$version" >/dev/null
+vault="$(bash scripts/vault.sh)" || die "no Vault binary (scripts/vault.sh failed)"
 say "using $("$vault" version)"
-cp bin/vault-plugin-secrets-zoho "$state/plugins/"
+cp "bin/$plugin" "$state/plugins/"
 
-sim_port=$(free_port)
-say "starting the Zoho simulator on 127.0.0.1:$sim_port"
-setsid bin/zoho-sim -addr "127.0.0.1:$sim_port" -ready-file "$state/sim.url" >"$state/zoho-sim.log" 2>&1 &
-pids+=($!)
-wait_until 20 "the simulator" test -s "$state/sim.url"
-sim="$(cat "$state/sim.url")"
+say "starting the Zoho simulator"
+start zoho-sim "$state/zoho-sim.log" bin/zoho-sim -addr 127.0.0.1:0 -ready-file "$state/sim.url"
+wait_until 20 "the Zoho simulator" "${pids[-1]}" test -s "$state/sim.url"
+sim="$(head -n1 "$state/sim.url")"
+wait_until 10 "the Zoho simulator" "${pids[-1]}" http -o /dev/null "$sim/sim/health"
+say "Zoho simulator at $sim"
 
 vault_port=$(free_port)
 export VAULT_ADDR="http://127.0.0.1:$vault_port" VAULT_TOKEN=root HOME="$state/home"
@@ -61,41 +125,49 @@ plugin_directory = "$state/plugins"
 disable_mlock    = true
 HCL
 say "starting a Vault dev server on $VAULT_ADDR"
-setsid "$vault" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$vault_port" \
-	-dev-no-store-token -config="$state/vault.hcl" >"$state/vault.log" 2>&1 &
-pids+=($!)
-wait_until 60 "Vault" "$vault" status
+start vault "$state/vault.log" "$vault" server -dev -dev-root-token-id=root \
+	-dev-listen-address="127.0.0.1:$vault_port" -dev-no-store-token -config="$state/vault.hcl"
+wait_until 60 "the Vault server" "${pids[-1]}" "$vault" status
 
 say "registering the plugin by sha256 as version $version and mounting it at zoho/"
-sha=$(sha256sum "$state/plugins/vault-plugin-secrets-zoho" | cut -d' ' -f1)
-"$vault" plugin register -sha256="$sha" -version="$version" -command=vault-plugin-secrets-zoho secret zoho >/dev/null
-"$vault" secrets enable -path=zoho -plugin-version="$version" zoho >/dev/null
+sha=$(sha256sum "$state/plugins/$plugin" | cut -d' ' -f1)
+"$vault" plugin register -sha256="$sha" -version="$version" -command="$plugin" secret zoho >/dev/null ||
+	die "vault plugin register failed"
+"$vault" secrets enable -path=zoho -plugin-version="$version" zoho >/dev/null ||
+	die "vault secrets enable failed"
 
 say "creating the demo account through the simulator's Self Client"
-client=$(curl -sf -X POST "$sim/sim/clients" -d '{"dc":"us"}')
-client_id=$(json_field client_id <<<"$client")
-client_secret=$(json_field client_secret <<<"$client")
-code=$(curl -sf -X POST "$sim/sim/self-client" -d "{\"client_id\":\"$client_id\",\"scopes\":\"ZohoCRM.modules.ALL,ZohoCRM.users.READ\"}" | json_field code)
+scopes=ZohoCRM.modules.ALL,ZohoCRM.users.READ
+client=$(http -X POST "$sim/sim/clients" -d '{"dc":"us"}') || die "POST /sim/clients failed: $client"
+client_id=$(json_field client_id <<<"$client") || die "no client_id in $client"
+client_secret=$(json_field client_secret <<<"$client") || die "no client_secret in $client"
+grant=$(http -X POST "$sim/sim/self-client" -d "{\"client_id\":\"$client_id\",\"scopes\":\"$scopes\"}") ||
+	die "POST /sim/self-client failed: $grant"
+code=$(json_field code <<<"$grant") || die "no code in $grant"
 "$vault" write zoho/config/demo client_id="$client_id" client_secret="$client_secret" \
-	accounts_url="$sim/us" scopes=ZohoCRM.modules.ALL,ZohoCRM.users.READ grant_code="$code" >/dev/null
+	data_center=us accounts_url="$sim/us" scopes="$scopes" grant_code="$code" >/dev/null ||
+	die "vault write zoho/config/demo failed"
 
-say "reading zoho/creds/demo"
-"$vault" read zoho/creds/demo
-token=$("$vault" read -field=access_token zoho/creds/demo)
-api_domain=$("$vault" read -field=api_domain zoho/config/demo)
-answer=$(curl -sf -H "Authorization: Zoho-oauthtoken $token" "$api_domain/whoami") || die "the simulator rejected the token"
+say "vault read zoho/creds/demo"
+creds=$("$vault" read zoho/creds/demo) || die "vault read zoho/creds/demo failed"
+printf '%s\n' "$creds"
+token=$(awk '$1 == "access_token" { print $2 }' <<<"$creds")
+api_domain=$(awk '$1 == "api_domain" { print $2 }' <<<"$creds")
+[[ -n "$token" && -n "$api_domain" ]] || die "no access_token or api_domain in the creds"
+answer=$(http -H "Authorization: Zoho-oauthtoken $token" "$api_domain/whoami") ||
+	die "the simulator rejected the token: $answer"
 say "the simulator's protected endpoint accepted the token: $answer"
 
-path_hint=""
-if ! command -v vault >/dev/null 2>&1 || [[ "$(command -v vault)" != "$vault" ]]; then
-	path_hint="  alias vault=$vault"$'\n'
+alias_hint=""
+if [[ "$(command -v vault 2>/dev/null)" != "$vault" ]]; then
+	alias_hint="  alias vault=$vault"$'\n'
 fi
 cat <<EOT
 
-The Zoho secrets engine is running (Vault log: $state/vault.log).
+The Zoho secrets engine is running; logs in $state/.
 Try, in another shell:
 
-${path_hint}  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
+${alias_hint}  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
   vault read zoho/creds/demo
   curl -H "Authorization: Zoho-oauthtoken \$(vault read -field=access_token zoho/creds/demo)" $api_domain/whoami
   vault read zoho/config/demo
@@ -109,4 +181,11 @@ if [[ -n "${DEV_NONINTERACTIVE:-}" ]]; then
 	exit 0
 fi
 say "press Ctrl-C to stop"
-wait "${pids[@]}"
+# Returns when either process exits (or on Ctrl-C, through the traps).
+set +e
+wait -n "${pids[@]}"
+status=$?
+set -e
+for i in "${!pids[@]}"; do
+	kill -0 "${pids[i]}" 2>/dev/null || die "${names[i]} exited unexpectedly (status $status)"
+done

@@ -36,10 +36,23 @@ mkdir -p "$root/.cache"
 echo "vault.sh: building Vault $version from the Go module proxy into $out" >&2
 echo "vault.sh: about 4 minutes with a warm module cache; 15+ minutes and ~4 GB of modules when cold" >&2
 tmp="$(mktemp "$root/.cache/vault-build.XXXXXX")"
-trap 'rm -f "$tmp"' EXIT
 start=$SECONDS
+# A heartbeat on stderr while go build is silent.
+(
+	trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+	while :; do
+		sleep 30 </dev/null >/dev/null 2>&1 &
+		nap=$!
+		wait "$nap"
+		echo "vault.sh: still building ($((SECONDS - start)) s)" >&2
+	done
+) >/dev/null &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null || true; rm -f "$tmp"' EXIT
 (cd "$root/scripts/vault" && go build -trimpath -o "$tmp" .) >&2
+"$tmp" version >/dev/null # a binary that runs, before it takes the cached name
 mv "$tmp" "$out"
+kill "$ticker" 2>/dev/null || true
 trap - EXIT
 echo "vault.sh: built in $((SECONDS - start)) s" >&2
 echo "$out"
