@@ -81,10 +81,8 @@ func firstNonEmpty(v ...string) string {
 // leaves storage as it was.
 func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name string, in paths.AccountInput) (*paths.WriteResult, error) {
 	b.rememberStorage(s)
-	lock := b.lockFor(name)
-	lock.Lock()
-	defer lock.Unlock()
-	a, err := b.loadAccountLocked(ctx, s, name)
+	a, unlock, err := b.lockAccount(ctx, s, name)
+	defer unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -256,10 +254,8 @@ func (b *Backend) freshTokenState(next *accountConfig, t *zoho.Token, now time.T
 
 // DeleteAccount implements paths.Engine.
 func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name string) error {
-	lock := b.lockFor(name)
-	lock.Lock()
-	defer lock.Unlock()
-	a, err := b.loadAccountLocked(ctx, s, name)
+	a, unlock, err := b.lockAccount(ctx, s, name)
+	defer unlock()
 	if err != nil || a == nil {
 		return err
 	}
@@ -287,10 +283,8 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 
 // RevokeAccount implements paths.Engine.
 func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name string) (*paths.WriteResult, error) {
-	lock := b.lockFor(name)
-	lock.Lock()
-	defer lock.Unlock()
-	a, err := b.loadAccountLocked(ctx, s, name)
+	a, unlock, err := b.lockAccount(ctx, s, name)
+	defer unlock()
 	if err != nil {
 		return nil, err
 	}

@@ -212,6 +212,15 @@ func (b *Backend) loadAccountLocked(ctx context.Context, s logical.Storage, name
 	return a, nil
 }
 
+// lockAccount takes the account's stripe lock and loads the account (nil if
+// it does not exist). The caller must call unlock, also on error.
+func (b *Backend) lockAccount(ctx context.Context, s logical.Storage, name string) (a *account, unlock func(), err error) {
+	lock := b.lockFor(name)
+	lock.Lock()
+	a, err = b.loadAccountLocked(ctx, s, name)
+	return a, lock.Unlock, err
+}
+
 // account returns the account, from memory when cached (the hot path) or
 // from storage under the stripe lock.
 func (b *Backend) account(ctx context.Context, s logical.Storage, name string) (*account, error) {

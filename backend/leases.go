@@ -17,10 +17,8 @@ import (
 // refresh token since revoked or replaced) needs no call.
 func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.LeaseData) error {
 	b.rememberStorage(s)
-	lock := b.lockFor(l.Account)
-	lock.Lock()
-	defer lock.Unlock()
-	a, err := b.loadAccountLocked(ctx, s, l.Account)
+	a, unlock, err := b.lockAccount(ctx, s, l.Account)
+	defer unlock()
 	if err != nil {
 		return err
 	}

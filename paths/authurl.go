@@ -21,14 +21,7 @@ func pathAuthURL(e Engine) *framework.Path {
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
-				Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-					if ie := rejectUnknownFields(req, d); ie != nil {
-						return badRequest(ie)
-					}
-					name := d.Get(FieldName).(string)
-					if ie := validateName(name); ie != nil {
-						return badRequest(ie)
-					}
+				Callback: namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
 					a, err := e.StartAuthorization(ctx, req.Storage, name)
 					if err != nil {
 						return respondError(err)
@@ -39,7 +32,7 @@ func pathAuthURL(e Engine) *framework.Path {
 						FieldRedirectURI: a.RedirectURI,
 						FieldExpiresAt:   a.ExpiresAt.UTC().Format(time.RFC3339),
 					}}, nil
-				},
+				}),
 				Summary: "Build Zoho's consent URL for the account; the redirect comes back to callback.",
 				Responses: map[int][]framework.Response{
 					200: {{

@@ -200,11 +200,7 @@ Zoho cannot be reached the delete fails and nothing is removed.
 `
 
 func configRead(e Engine) framework.OperationFunc {
-	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		name := d.Get(FieldName).(string)
-		if ie := validateName(name); ie != nil {
-			return badRequest(ie)
-		}
+	return namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
 		st, err := e.ReadAccount(ctx, req.Storage, name)
 		if err != nil {
 			return respondError(err)
@@ -213,7 +209,7 @@ func configRead(e Engine) framework.OperationFunc {
 			return nil, nil
 		}
 		return &logical.Response{Data: statusData(st)}, nil
-	}
+	})
 }
 
 // statusData renders an account's non-secret status.
@@ -363,14 +359,10 @@ func parseConfigInput(e Engine, req *logical.Request, d *framework.FieldData) (*
 }
 
 func configDelete(e Engine) framework.OperationFunc {
-	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		name := d.Get(FieldName).(string)
-		if ie := validateName(name); ie != nil {
-			return badRequest(ie)
-		}
+	return namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
 		if err := e.DeleteAccount(ctx, req.Storage, name); err != nil {
 			return respondError(err)
 		}
 		return nil, nil
-	}
+	})
 }

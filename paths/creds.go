@@ -34,13 +34,7 @@ func pathCreds(e Engine, secret *framework.Secret) *framework.Path {
 				Responses: map[int][]framework.Response{
 					200: {{
 						Description: "OK",
-						Fields: map[string]*framework.FieldSchema{
-							FieldAccessToken: {Type: framework.TypeString, Description: "Access token, sent as 'Authorization: Zoho-oauthtoken <access_token>'."},
-							FieldAPIDomain:   {Type: framework.TypeString, Description: "Base URL of the account's Zoho APIs, as Zoho returned it."},
-							FieldTokenType:   {Type: framework.TypeString, Description: "Token type Zoho reported (Bearer)."},
-							FieldExpiresAt:   {Type: framework.TypeString, Description: "When the access token expires (RFC 3339)."},
-							FieldScopes:      {Type: framework.TypeCommaStringSlice, Description: "Scopes of the token."},
-						},
+						Fields:      tokenFields(),
 					}},
 				},
 			},
@@ -67,14 +61,7 @@ valid at least that long.
 `
 
 func credsRead(e Engine, secret *framework.Secret) framework.OperationFunc {
-	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		if ie := rejectUnknownFields(req, d); ie != nil {
-			return badRequest(ie)
-		}
-		name := d.Get(FieldName).(string)
-		if ie := validateName(name); ie != nil {
-			return badRequest(ie)
-		}
+	return namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
 		minTTL := time.Duration(d.Get(FieldMinTTL).(int)) * time.Second
 		if minTTL < 0 {
 			return badRequest(inputErr(FieldMinTTL, "must not be negative"))
@@ -96,5 +83,5 @@ func credsRead(e Engine, secret *framework.Secret) framework.OperationFunc {
 		resp.Secret.TTL = c.TTL
 		resp.Secret.MaxTTL = c.TTL
 		return resp, nil
-	}
+	})
 }

@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,6 +77,33 @@ func inputErr(field, format string, args ...interface{}) *InputError {
 // badRequest turns an input error into Vault's 400 response.
 func badRequest(err *InputError) (*logical.Response, error) {
 	return logical.ErrorResponse(err.Error()), nil
+}
+
+// namedHandler adapts a handler of one account: unknown fields and a bad
+// name are answered 400 before it runs.
+func namedHandler(h func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error)) framework.OperationFunc {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		if ie := rejectUnknownFields(req, d); ie != nil {
+			return badRequest(ie)
+		}
+		name := d.Get(FieldName).(string)
+		if ie := validateName(name); ie != nil {
+			return badRequest(ie)
+		}
+		return h(ctx, req, d, name)
+	}
+}
+
+// tokenFields describe what a creds/ read returns (response schema and the
+// lease type's fields alike).
+func tokenFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		FieldAccessToken: {Type: framework.TypeString, Description: "Access token, sent as 'Authorization: Zoho-oauthtoken <access_token>'."},
+		FieldAPIDomain:   {Type: framework.TypeString, Description: "Base URL of the account's Zoho APIs, as Zoho returned it."},
+		FieldTokenType:   {Type: framework.TypeString, Description: "Token type Zoho reported (Bearer)."},
+		FieldExpiresAt:   {Type: framework.TypeString, Description: "When the access token expires (RFC 3339)."},
+		FieldScopes:      {Type: framework.TypeCommaStringSlice, Description: "Scopes of the token."},
+	}
 }
 
 // validateName checks the captured account name.

@@ -20,20 +20,13 @@ func pathRevoke(e Engine) *framework.Path {
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{
-				Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-					if ie := rejectUnknownFields(req, d); ie != nil {
-						return badRequest(ie)
-					}
-					name := d.Get(FieldName).(string)
-					if ie := validateName(name); ie != nil {
-						return badRequest(ie)
-					}
+				Callback: namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
 					res, err := e.RevokeAccount(ctx, req.Storage, name)
 					if err != nil {
 						return respondError(err)
 					}
 					return warningsResponse(res), nil
-				},
+				}),
 				Summary:                     "Revoke the account's refresh token at Zoho and forget its tokens.",
 				ForwardPerformanceStandby:   true,
 				ForwardPerformanceSecondary: true,

@@ -28,14 +28,8 @@ const (
 // Zoho access token's life is fixed, so a client reads creds/ again.
 func Secret(e Engine) *framework.Secret {
 	return &framework.Secret{
-		Type: SecretTypeAccessToken,
-		Fields: map[string]*framework.FieldSchema{
-			FieldAccessToken: {Type: framework.TypeString, Description: "Zoho access token."},
-			FieldAPIDomain:   {Type: framework.TypeString, Description: "Base URL of the account's Zoho APIs."},
-			FieldTokenType:   {Type: framework.TypeString, Description: "Token type."},
-			FieldExpiresAt:   {Type: framework.TypeString, Description: "Expiry of the access token (RFC 3339)."},
-			FieldScopes:      {Type: framework.TypeCommaStringSlice, Description: "Scopes of the token."},
-		},
+		Type:   SecretTypeAccessToken,
+		Fields: tokenFields(),
 		Revoke: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 			lease, err := parseLeaseInternal(req.Secret)
 			if err != nil {

@@ -45,17 +45,13 @@ func pathStatus(e Engine) []*framework.Path {
 			Fields: map[string]*framework.FieldSchema{FieldName: nameField()},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{
-					Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-						name := d.Get(FieldName).(string)
-						if ie := validateName(name); ie != nil {
-							return badRequest(ie)
-						}
+					Callback: namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
 						st, err := e.ReadAccount(ctx, req.Storage, name)
 						if err != nil || st == nil {
 							return nil, err
 						}
 						return &logical.Response{Data: healthData(st)}, nil
-					},
+					}),
 					Summary: "Health of one account.",
 				},
 			},
