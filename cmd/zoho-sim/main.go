@@ -1,13 +1,19 @@
-// Command zoho-sim runs the project's simulator of Zoho's OAuth accounts
-// server on loopback, so the engine can be tried without a Zoho account.
+// Command zoho-sim runs the simulator of Zoho's OAuth accounts server
+// (package zohosim) on a loopback address, so the engine can be tried
+// without a Zoho account. It prints its base URL on stdout; every data center
+// is served under <base>/<dc> and the control API under <base>/sim/.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,48 +21,110 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8090", "loopback address to listen on (port 0 picks a free one)")
-	tokenTTL := flag.Duration("token-ttl", time.Hour, "access token lifetime")
-	codeTTL := flag.Duration("grant-code-ttl", time.Minute, "lifetime of grant codes from the consent redirect")
-	throttleStatus := flag.Int("throttle-status", 200, `HTTP status of the "Access Denied" answer (200 or 400)`)
-	liveCap := flag.Int("live-token-cap", 10, "live access tokens per refresh token before the oldest is evicted")
-	rateLimit := flag.Int("rate-limit", 10, "access tokens per refresh token per rate window")
-	rateWindow := flag.Duration("rate-window", 10*time.Minute, "rolling rate window")
-	legacy := flag.Bool("legacy-millis", false, "answer expires_in in milliseconds with expires_in_sec beside it")
-	demoID := flag.String("demo-client-id", "", "register a client with this id at start")
-	demoSecret := flag.String("demo-client-secret", "", "secret of the demo client (generated if empty)")
-	demoDC := flag.String("demo-dc", "us", "data center of the demo client")
-	readyFile := flag.String("ready-file", "", "write the base URL to this file once listening")
-	flag.Parse()
-
-	if *throttleStatus != 200 && *throttleStatus != 400 {
-		log.Fatalf("-throttle-status must be 200 or 400")
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "zoho-sim:", err)
+		os.Exit(1)
 	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("zoho-sim", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8090", "loopback address to listen on (port 0 picks a free port)")
+	tokenTTL := fs.Duration("token-ttl", zohosim.DefaultAccessTokenTTL, "lifetime of access tokens")
+	codeTTL := fs.Duration("grant-code-ttl", zohosim.DefaultGrantCodeTTL, "lifetime of grant codes from the consent redirect")
+	throttleStatus := fs.Int("throttle-status", 200, `HTTP status of the "Access Denied" answer: 200 or 400`)
+	liveCap := fs.Int("live-token-cap", zohosim.DefaultLiveTokenCap, "live access tokens per refresh token; one more evicts the oldest")
+	rateLimit := fs.Int("rate-limit", zohosim.DefaultTokenRateLimit, "access tokens per refresh token per rate window")
+	rateWindow := fs.Duration("rate-window", zohosim.DefaultTokenRateWindow, "rolling window of -rate-limit")
+	refreshCap := fs.Int("refresh-token-cap", zohosim.DefaultRefreshTokenCap, "refresh tokens per user and client; one more deletes the oldest")
+	codeLimit := fs.Int("grant-code-rate-limit", zohosim.DefaultGrantCodeRateLimit, "consent grant codes per client per 10 minutes")
+	legacy := fs.Bool("legacy-millis", false, "answer expires_in in milliseconds with expires_in_sec beside it")
+	demoID := fs.String("demo-client-id", "", "register a client with this id at start")
+	demoSecret := fs.String("demo-client-secret", "", "secret of the demo client (generated if empty; GET /sim/clients/<id> shows it)")
+	demoDC := fs.String("demo-dc", "us", "data center of the demo client")
+	demoRedirect := fs.String("demo-redirect-uri", "", "comma-separated redirect URIs of the demo client")
+	readyFile := fs.String("ready-file", "", "write the base URL to this file once listening")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *throttleStatus != 200 && *throttleStatus != 400 {
+		return fmt.Errorf("-throttle-status must be 200 or 400, not %d", *throttleStatus)
+	}
+	if !slices.Contains(zohosim.DataCenters, *demoDC) {
+		return fmt.Errorf("-demo-dc %q is not one of %v", *demoDC, zohosim.DataCenters)
+	}
+	for name, v := range map[string]time.Duration{"-token-ttl": *tokenTTL, "-grant-code-ttl": *codeTTL, "-rate-window": *rateWindow} {
+		if v <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
+	}
+	for name, v := range map[string]int{"-live-token-cap": *liveCap, "-rate-limit": *rateLimit, "-refresh-token-cap": *refreshCap, "-grant-code-rate-limit": *codeLimit} {
+		if v <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
+	}
+
 	sim := zohosim.New(zohosim.Config{
 		AccessTokenTTL:     *tokenTTL,
 		GrantCodeTTL:       *codeTTL,
-		ThrottleHTTPStatus: *throttleStatus,
-		LiveTokenCap:       *liveCap,
 		TokenRateLimit:     *rateLimit,
 		TokenRateWindow:    *rateWindow,
+		ThrottleHTTPStatus: *throttleStatus,
+		LiveTokenCap:       *liveCap,
+		RefreshTokenCap:    *refreshCap,
+		GrantCodeRateLimit: *codeLimit,
 		LegacyMillis:       *legacy,
 	})
+	if *demoID != "" {
+		var redirects []string
+		if *demoRedirect != "" {
+			redirects = strings.Split(*demoRedirect, ",")
+		}
+		c := sim.RegisterClient(zohosim.Client{ID: *demoID, Secret: *demoSecret, DC: *demoDC, RedirectURIs: redirects})
+		fmt.Fprintf(os.Stderr, "zoho-sim: demo client %s registered in %s\n", c.ID, c.DC)
+	}
+
 	base, err := sim.Start(*addr)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	if *demoID != "" {
-		c := sim.RegisterClient(zohosim.Client{ID: *demoID, Secret: *demoSecret, DC: *demoDC})
-		fmt.Fprintf(os.Stderr, "demo client %s registered in %s\n", c.ID, c.DC)
-	}
+	defer sim.Close()
 	fmt.Println(base)
 	if *readyFile != "" {
-		if err := os.WriteFile(*readyFile, []byte(base+"\n"), 0o600); err != nil {
-			log.Fatal(err)
+		if err := writeAtomically(*readyFile, base+"\n"); err != nil {
+			return fmt.Errorf("ready file: %w", err)
 		}
+		defer os.Remove(*readyFile)
 	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	<-stop
-	_ = sim.Close()
+	fmt.Fprintf(os.Stderr, "zoho-sim: serving data centers %v under %s/<dc>, control API under %s/sim/\n",
+		zohosim.DataCenters, base, base)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	fmt.Fprintln(os.Stderr, "zoho-sim: stopping")
+	return nil
+}
+
+// writeAtomically writes a file that readers see either whole or not at all.
+func writeAtomically(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".zoho-sim-ready-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(content); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -1,0 +1,339 @@
+package zohosim
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"html"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The OAuth endpoints of every data center, the protected resource and
+// /oauth/serverinfo.
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// oauthError answers an OAuth error the way Zoho does: with HTTP 200.
+func oauthError(w http.ResponseWriter, code string) {
+	writeJSON(w, http.StatusOK, map[string]string{"error": code})
+}
+
+// ThrottleDescription is the error_description of Zoho's token throttle.
+const ThrottleDescription = "You have made too many requests continuously. Please try again after some time."
+
+func throttleBody() map[string]string {
+	return map[string]string{"error": "Access Denied", "error_description": ThrottleDescription, "status": "failure"}
+}
+
+func throttled(w http.ResponseWriter, status int) { writeJSON(w, status, throttleBody()) }
+
+// answer is a JSON answer computed under the lock and written after it.
+type answer struct {
+	status int
+	body   any
+}
+
+func (a answer) write(w http.ResponseWriter) { writeJSON(w, a.status, a.body) }
+
+func errorAnswer(code string) answer {
+	return answer{http.StatusOK, map[string]string{"error": code}}
+}
+
+// admit counts a request and applies the first matching fault; it reports
+// whether the request has been answered. clientOf runs under the lock.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, endpoint, grantType string,
+	clientOf func() string, count func(*Counters, *pendingFault)) bool {
+	s.mu.Lock()
+	clientID := clientOf()
+	f := s.takeFaultLocked(endpoint, grantType, clientID)
+	if count != nil {
+		count(s.countLocked(clientID), f)
+	}
+	s.mu.Unlock()
+	return f != nil && f.apply(w, r)
+}
+
+func constant(v string) func() string { return func() string { return v } }
+
+// params are the request's parameters from the query string and an
+// application/x-www-form-urlencoded body.
+func params(r *http.Request) url.Values {
+	_ = r.ParseForm()
+	return r.Form
+}
+
+func (s *Server) serveServerInfo(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	base := s.baseLocked(r)
+	s.mu.Unlock()
+	locations := make(map[string]string, len(DataCenters))
+	for _, dc := range DataCenters {
+		locations[dc] = base + "/" + dc
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": "success", "locations": locations})
+}
+
+// serveAuth plays the consent page: the user accepts at once (as sim_user,
+// default DefaultUser) unless sim_deny=1, and the browser is redirected.
+func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request, dc string) {
+	q := r.URL.Query()
+	clientID, redirectURI := q.Get("client_id"), q.Get("redirect_uri")
+	if s.admit(w, r, "auth", "", constant(clientID), func(c *Counters, _ *pendingFault) { c.AuthRequests++ }) {
+		return
+	}
+	s.mu.Lock()
+	c := s.st.clients[clientID]
+	known := c != nil && c.DC == dc
+	registered := known && slices.Contains(c.RedirectURIs, redirectURI)
+	s.mu.Unlock()
+	target, err := url.Parse(redirectURI)
+	switch {
+	case !known:
+		authPage(w, "invalid_client", "The application is not registered in this data center.")
+		return
+	case !registered || err != nil:
+		authPage(w, "invalid_redirect_uri", "The redirect URI does not match any registered for the application.")
+		return
+	}
+	out := target.Query()
+	if state := q.Get("state"); state != "" {
+		out.Set("state", state)
+	}
+	scopes := splitScopes(q.Get("scope"))
+	switch {
+	case q.Get("response_type") != "code":
+		out.Set("error", "unsupported_response_type")
+	case len(scopes) == 0:
+		out.Set("error", "invalid_scope")
+	case q.Get("sim_deny") == "1":
+		out.Set("error", "access_denied")
+	default:
+		user := q.Get("sim_user")
+		if user == "" {
+			user = DefaultUser
+		}
+		offline := strings.EqualFold(q.Get("access_type"), "offline")
+		s.mu.Lock()
+		code, ok := s.consentCodeLocked(clientID, user, redirectURI, scopes, offline, s.cfg.Now())
+		base := s.baseLocked(r)
+		s.mu.Unlock()
+		if !ok {
+			out.Set("error", "access_denied")
+			break
+		}
+		out.Set("code", code)
+		out.Set("location", dc)
+		out.Set("accounts-server", base+"/"+dc)
+	}
+	target.RawQuery = out.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+func authPage(w http.ResponseWriter, code, msg string) {
+	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>Zoho Accounts</title></head><body><h1>%s</h1><p>%s</p></body></html>\n",
+		html.EscapeString(code), html.EscapeString(msg))
+}
+
+func countFailure(c *Counters, grantType string) {
+	switch grantType {
+	case "authorization_code":
+		c.ExchangeFailures++
+	case "refresh_token":
+		c.RefreshFailures++
+	}
+}
+
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, dc string) {
+	p := params(r)
+	grant, clientID := p.Get("grant_type"), p.Get("client_id")
+	if s.admit(w, r, "token", grant, constant(clientID), func(c *Counters, f *pendingFault) {
+		c.TokenRequests++
+		if f != nil && f.answersWithError() {
+			countFailure(c, grant)
+		}
+	}) {
+		return
+	}
+	s.mu.Lock()
+	a := s.tokenLocked(p, dc, s.baseLocked(r))
+	s.mu.Unlock()
+	a.write(w)
+}
+
+// tokenLocked runs a token grant.
+func (s *Server) tokenLocked(p url.Values, dc, base string) answer {
+	grant, clientID := p.Get("grant_type"), p.Get("client_id")
+	cnt := s.countLocked(clientID)
+	fail := func(code string) answer {
+		countFailure(cnt, grant)
+		return errorAnswer(code)
+	}
+	c := s.st.clients[clientID]
+	if c == nil || c.DC != dc {
+		return fail("invalid_client")
+	}
+	if p.Get("client_secret") != c.Secret {
+		return fail("invalid_client_secret")
+	}
+	now := s.cfg.Now()
+	apiDomain := base + "/" + dc + "/api"
+	switch grant {
+	case "authorization_code":
+		code := s.liveCodeLocked(p.Get("code"), clientID, now)
+		if code == nil {
+			return fail("invalid_code")
+		}
+		if code.redirectFlow && p.Get("redirect_uri") != code.redirectURI {
+			return fail("invalid_redirect_uri")
+		}
+		delete(s.st.codes, p.Get("code"))
+		var rt *refreshToken
+		if code.offline {
+			rt = s.issueRefreshLocked(clientID, code.user, dc, code.scopes)
+		}
+		at := s.mintLocked(rt, clientID, code.user, dc, code.scopes, now)
+		cnt.Exchanges++
+		body := s.tokenBodyLocked(at, apiDomain)
+		if rt != nil {
+			body["refresh_token"] = rt.value
+		}
+		return answer{http.StatusOK, body}
+	case "refresh_token":
+		rt := s.st.refresh[p.Get("refresh_token")]
+		if rt == nil || rt.owner.clientID != clientID || rt.dc != dc {
+			return fail("invalid_code")
+		}
+		if s.rateUsedLocked(rt, now) >= s.cfg.TokenRateLimit {
+			cnt.RefreshFailures++
+			cnt.Throttled++
+			return answer{s.cfg.ThrottleHTTPStatus, throttleBody()}
+		}
+		at := s.mintLocked(rt, clientID, rt.owner.user, rt.dc, rt.scopes, now)
+		cnt.Refreshes++
+		body := s.tokenBodyLocked(at, apiDomain)
+		body["scope"] = strings.Join(rt.scopes, " ")
+		return answer{http.StatusOK, body}
+	case "client_credentials":
+		scopes := splitScopes(p.Get("scope"))
+		if len(scopes) == 0 {
+			return fail("invalid_scope")
+		}
+		if p.Get("soid") == "" {
+			return fail("missing_org_info")
+		}
+		at := s.mintLocked(nil, clientID, "", dc, scopes, now)
+		body := s.tokenBodyLocked(at, apiDomain)
+		body["scope"] = strings.Join(scopes, " ")
+		return answer{http.StatusOK, body}
+	default:
+		return fail("unsupported_grant_type")
+	}
+}
+
+func (s *Server) tokenBodyLocked(at *accessToken, apiDomain string) map[string]any {
+	secs := int64(s.cfg.AccessTokenTTL / time.Second)
+	body := map[string]any{
+		"access_token": at.value,
+		"api_domain":   apiDomain,
+		"token_type":   "Bearer",
+		"expires_in":   secs,
+	}
+	if s.cfg.LegacyMillis {
+		body["expires_in"] = secs * 1000
+		body["expires_in_sec"] = secs
+	}
+	return body
+}
+
+// serveRevoke revokes a refresh token (with every access token minted from
+// it) or a single access token.
+func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, dc string) {
+	p := params(r)
+	token := p.Get("token")
+	if token == "" {
+		token = p.Get("refresh_token")
+	}
+	clientOf := func() string {
+		if id := s.tokenClientLocked(token); id != "" {
+			return id
+		}
+		return p.Get("client_id")
+	}
+	if s.admit(w, r, "revoke", "", clientOf, nil) {
+		return
+	}
+	s.mu.Lock()
+	cnt := s.countLocked(clientOf())
+	var a answer
+	if rt := s.st.refresh[token]; rt != nil && rt.dc == dc {
+		s.killRefreshLocked(rt, false)
+		cnt.Revokes++
+		cnt.RevokedRefresh++
+		a = answer{http.StatusOK, map[string]string{"status": "success"}}
+	} else if at := s.st.access[token]; at != nil && at.liveAt(s.cfg.Now()) && at.dc == dc {
+		s.killAccessLocked(at)
+		cnt.Revokes++
+		cnt.RevokedAccess++
+		a = answer{http.StatusOK, map[string]string{"status": "success"}}
+	} else {
+		cnt.RevokeInvalid++
+		a = answer{http.StatusBadRequest, map[string]string{"status": "failure", "error": "invalid_token"}}
+	}
+	s.mu.Unlock()
+	a.write(w)
+}
+
+// bearer returns the token of an "Authorization: Zoho-oauthtoken <token>"
+// (or "Bearer <token>") header.
+func bearer(r *http.Request) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !(strings.EqualFold(scheme, "Zoho-oauthtoken") || strings.EqualFold(scheme, "Bearer")) {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// serveResource is a protected API: it accepts live access tokens issued in
+// its data center.
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, dc string) {
+	token := bearer(r)
+	clientOf := func() string { return s.tokenClientLocked(token) }
+	if s.admit(w, r, "resource", "", clientOf, nil) {
+		return
+	}
+	s.mu.Lock()
+	cnt := s.countLocked(clientOf())
+	var a answer
+	if at := s.st.access[token]; token != "" && at != nil && at.liveAt(s.cfg.Now()) && at.dc == dc {
+		cnt.ResourceOK++
+		a = answer{http.StatusOK, map[string]any{
+			"Email": at.user, "ZUID": zuid(at.user), "client_id": at.clientID,
+			"scope": strings.Join(at.scopes, ","), "dc": dc,
+		}}
+	} else {
+		cnt.ResourceDenied++
+		a = answer{http.StatusUnauthorized, map[string]string{"code": "INVALID_OAUTHTOKEN", "message": "invalid oauth token"}}
+	}
+	s.mu.Unlock()
+	a.write(w)
+}
+
+// zuid is a stable Zoho user id for a user name.
+func zuid(user string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(user))
+	return 10_000_000 + int64(h.Sum64()%890_000_000)
+}

@@ -1,0 +1,279 @@
+// Package zohosim is an in-memory simulator of Zoho's OAuth 2.0 accounts
+// server: grant codes (consent redirect and Self Client), code exchange,
+// refresh, revocation, a protected resource, Zoho's limits (token throttle,
+// live-token cap, refresh-token cap, grant-code throttle) and its habit of
+// answering errors with HTTP 200. Unit and end-to-end tests run it in process
+// and read its counters or inject faults; cmd/zoho-sim runs it as a loopback
+// process so the engine can be tried without a Zoho account.
+//
+// Every data center is served under its own path prefix (/us, /eu, …), so one
+// listener plays all of Zoho's accounts servers. Tokens are valid only in the
+// data center that issued them. The simulator never logs token or secret
+// values.
+package zohosim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DataCenters are the data centers served, each under the prefix /<dc>.
+var DataCenters = []string{"us", "eu", "in", "au", "jp", "cn", "ca", "sa", "uk", "ae"}
+
+func knownDC(dc string) bool {
+	for _, d := range DataCenters {
+		if d == dc {
+			return true
+		}
+	}
+	return false
+}
+
+// Config sets the simulator's behaviour. Zero values take Zoho's defaults,
+// the strictest figure where Zoho's documents disagree.
+type Config struct {
+	AccessTokenTTL     time.Duration    // lifetime of access tokens; default 1h
+	GrantCodeTTL       time.Duration    // lifetime of consent-redirect codes; default 60s
+	TokenRateLimit     int              // access tokens per refresh token per window; default 10
+	TokenRateWindow    time.Duration    // rolling window of TokenRateLimit; default 10m
+	ThrottleHTTPStatus int              // status of the "Access Denied" answer: 200 (default) or 400
+	LiveTokenCap       int              // live access tokens per refresh token; default 10
+	RefreshTokenCap    int              // refresh tokens per user and client; default 20
+	GrantCodeRateLimit int              // consent codes per client per 10 minutes; default 10
+	LegacyMillis       bool             // expires_in in milliseconds, expires_in_sec beside it
+	Now                func() time.Time // clock; default time.Now
+}
+
+// Defaults of Config.
+const (
+	DefaultAccessTokenTTL     = time.Hour
+	DefaultGrantCodeTTL       = time.Minute
+	DefaultTokenRateLimit     = 10
+	DefaultTokenRateWindow    = 10 * time.Minute
+	DefaultLiveTokenCap       = 10
+	DefaultRefreshTokenCap    = 20
+	DefaultGrantCodeRateLimit = 10
+	DefaultSelfClientCodeTTL  = 3 * time.Minute
+	DefaultUser               = "demo@example.com"
+
+	grantCodeWindow = 10 * time.Minute
+)
+
+func (c *Config) fill() {
+	if c.AccessTokenTTL <= 0 {
+		c.AccessTokenTTL = DefaultAccessTokenTTL
+	}
+	if c.GrantCodeTTL <= 0 {
+		c.GrantCodeTTL = DefaultGrantCodeTTL
+	}
+	if c.TokenRateLimit <= 0 {
+		c.TokenRateLimit = DefaultTokenRateLimit
+	}
+	if c.TokenRateWindow <= 0 {
+		c.TokenRateWindow = DefaultTokenRateWindow
+	}
+	if c.ThrottleHTTPStatus != http.StatusBadRequest {
+		c.ThrottleHTTPStatus = http.StatusOK
+	}
+	if c.LiveTokenCap <= 0 {
+		c.LiveTokenCap = DefaultLiveTokenCap
+	}
+	if c.RefreshTokenCap <= 0 {
+		c.RefreshTokenCap = DefaultRefreshTokenCap
+	}
+	if c.GrantCodeRateLimit <= 0 {
+		c.GrantCodeRateLimit = DefaultGrantCodeRateLimit
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Server is the simulator. All its methods are safe for concurrent use.
+type Server struct {
+	mu       sync.Mutex // guards everything below
+	cfg      Config
+	baseURL  string
+	st       store
+	counters map[string]*Counters // by registered client id; "" for the rest
+	faults   []*Fault
+
+	lifeMu  sync.Mutex
+	httpSrv *http.Server
+}
+
+// New returns a simulator configured by cfg.
+func New(cfg Config) *Server {
+	cfg.fill()
+	return &Server{cfg: cfg, st: newStore(), counters: map[string]*Counters{}}
+}
+
+// Start listens on addr, which must be a loopback address ("127.0.0.1:0"
+// picks a free port), serves in the background and returns the base URL.
+func (s *Server) Start(addr string) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("zohosim: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("zohosim: refusing to listen on %q: loopback addresses only", addr)
+	}
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.httpSrv != nil {
+		return "", errors.New("zohosim: already started")
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("zohosim: %w", err)
+	}
+	base := "http://" + l.Addr().String()
+	s.SetBaseURL(base)
+	s.httpSrv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func(srv *http.Server) { _ = srv.Serve(l) }(s.httpSrv)
+	return base, nil
+}
+
+// Close stops a started simulator, dropping open connections. The state
+// stays readable.
+func (s *Server) Close() error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.httpSrv == nil {
+		return nil
+	}
+	err := s.httpSrv.Close()
+	s.httpSrv = nil
+	return err
+}
+
+// SetBaseURL sets the URL the simulator is reached at; AccountsURL and
+// APIDomain build on it. Start sets it. Without one, answers use the Host of
+// each request.
+func (s *Server) SetBaseURL(u string) {
+	s.mu.Lock()
+	s.baseURL = strings.TrimRight(u, "/")
+	s.mu.Unlock()
+}
+
+// AccountsURL is the accounts server of data center dc: base + "/" + dc.
+func (s *Server) AccountsURL(dc string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.baseURL + "/" + dc
+}
+
+// APIDomain is the api_domain handed out in data center dc.
+func (s *Server) APIDomain(dc string) string { return s.AccountsURL(dc) + "/api" }
+
+// baseLocked is the base URL, or the one a request came in at when unset.
+func (s *Server) baseLocked(r *http.Request) string {
+	if s.baseURL != "" || r == nil {
+		return s.baseURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// Runtime knobs; zero or invalid values restore the defaults.
+
+// SetAccessTokenTTL sets the lifetime of access tokens minted from now on.
+func (s *Server) SetAccessTokenTTL(d time.Duration) {
+	s.configure(func(c *Config) { c.AccessTokenTTL = d })
+}
+
+// SetGrantCodeTTL sets the lifetime of consent codes issued from now on.
+func (s *Server) SetGrantCodeTTL(d time.Duration) {
+	s.configure(func(c *Config) { c.GrantCodeTTL = d })
+}
+
+// SetLegacyMillis switches expires_in to milliseconds with expires_in_sec.
+func (s *Server) SetLegacyMillis(on bool) {
+	s.configure(func(c *Config) { c.LegacyMillis = on })
+}
+
+// SetThrottleHTTPStatus sets the status of "Access Denied": 200 or 400.
+func (s *Server) SetThrottleHTTPStatus(code int) {
+	s.configure(func(c *Config) { c.ThrottleHTTPStatus = code })
+}
+
+// SetLiveTokenCap sets how many access tokens per refresh token stay live.
+func (s *Server) SetLiveTokenCap(n int) {
+	s.configure(func(c *Config) { c.LiveTokenCap = n })
+}
+
+// SetRefreshTokenCap sets how many refresh tokens a user of a client keeps.
+func (s *Server) SetRefreshTokenCap(n int) {
+	s.configure(func(c *Config) { c.RefreshTokenCap = n })
+}
+
+// SetGrantCodeRateLimit sets the consent codes per client per 10 minutes.
+func (s *Server) SetGrantCodeRateLimit(n int) {
+	s.configure(func(c *Config) { c.GrantCodeRateLimit = n })
+}
+
+// SetTokenRateLimit sets the access tokens minted per refresh token per
+// rolling window.
+func (s *Server) SetTokenRateLimit(limit int, window time.Duration) {
+	s.configure(func(c *Config) { c.TokenRateLimit, c.TokenRateWindow = limit, window })
+}
+
+// SetClock replaces the clock.
+func (s *Server) SetClock(now func() time.Time) {
+	s.configure(func(c *Config) { c.Now = now })
+}
+
+// Config returns the configuration in effect.
+func (s *Server) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+func (s *Server) configure(f func(*Config)) {
+	s.mu.Lock()
+	f(&s.cfg)
+	s.cfg.fill()
+	s.mu.Unlock()
+}
+
+// Handler serves the simulator's whole HTTP surface: every data center's
+// OAuth endpoints and protected resource, /oauth/serverinfo and the /sim/
+// control API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /oauth/serverinfo", s.serveServerInfo)
+	mux.HandleFunc("GET /{dc}/oauth/v2/auth", s.inDC(s.serveAuth))
+	mux.HandleFunc("POST /{dc}/oauth/v2/token", s.inDC(s.serveToken))
+	mux.HandleFunc("POST /{dc}/oauth/v2/token/revoke", s.inDC(s.serveRevoke))
+	mux.HandleFunc("GET /{dc}/api/whoami", s.inDC(s.serveResource))
+	mux.HandleFunc("GET /{dc}/oauth/user/info", s.inDC(s.serveResource))
+	s.controlRoutes(mux)
+	return mux
+}
+
+// inDC answers 404 for an unknown data-center prefix.
+func (s *Server) inDC(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		dc := r.PathValue("dc")
+		if !knownDC(dc) {
+			http.NotFound(w, r)
+			return
+		}
+		h(w, r, dc)
+	}
+}
