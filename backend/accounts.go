@@ -122,6 +122,9 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	if newTok == nil && clientChanged(&prev, &next) && next.RefreshToken != "" {
 		res.Warnings = append(res.Warnings, "the client or data center changed but no new grant_code or refresh_token was given: the stored refresh token belongs to the previous client and may stop working")
 	}
+	if in.DataCenter != nil && in.AccountsURL == nil && next.AccountsURL != "" {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("accounts_url (%s) overrides data_center; write accounts_url=\"\" to use the data center's accounts server", next.AccountsURL))
+	}
 
 	replaced := ""
 	if newTok != nil {
@@ -150,6 +153,9 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		a.install(&next, newTok, true, b.timing)
 	default:
 		a.setConfig(&next, b.timing)
+		if credentialsChanged(&prev, &next) {
+			b.clearBackoff(ctx, s, a)
+		}
 	}
 	if newTok != nil {
 		a.mu.Lock()
@@ -192,6 +198,27 @@ func applyInput(c *accountConfig, in paths.AccountInput) {
 	}
 	if in.LiveTokenCap != nil {
 		c.LiveTokenCap = *in.LiveTokenCap
+	}
+}
+
+// credentialsChanged reports whether a write changed what a token request
+// sends, so that a back-off caused by the old values should end.
+func credentialsChanged(a, b *accountConfig) bool {
+	return clientChanged(a, b) || a.ClientSecret != b.ClientSecret
+}
+
+// clearBackoff lets the next read try Zoho at once (within the rate budget)
+// after an operator fixed the client configuration.
+func (b *Backend) clearBackoff(ctx context.Context, s logical.Storage, a *account) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.tok.NextAttemptAt.IsZero() && a.tok.ConsecutiveFailures == 0 {
+		return
+	}
+	a.tok.NextAttemptAt = time.Time{}
+	a.tok.ConsecutiveFailures = 0
+	if err := b.persistTokenLocked(ctx, s, a); err != nil {
+		b.logger.Warn("could not store the cleared back-off", "account", a.name, "error", err)
 	}
 }
 

@@ -43,7 +43,7 @@ func TestBadInput(t *testing.T) {
 		{"missing client_secret", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secret": nil}), "client_secret"},
 		{"empty client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": ""}), "client_id"},
 		{"empty client_secret", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secret": ""}), "client_secret"},
-		{"padded client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": " x "}), "client_id"},
+		{"blank client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": " \n "}), "client_id"},
 		{"huge client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": long}), "client_id"},
 		{"huge client_secret", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secret": long}), "client_secret"},
 		{"client_id with newline", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": "a\nb"}), "client_id"},

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -294,5 +295,70 @@ func TestStorageIsSealWrapped(t *testing.T) {
 		if !wrapped {
 			t.Fatalf("%s is not under a seal-wrapped prefix %v", k, prefixes)
 		}
+	}
+}
+
+func TestWriteTrimsAndClearsOverride(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	// Values read from files end in a newline.
+	e.must(logical.CreateOperation, "config/trim", map[string]interface{}{
+		"client_id": c.ID + "\n", "client_secret": c.Secret + "\n", "accounts_url": e.sim.AccountsURL("us"), "grant_code": e.code(c) + "\n",
+	})
+	cfg, _ := loadConfig(context.Background(), e.storage, "trim")
+	if cfg.ClientID != c.ID || cfg.ClientSecret != c.Secret {
+		t.Fatal("values not trimmed")
+	}
+	resp := e.must(logical.UpdateOperation, "config/trim", map[string]interface{}{"data_center": "eu"})
+	if resp == nil || len(resp.Warnings) == 0 || !strings.Contains(strings.Join(resp.Warnings, " "), "accounts_url") {
+		t.Fatal("want a warning that accounts_url overrides data_center")
+	}
+	e.must(logical.UpdateOperation, "config/trim", map[string]interface{}{"accounts_url": ""})
+	st := e.must(logical.ReadOperation, "config/trim", nil)
+	if st.Data["accounts_url"] != "https://accounts.zoho.eu" {
+		t.Fatalf("override not cleared: %v", st.Data["accounts_url"])
+	}
+}
+
+func TestFixingTheSecretEndsTheBackoff(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("fix", nil)
+	e.must(logical.UpdateOperation, "config/fix", map[string]interface{}{"client_secret": "wrong"})
+	e.clock.Advance(time.Hour)
+	if msg, _ := e.fails(logical.ReadOperation, "creds/fix", nil); !strings.Contains(msg, "invalid_client_secret") {
+		t.Fatalf("got %q", msg)
+	}
+	if _, status := e.fails(logical.ReadOperation, "creds/fix", nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("want the back-off, got %d", status)
+	}
+	e.must(logical.UpdateOperation, "config/fix", map[string]interface{}{"client_secret": c.Secret})
+	e.creds("fix", nil)
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
+		t.Fatalf("want the fixed account to refresh at once, got %d refreshes", got)
+	}
+}
+
+func TestExpiredConsentsAreSwept(t *testing.T) {
+	e := newEnv(t)
+	newConsentAccount(e, "sweep")
+	e.must(logical.ReadOperation, "auth-url/sweep", nil)
+	e.must(logical.ReadOperation, "auth-url/sweep", nil)
+	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 2 {
+		t.Fatalf("pending: %v", keys)
+	}
+	req := &logical.Request{Operation: logical.RollbackOperation, Storage: e.storage}
+	e.clock.Advance(pendingTTL - time.Second)
+	if _, err := e.b.HandleRequest(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 2 {
+		t.Fatal("live consents swept")
+	}
+	e.clock.Advance(time.Second)
+	if _, err := e.b.HandleRequest(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 0 {
+		t.Fatalf("expired consents kept: %v", keys)
 	}
 }

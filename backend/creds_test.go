@@ -312,7 +312,7 @@ func TestRefreshTokenRevokedBehindVaultsBack(t *testing.T) {
 	}
 	e.clock.Advance(time.Hour)
 	msg, status := e.fails(logical.ReadOperation, "creds/gone", nil)
-	if status != http.StatusBadGateway || !strings.Contains(msg, "invalid_code") || !strings.Contains(msg, "grant_code") {
+	if status != http.StatusBadRequest || !strings.Contains(msg, "invalid_code") || !strings.Contains(msg, "grant_code") {
 		t.Fatalf("got %d %q", status, msg)
 	}
 	st := e.must(logical.ReadOperation, "config/gone", nil)

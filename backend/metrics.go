@@ -50,7 +50,7 @@ func newMetrics(b *Backend) *metrics {
 			b.accounts.Range(func(_, _ interface{}) bool { n++; return true })
 			return float64(n)
 		})
-	m.accountsBacking = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_backing_off", Help: "Loaded accounts waiting before their next token request."},
+	m.accountsBacking = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_backing_off", Help: "Loaded accounts waiting before their next token request or needing re-authorization."},
 		func() float64 { return float64(b.backingOff()) })
 	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
 		m.liveLeases, m.accountsCached, m.accountsBacking)

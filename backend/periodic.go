@@ -18,6 +18,32 @@ func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
 		return nil
 	}
 	b.refreshDue(ctx, req.Storage)
+	if err := b.sweepPending(ctx, req.Storage); err != nil {
+		b.logger.Warn("could not remove expired consent requests", "error", err)
+	}
+	return nil
+}
+
+// sweepPending removes consents started with auth-url/ that expired unused.
+func (b *Backend) sweepPending(ctx context.Context, s logical.Storage) error {
+	keys, err := s.List(ctx, pendingPrefix)
+	if err != nil {
+		return err
+	}
+	now := b.now()
+	for _, k := range keys {
+		var p pendingAuth
+		found, err := getJSON(ctx, s, pendingPrefix+k, &p)
+		if err != nil {
+			return err
+		}
+		if found && now.Before(p.ExpiresAt) {
+			continue
+		}
+		if err := s.Delete(ctx, pendingPrefix+k); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

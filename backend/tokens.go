@@ -248,6 +248,9 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		}
 		b.logger.Warn("token refresh failed", "account", a.name, "error", err, "elapsed", elapsed,
 			"next_attempt_at", a.tok.NextAttemptAt, "needs_reauthorization", a.tok.NeedsReauth)
+		if a.tok.NeedsReauth {
+			return reauthError(a.name, a.tok.LastError)
+		}
 		return upstreamError(a.name, err)
 	}
 	if evict != nil && !evict.Revoked {

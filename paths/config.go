@@ -63,7 +63,7 @@ func configFields() map[string]*framework.FieldSchema {
 		},
 		FieldAccountsURL: {
 			Type:        framework.TypeString,
-			Description: "Accounts server to use instead of the data center's, such as the accounts-server value Zoho passes back on consent. Must use https; plain http is accepted only for loopback hosts (the simulator).",
+			Description: "Accounts server to use instead of the data center's, such as the accounts-server value Zoho passes back on consent. Must use https; plain http is accepted only for loopback hosts (the simulator). Write an empty value to go back to the data center's accounts server.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name: "Accounts server URL",
 			},
@@ -306,10 +306,13 @@ func parseConfigInput(e Engine, req *logical.Request, d *framework.FieldData) (*
 		}
 		in.DataCenter = &dc
 	}
-	if in.AccountsURL, ie = optString(d, FieldAccountsURL, maxURLLen); ie != nil {
+	if raw, ok := d.GetOk(FieldAccountsURL); ok && strings.TrimSpace(raw.(string)) == "" {
+		empty := "" // clears the override: the data center's accounts server is used
+		in.AccountsURL = &empty
+	} else if in.AccountsURL, ie = optString(d, FieldAccountsURL, maxURLLen); ie != nil {
 		return nil, ie
 	}
-	if in.AccountsURL != nil {
+	if in.AccountsURL != nil && *in.AccountsURL != "" {
 		norm, err := e.ValidateAccountsURL(*in.AccountsURL)
 		if err != nil {
 			return nil, inputErr(FieldAccountsURL, "%s", err.Error())

@@ -138,19 +138,18 @@ func rejectUnknownFields(req *logical.Request, d *framework.FieldData) *InputErr
 	return inputErr(unknown[0], "unknown field (this path does not accept: %s)", strings.Join(unknown, ", "))
 }
 
-// optString returns a string field if it was given, rejecting empty values,
-// surrounding white space and values over max bytes.
+// optString returns a string field if it was given, trimmed of surrounding
+// white space (values written with key=@file end in a newline), rejecting
+// empty values, control characters and values over max bytes.
 func optString(d *framework.FieldData, field string, max int) (*string, *InputError) {
 	raw, ok := d.GetOk(field)
 	if !ok {
 		return nil, nil
 	}
 	s, _ := raw.(string)
+	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, inputErr(field, "must not be empty")
-	}
-	if strings.TrimSpace(s) != s {
-		return nil, inputErr(field, "must not begin or end with white space")
 	}
 	if len(s) > max {
 		return nil, inputErr(field, "must be at most %d characters", max)
