@@ -31,10 +31,13 @@ func (timingPolicy) floor(lifetime time.Duration) time.Duration {
 	return clampDuration(lifetime/20, time.Second, 5*time.Minute)
 }
 
-// refreshAt is when a token in use is refreshed in the background: a quarter
-// of its lifetime before expiry, moved earlier by up to a further 1/20 of the
-// lifetime. The spread is derived from the token's ID, so it is stable across
-// restarts and different for every account (no thundering herd).
+// refreshAt is when a token in use is refreshed in the background: at least a
+// quarter of its lifetime before expiry, moved earlier by up to half the
+// lifetime. The point is derived from the token's ID, so it is stable across
+// restarts and different for every account: accounts whose tokens were minted
+// together (a bulk import, a restart of every app) refresh spread over half a
+// lifetime instead of in one burst. A refresh still spends one token request
+// per token lifetime.
 func (timingPolicy) refreshAt(issued, expires time.Time, id string) time.Time {
 	lifetime := expires.Sub(issued)
 	if lifetime <= 0 {
@@ -42,7 +45,7 @@ func (timingPolicy) refreshAt(issued, expires time.Time, id string) time.Time {
 	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(id))
-	spread := lifetime / 20
+	spread := lifetime / 2
 	var jitter time.Duration
 	if spread > 0 {
 		jitter = time.Duration(h.Sum64() % uint64(spread))
