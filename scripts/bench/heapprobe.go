@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+)
+
+// The heap probe runs the engine in a child process of the harness (no
+// Vault, no gRPC, storage discarded as it lives in Vault) with N accounts,
+// each read once, and reports the live heap per account with a heap profile:
+// where the plugin's memory goes.
+
+type heapProbeResult struct {
+	Accounts        int     `json:"accounts"`
+	HeapPerAccount  float64 `json:"heap_per_account"`  // live heap bytes per account after GC
+	HeapAllocBytes  uint64  `json:"heap_alloc_bytes"`  // live heap with every account loaded
+	HeapSysBytes    uint64  `json:"heap_sys_bytes"`    // heap memory obtained from the OS
+	AllocsPerCreate float64 `json:"allocs_per_create"` // allocated bytes per config write + first read (garbage included)
+	Top             string  `json:"-"`                 // `go tool pprof -top` of the in-use heap
+	Err             string  `json:"-"`
+}
+
+// fakeZoho answers at once with tokens shaped like the simulator's.
+type fakeZoho struct{ n atomic.Int64 }
+
+func hexToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	h := hex.EncodeToString(b)
+	return "1000." + h[:32] + "." + h[32:]
+}
+
+func (z *fakeZoho) token(withRefresh bool) *zoho.Token {
+	z.n.Add(1)
+	t := &zoho.Token{AccessToken: hexToken(), APIDomain: "http://127.0.0.1:40000/us/api", TokenType: "Bearer",
+		Scope: strings.Join(benchScopes, ","), ExpiresIn: time.Hour}
+	if withRefresh {
+		t.RefreshToken = hexToken()
+	}
+	return t
+}
+
+func (z *fakeZoho) ExchangeCode(context.Context, zoho.App, string, string, string) (*zoho.Token, error) {
+	return z.token(true), nil
+}
+func (z *fakeZoho) Refresh(context.Context, zoho.App, string) (*zoho.Token, error) {
+	return z.token(false), nil
+}
+func (z *fakeZoho) Revoke(context.Context, string, string) error { return nil }
+
+// discardStorage keeps nothing: in production the engine's storage is Vault's.
+type discardStorage struct{}
+
+func (discardStorage) List(context.Context, string) ([]string, error)             { return nil, nil }
+func (discardStorage) Get(context.Context, string) (*logical.StorageEntry, error) { return nil, nil }
+func (discardStorage) Put(context.Context, *logical.StorageEntry) error           { return nil }
+func (discardStorage) Delete(context.Context, string) error                       { return nil }
+
+// runHeapProbe is the child's side: it prints one JSON line.
+func runHeapProbe(n int, profile string) error {
+	runtime.MemProfileRate = 64
+	ctx := context.Background()
+	conf := logical.TestBackendConfig()
+	conf.Logger = hclog.NewNullLogger()
+	conf.StorageView = discardStorage{}
+	lb, err := backend.FactoryWithOptions(backend.Options{Zoho: &fakeZoho{}})(ctx, conf)
+	if err != nil {
+		return err
+	}
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	rnd := func(n int) string {
+		b := make([]byte, n)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("many-%05d", i)
+		if _, err := lb.HandleRequest(ctx, &logical.Request{Operation: logical.CreateOperation, Path: "config/" + name, Storage: conf.StorageView,
+			Data: map[string]interface{}{
+				"client_id": "1000." + strings.ToUpper(rnd(15)), "client_secret": rnd(21),
+				"accounts_url": "http://127.0.0.1:40000/us", "scopes": strings.Join(benchScopes, ","), "grant_code": hexToken(),
+			}}); err != nil {
+			return fmt.Errorf("config/%s: %w", name, err)
+		}
+		resp, err := lb.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + name, Storage: conf.StorageView})
+		if err != nil || resp == nil || resp.Secret == nil {
+			return fmt.Errorf("creds/%s: %v", name, err)
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m1)
+	f, err := os.Create(profile)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	res := heapProbeResult{
+		Accounts:        n,
+		HeapPerAccount:  (float64(m1.HeapAlloc) - float64(m0.HeapAlloc)) / float64(n),
+		HeapAllocBytes:  m1.HeapAlloc,
+		HeapSysBytes:    m1.HeapSys,
+		AllocsPerCreate: float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n),
+	}
+	runtime.KeepAlive(lb)
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// heapProbe runs the probe in a child process and summarises its profile.
+func heapProbe(ctx context.Context, dir string, n int) heapProbeResult {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	self, err := os.Executable()
+	if err != nil {
+		return heapProbeResult{Err: err.Error()}
+	}
+	profile := filepath.Join(dir, "heap.pprof")
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, self, "-heap-probe", fmt.Sprint(n), "-heap-profile", profile)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return heapProbeResult{Err: fmt.Sprintf("%v: %s", err, strings.TrimSpace(stderr.String()))}
+	}
+	var res heapProbeResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return heapProbeResult{Err: fmt.Sprintf("probe output: %v", err)}
+	}
+	goBin := "go"
+	if p, err := exec.LookPath("go"); err == nil {
+		goBin = p
+	}
+	out, err := exec.CommandContext(ctx, goBin, "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", profile).CombinedOutput()
+	if err != nil {
+		res.Err = fmt.Sprintf("go tool pprof: %v", err)
+		return res
+	}
+	// Keep the table: from the column header on.
+	lines := strings.Split(string(out), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "flat%") {
+			res.Top = strings.TrimRight(strings.Join(lines[i:], "\n"), "\n")
+			break
+		}
+	}
+	return res
+}

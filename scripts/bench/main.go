@@ -1,0 +1,331 @@
+// Command bench is the benchmark harness of the Zoho secrets engine. It
+// starts one real Vault dev server, the engine plugin, a "floor" plugin
+// (scripts/bench/floorplugin) and in-process Zoho simulators, measures in one
+// run on that Vault:
+//
+//  1. cached creds/ read throughput and latency at 1, 16 and 64 clients beside
+//     a KV v2 read and the floor plugin's unleased and leased reads;
+//  2. token calls per account per token lifetime under bursts of 1000
+//     concurrent readers at expiry;
+//  3. p99 read latency across refresh boundaries ÷ steady-state p99;
+//  4. plugin RSS with 10 000 accounts, plugin start after a reload and the
+//     lazy first reads after it; the spread of background refreshes;
+//  5. Vault lease growth per 1000 reads;
+//
+// prints a Markdown report and writes it to docs/benchmarks.md.
+//
+//	go run ./scripts/bench [-quick] [-out docs/benchmarks.md]
+//
+// -quick runs every part shorter and with 1000 accounts (a smoke test); its
+// report is written only when -out is given. Traffic goes to 127.0.0.1 only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+)
+
+// settings are the sizes and durations of one run.
+type settings struct {
+	Quick bool
+
+	Levels         []int
+	Warm, Duration time.Duration // per target and level: Duration split in Rounds, each after Warm
+	Rounds         int
+	SettleMax      time.Duration // longest wait for a quiet machine before part 1
+
+	BurstAccounts  int
+	BurstReaders   int
+	BurstLifetimes int
+	ShortTTL       time.Duration // simulator token lifetime for parts 2 and 3
+
+	BoundaryRate     float64 // reads per second
+	BoundaryDuration time.Duration
+
+	ManyAccounts int
+	CreateLimit  int // config writes at once
+
+	SpreadAccounts  int
+	SpreadTTL       time.Duration
+	SpreadReadEvery time.Duration
+
+	LeaseReads int
+}
+
+func fullSettings() settings {
+	return settings{
+		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 8 * time.Second, Rounds: 4, SettleMax: time.Minute,
+		BurstAccounts: 5, BurstReaders: 1000, BurstLifetimes: 3, ShortTTL: 20 * time.Second,
+		BoundaryRate: 250, BoundaryDuration: 62 * time.Second,
+		ManyAccounts: 10000, CreateLimit: 16,
+		SpreadAccounts: 1000, SpreadTTL: 3 * time.Minute, SpreadReadEvery: 30 * time.Second,
+		LeaseReads: 1000,
+	}
+}
+
+func quickSettings() settings {
+	return settings{
+		Quick:  true,
+		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 3 * time.Second, Rounds: 2, SettleMax: 10 * time.Second,
+		BurstAccounts: 3, BurstReaders: 1000, BurstLifetimes: 2, ShortTTL: 20 * time.Second,
+		BoundaryRate: 250, BoundaryDuration: 32 * time.Second,
+		ManyAccounts: 1000, CreateLimit: 16,
+		SpreadAccounts: 200, SpreadTTL: time.Minute, SpreadReadEvery: 10 * time.Second,
+		LeaseReads: 1000,
+	}
+}
+
+// bench is the state of one run.
+type bench struct {
+	set      settings
+	root     string
+	work     string
+	vaultBin string
+	v        *vaultProc
+	tr       *http.Transport
+	admin    *api.Client // long timeout, for revocations and reloads
+	pids     pids
+	parts    map[string]bool
+
+	simLong, simShort, simSpread *zohosim.Server
+
+	res *results
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "shorter run with 1000 accounts (smoke test); writes a report only with -out")
+	out := flag.String("out", "", "where to write the Markdown report (default docs/benchmarks.md for a full run)")
+	keep := flag.Bool("keep", false, "keep the temporary directory (Vault log, plugins)")
+	only := flag.String("parts", "all", "comma-separated parts to run, for working on the harness: throughput, leases, boundary, bursts, spread, many")
+	probe := flag.Int("heap-probe", 0, "internal: run the in-process heap probe with this many accounts and exit")
+	probeProfile := flag.String("heap-profile", "", "internal: where the heap probe writes its profile")
+	flag.Parse()
+	if *probe > 0 {
+		if err := runHeapProbe(*probe, *probeProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "heap probe:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	set := fullSettings()
+	if *quick {
+		set = quickSettings()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Every loop below is bounded; this is the backstop for the whole run.
+	ctx, cancel := context.WithTimeout(ctx, 14*time.Minute+30*time.Second)
+	defer cancel()
+
+	b := &bench{set: set, res: &results{Started: time.Now(), Quick: set.Quick}, parts: map[string]bool{}}
+	for _, p := range strings.Split(*only, ",") {
+		b.parts[strings.TrimSpace(p)] = true
+	}
+	b.res.Partial = !b.parts["all"]
+	err := b.run(ctx)
+	b.res.TotalSeconds = time.Since(b.res.Started).Seconds()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		if b.v != nil {
+			fmt.Fprintf(os.Stderr, "--- vault log (tail) ---\n%s\n", b.v.logTail(40))
+		}
+	}
+	b.shutdown(*keep || err != nil)
+	if err != nil {
+		os.Exit(1)
+	}
+
+	report := renderMarkdown(b.res, set)
+	fmt.Println(report)
+	target := *out
+	if target == "" && !set.Quick && !b.res.Partial {
+		target = filepath.Join(b.root, "docs", "benchmarks.md")
+	}
+	if target != "" {
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(b.root, target)
+		}
+		if err := os.WriteFile(target, []byte(report), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: writing the report:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "bench: report written to %s\n", target)
+	}
+	fmt.Fprintf(os.Stderr, "bench: total %.0f s\n", b.res.TotalSeconds)
+}
+
+func logf(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func (b *bench) run(ctx context.Context) error {
+	vaultBinEnv := os.Getenv("VAULT_BIN")
+	// The API clients of this process must not pick up a developer's Vault.
+	for _, kv := range os.Environ() {
+		if k := strings.SplitN(kv, "=", 2)[0]; strings.HasPrefix(k, "VAULT_") {
+			os.Unsetenv(k)
+		}
+	}
+	root, err := findRepoRoot()
+	if err != nil {
+		return err
+	}
+	b.root = root
+	if b.work, err = os.MkdirTemp("", "zoho-bench-"); err != nil {
+		return err
+	}
+	if b.work, err = filepath.EvalSymlinks(b.work); err != nil {
+		return err
+	}
+	b.res.Machine = describeMachine(runtime.NumCPU())
+	b.res.GoVersion = runtime.Version()
+	b.res.Commit = gitCommit(root)
+
+	if b.vaultBin, err = resolveVault(root, vaultBinEnv); err != nil {
+		return err
+	}
+	b.res.VaultVersion = vaultVersion(b.vaultBin)
+	logf("vault %s (%s)", b.vaultBin, b.res.VaultVersion)
+
+	// Plugins.
+	t := time.Now()
+	pluginDir := filepath.Join(b.work, "plugins")
+	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+		return err
+	}
+	if err := goBuild(root, "./cmd/"+engineCommand, filepath.Join(pluginDir, engineCommand), "-X main.version="+pluginVersion); err != nil {
+		return err
+	}
+	if err := goBuild(root, "./scripts/bench/floorplugin", filepath.Join(pluginDir, floorCommand), ""); err != nil {
+		return err
+	}
+	b.res.BuildSeconds = time.Since(t).Seconds()
+	logf("plugins built in %.1f s", b.res.BuildSeconds)
+	if b.want("throughput") {
+		// The engine's own cost per read, in process, before anything else runs.
+		b.res.InProcess, err = inProcessBench(ctx, root)
+		if err != nil {
+			logf("in-process benchmark: %v", err)
+		}
+	}
+
+	// Simulators: one per token lifetime, so that changing nothing at run
+	// time keeps each part's accounts on the lifetime it needs.
+	b.simLong = zohosim.New(zohosim.Config{AccessTokenTTL: time.Hour})
+	b.simShort = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.ShortTTL})
+	b.simSpread = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.SpreadTTL})
+	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread} {
+		if _, err := s.Start("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("starting the simulator: %w", err)
+		}
+	}
+
+	// Vault.
+	if b.v, err = startVault(b.vaultBin, filepath.Join(b.work, "vault"), pluginDir); err != nil {
+		return err
+	}
+	b.tr = newTransport()
+	b.admin = newAdminClient(b.v.addr, b.tr, 10*time.Minute)
+	for _, p := range []struct{ name, command, path string }{{engineName, engineCommand, "zoho"}, {floorName, floorCommand, "floor"}} {
+		sum, err := fileSHA256(filepath.Join(pluginDir, p.command))
+		if err != nil {
+			return err
+		}
+		if err := registerAndMount(ctx, b.admin, p.name, p.command, sum, p.path); err != nil {
+			return err
+		}
+	}
+	logf("vault %s up (pid %d), plugins mounted at zoho/ and floor/", b.v.addr, b.v.pid())
+
+	b.pids = pids{vault: b.v.pid(), engine: waitPlugin(b.v.pid(), engineCommand, 10*time.Second), floor: waitPlugin(b.v.pid(), floorCommand, 10*time.Second)}
+	if b.want("throughput") {
+		if err := b.partThroughput(ctx); err != nil {
+			return fmt.Errorf("throughput: %w", err)
+		}
+	}
+	var spread *spreadRun
+	if b.want("spread") {
+		if spread, err = b.startSpread(ctx); err != nil {
+			return fmt.Errorf("refresh spread: %w", err)
+		}
+	}
+	if b.want("leases") {
+		if err := b.partLeases(ctx); err != nil {
+			return fmt.Errorf("leases: %w", err)
+		}
+	}
+	if b.want("boundary") {
+		if err := b.partBoundary(ctx); err != nil {
+			return fmt.Errorf("refresh boundary: %w", err)
+		}
+	}
+	if b.want("bursts") {
+		if err := b.partBursts(ctx); err != nil {
+			return fmt.Errorf("bursts: %w", err)
+		}
+	}
+	if spread != nil {
+		logf("waiting for the refresh-spread observation to end")
+		if err := spread.wait(ctx); err != nil {
+			return fmt.Errorf("refresh spread: %w", err)
+		}
+	}
+	if b.want("many") {
+		// On a Vault without the leases of the parts before it.
+		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases of parts 2, 3, 5 and the spread", -1))
+		if err := b.partMany(ctx); err != nil {
+			return fmt.Errorf("many accounts: %w", err)
+		}
+		logf("heap probe: the engine in process with %d accounts", b.set.ManyAccounts)
+		b.res.Heap = heapProbe(ctx, b.work, b.set.ManyAccounts)
+		if b.res.Heap.Err != "" {
+			logf("  heap probe: %s", b.res.Heap.Err)
+		} else {
+			logf("  %.0f bytes of live heap per account", b.res.Heap.HeapPerAccount)
+		}
+		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases of part 4", b.res.Many.LeasesIssued))
+	} else {
+		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases left", -1))
+	}
+	b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "floor/", "floor leases left", -1))
+	return nil
+}
+
+func (b *bench) want(part string) bool { return b.parts["all"] || b.parts[part] }
+
+func (b *bench) shutdown(keep bool) {
+	if b.v != nil {
+		b.v.stop()
+	}
+	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+	if b.work != "" {
+		if keep {
+			fmt.Fprintf(os.Stderr, "bench: kept %s\n", b.work)
+		} else {
+			_ = os.RemoveAll(b.work)
+		}
+	}
+}
+
+// client is a fresh root-token API client on the shared transport.
+func (b *bench) client() *api.Client {
+	return newAdminClient(b.v.addr, b.tr, time.Minute)
+}
