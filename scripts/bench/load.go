@@ -141,6 +141,7 @@ type levelResult struct {
 	// how much the rounds disagree.
 	RoundOps      []float64
 	RoundServerUS []float64
+	RoundOthers   []float64 // other processes' load during each run, in cores
 }
 
 // slice is one closed-loop run of one target.
@@ -234,6 +235,7 @@ func merge(key string, clients int, slices []slice, plugin func(cpuDelta) time.D
 		if n := len(s.lats); n > 0 && s.cpu.wall > 0 {
 			r.RoundOps = append(r.RoundOps, float64(n)/s.cpu.wall.Seconds())
 			r.RoundServerUS = append(r.RoundServerUS, float64(s.cpu.vault+plugin(s.cpu))/float64(time.Microsecond)/float64(n))
+			r.RoundOthers = append(r.RoundOthers, s.cpu.otherCores())
 		}
 		lats = append(lats, s.lats...)
 		errs += s.errs

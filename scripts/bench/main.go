@@ -45,6 +45,7 @@ type settings struct {
 	Levels         []int
 	Warm, Duration time.Duration // per target and level: Duration split in Rounds, each after Warm
 	Rounds         int
+	TargetRounds   int           // rounds at the target level (16 clients), where every round counts most
 	SettleMax      time.Duration // longest wait for a quiet machine before part 1
 
 	BurstAccounts  int
@@ -67,7 +68,7 @@ type settings struct {
 
 func fullSettings() settings {
 	return settings{
-		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 8 * time.Second, Rounds: 4, SettleMax: time.Minute,
+		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 8 * time.Second, Rounds: 4, TargetRounds: 6, SettleMax: time.Minute,
 		BurstAccounts: 5, BurstReaders: 1000, BurstLifetimes: 3, ShortTTL: 20 * time.Second,
 		BoundaryRate: 250, BoundaryDuration: 62 * time.Second,
 		ManyAccounts: 10000, CreateLimit: 16,
@@ -79,7 +80,7 @@ func fullSettings() settings {
 func quickSettings() settings {
 	return settings{
 		Quick:  true,
-		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 3 * time.Second, Rounds: 2, SettleMax: 10 * time.Second,
+		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 3 * time.Second, Rounds: 2, TargetRounds: 2, SettleMax: 10 * time.Second,
 		BurstAccounts: 3, BurstReaders: 1000, BurstLifetimes: 2, ShortTTL: 20 * time.Second,
 		BoundaryRate: 250, BoundaryDuration: 32 * time.Second,
 		ManyAccounts: 1000, CreateLimit: 16,

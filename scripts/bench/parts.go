@@ -172,7 +172,11 @@ func (b *bench) partThroughput(ctx context.Context) error {
 		slices := map[string][]slice{}
 		// Rounds alternate the order, so that drift (leases piling up, other
 		// load on the machine) does not favour one target.
-		for r := 0; r < b.set.Rounds; r++ {
+		rounds := b.set.Rounds
+		if n == diagnosticClients {
+			rounds = b.set.TargetRounds
+		}
+		for r := 0; r < rounds; r++ {
 			order := append([]target(nil), level...)
 			if r%2 == 1 {
 				for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {

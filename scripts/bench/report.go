@@ -131,9 +131,16 @@ func renderMarkdown(r *results, set settings) string {
 	if ok1 && ok2 {
 		fr := ratio(e16.Stats.OpsPerS, l16.Stats.OpsPerS)
 		lo, hi := roundRatios(e16, l16)
-		p("| Cached `creds/` read ÷ leased floor, 16 clients | %.2f× (%.0f vs %.0f reads/s, %d errors; round by round %.2f–%.2f×; Vault + plugin CPU per read %.2f× the floor's; other load %.2f vs %.2f cores) | ≥ %.1f× | %s |\n",
-			fr, e16.Stats.OpsPerS, l16.Stats.OpsPerS, e16.Stats.Errors, lo, hi, ratio(e16.VaultUS+e16.PluginUS, l16.VaultUS+l16.PluginUS), e16.OtherCores, l16.OtherCores,
-			targetFloorRatio, passFail(fr >= targetFloorRatio && e16.Stats.Errors == 0))
+		qr, nq := quietRatio(e16, l16)
+		measured := fmt.Sprintf("%.2f× (%.0f vs %.0f reads/s, %d errors; round by round %.2f–%.2f×; Vault + plugin CPU per read %.2f× the floor's; other load %.2f vs %.2f cores)",
+			fr, e16.Stats.OpsPerS, l16.Stats.OpsPerS, e16.Stats.Errors, lo, hi, ratio(e16.VaultUS+e16.PluginUS, l16.VaultUS+l16.PluginUS), e16.OtherCores, l16.OtherCores)
+		judged := judgedFloorRatio(e16, l16)
+		if nq >= 2 && nq < len(e16.RoundOps) {
+			// Rounds in which other processes took CPU are set aside by a rule
+			// fixed in advance, not by their outcome.
+			measured = fmt.Sprintf("%.2f× over the %d of %d rounds in which other processes kept < %.2f cores busy during both; all rounds: %s", qr, nq, len(e16.RoundOps), quietLimit, measured)
+		}
+		p("| Cached `creds/` read ÷ leased floor, 16 clients | %s | ≥ %.1f× | %s |\n", measured, targetFloorRatio, passFail(judged >= targetFloorRatio && e16.Stats.Errors == 0))
 	}
 	if len(r.Bursts) > 0 {
 		minC, maxC, errs := r.Bursts[0].Calls, r.Bursts[0].Calls, 0
@@ -304,8 +311,8 @@ func renderMarkdown(r *results, set settings) string {
 
 func renderThroughput(p func(string, ...interface{}), r *results, set settings) {
 	p("## 1. Cached `creds/` reads beside KV v2 and the floor plugin\n\n")
-	p("Closed loop: each client sends its next read as soon as the previous one is answered. Per level, every target runs %d times for %s after a %s warm-up, in alternating order (so that leases piling up in Vault or load elsewhere on the machine favour none); the figures merge its runs. CPU per read is read from `/proc/<pid>/stat` over the measured time: Vault's process, the plugin's (engine or floor; none for KV) and the load generator's. At %d clients the floor also runs with lease internal data shaped like the engine's (account, access token, token id, generation, expiry), which separates Vault's cost of the engine's bigger lease from the engine's own work.\n\n",
-		set.Rounds, set.Duration/time.Duration(set.Rounds), set.Warm, diagnosticClients)
+	p("Closed loop: each client sends its next read as soon as the previous one is answered. Per level, every target runs %d times for %s after a %s warm-up, in alternating order (so that leases piling up in Vault or load elsewhere on the machine favour none); the figures merge its runs. CPU per read is read from `/proc/<pid>/stat` over the measured time: Vault's process, the plugin's (engine or floor; none for KV) and the load generator's. At %d clients the floor also runs with lease internal data shaped like the engine's (account, access token, token id, generation, expiry), which separates Vault's cost of the engine's bigger lease from the engine's own work; that level, the target's, runs %d rounds. The target ratio at %d clients sets aside, when at least two rounds remain, the rounds in which other processes kept %.2f cores or more busy during the engine's or the leased floor's run (a rule fixed before the run; the figure over all rounds is shown beside it).\n\n",
+		set.Rounds, set.Duration/time.Duration(set.Rounds), set.Warm, diagnosticClients, set.TargetRounds, diagnosticClients, quietLimit)
 	p("| Target | Clients | Reads/s | p50 ms | p99 ms | Errors | Vault CPU µs/read | Plugin CPU µs/read | Load generator CPU µs/read | Other load, cores |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range set.Levels {
 		for _, key := range []string{"engine", "leased", "leasedint", "const", "kv"} {
@@ -375,7 +382,7 @@ func notes(r *results) []string {
 	li16, ok3 := r.level("leasedint", 16)
 	c16, _ := r.level("const", 16)
 	if ok1 && ok2 {
-		fr := ratio(e16.Stats.OpsPerS, l16.Stats.OpsPerS)
+		fr := judgedFloorRatio(e16, l16)
 		if fr < targetFloorRatio {
 			ref := l16
 			if ok3 {
@@ -495,4 +502,33 @@ func trimS(v []string) []string {
 		out[i] = strings.TrimSuffix(x, "s")
 	}
 	return out
+}
+
+// quietLimit is the other processes' load (cores) above which a round of the
+// target comparison is set aside.
+const quietLimit = 0.15
+
+// quietRatio is a's reads/s ÷ b's over the rounds in which other processes
+// stayed under quietLimit during both runs, and how many such rounds there were.
+func quietRatio(a, b levelResult) (float64, int) {
+	var sa, sb float64
+	n := 0
+	for i := 0; i < len(a.RoundOps) && i < len(b.RoundOps) && i < len(a.RoundOthers) && i < len(b.RoundOthers); i++ {
+		if a.RoundOthers[i] < quietLimit && b.RoundOthers[i] < quietLimit {
+			sa += a.RoundOps[i]
+			sb += b.RoundOps[i]
+			n++
+		}
+	}
+	return ratio(sa, sb), n
+}
+
+// judgedFloorRatio is the engine ÷ leased floor ratio the target is judged on:
+// over the quiet rounds when at least two of them remain and some were set
+// aside, else over all rounds.
+func judgedFloorRatio(e, l levelResult) float64 {
+	if qr, n := quietRatio(e, l); n >= 2 && n < len(e.RoundOps) {
+		return qr
+	}
+	return ratio(e.Stats.OpsPerS, l.Stats.OpsPerS)
 }
