@@ -219,17 +219,18 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // Part 2: token calls per account per lifetime under bursts at expiry.
 
 type burstRow struct {
-	Account  string
-	Burst    int
-	Calls    int64 // token-endpoint requests since the previous burst (or creation)
-	Revokes  int64 // revocations at Zoho in the same interval
-	Tokens   int   // distinct access tokens the burst's readers got
-	Errors   int
-	Readers  int
-	LateBy   time.Duration // burst start after the token's expiry
-	Wall     time.Duration
-	P50, P99 time.Duration
-	FirstErr string
+	Account    string
+	Burst      int
+	Calls      int64 // token-endpoint requests since the previous burst (or creation)
+	CallsAhead int64 // of which before this burst began (refreshes ahead of expiry)
+	Revokes    int64 // revocations at Zoho in the same interval
+	Tokens     int   // distinct access tokens the burst's readers got
+	Errors     int
+	Readers    int
+	LateBy     time.Duration // burst start after the token's expiry
+	Wall       time.Duration
+	P50, P99   time.Duration
+	FirstErr   string
 }
 
 func (b *bench) partBursts(ctx context.Context) error {
@@ -296,16 +297,18 @@ func (b *bench) burstLoop(ctx context.Context, a account) ([]burstRow, error) {
 	for k := 1; k <= b.set.BurstLifetimes; k++ {
 		// expires_at is whole seconds: the token is gone within the second after it.
 		at := exp.Add(1250 * time.Millisecond)
-		row, maxExp := b.burst(ctx, a.name, b.set.BurstReaders, at)
+		var pre zohosim.Counters
+		row, maxExp := b.burst(ctx, a.name, b.set.BurstReaders, at, func() { pre = a.sim.ClientCounters(a.id) })
 		cur := a.sim.ClientCounters(a.id)
 		row.Account, row.Burst = a.name, k
 		row.Calls = cur.TokenRequests - prev.TokenRequests
+		row.CallsAhead = pre.TokenRequests - prev.TokenRequests
 		row.Revokes = cur.Revokes - prev.Revokes
 		row.LateBy = at.Sub(exp)
 		prev = cur
 		rows = append(rows, row)
-		logf("  %s burst %d: %d readers, %d token calls, %d distinct tokens, %d errors, wall %.0f ms, p99 %.0f ms",
-			a.name, k, row.Readers, row.Calls, row.Tokens, row.Errors, ms(row.Wall), ms(row.P99))
+		logf("  %s burst %d: %d readers, %d token calls (%d before the burst), %d distinct tokens, %d errors, wall %.0f ms, p99 %.0f ms",
+			a.name, k, row.Readers, row.Calls, row.CallsAhead, row.Tokens, row.Errors, ms(row.Wall), ms(row.P99))
 		if ctx.Err() != nil {
 			return rows, ctx.Err()
 		}
@@ -318,8 +321,9 @@ func (b *bench) burstLoop(ctx context.Context, a account) ([]burstRow, error) {
 	return rows, nil
 }
 
-// burst starts readers concurrent reads of creds/<name> at the instant at.
-func (b *bench) burst(ctx context.Context, name string, readers int, at time.Time) (burstRow, time.Time) {
+// burst starts readers concurrent reads of creds/<name> at the instant at;
+// release runs just before they are let go.
+func (b *bench) burst(ctx context.Context, name string, readers int, at time.Time, release func()) (burstRow, time.Time) {
 	c := b.client()
 	type one struct {
 		token string
@@ -356,6 +360,7 @@ func (b *bench) burst(ctx context.Context, name string, readers int, at time.Tim
 	if d := time.Until(at); d > 0 {
 		_ = sleepCtx(ctx, d)
 	}
+	release()
 	t0 := time.Now()
 	close(startCh)
 	wg.Wait()
