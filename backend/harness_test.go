@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,18 +39,51 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 // countingStorage counts storage calls so tests can prove the hot path
 // touches no storage.
+// Tests may install hooks: a Put hook runs before the Put reaches the storage
+// (its error fails the Put, nothing stored), a Get hook after the Get read it.
 type countingStorage struct {
 	logical.Storage
 	gets, puts, lists, deletes atomic.Int64
+
+	hookMu  sync.Mutex
+	putHook func(*logical.StorageEntry) error
+	getHook func(key string)
+}
+
+func (s *countingStorage) setPutHook(h func(*logical.StorageEntry) error) {
+	s.hookMu.Lock()
+	s.putHook = h
+	s.hookMu.Unlock()
+}
+
+func (s *countingStorage) setGetHook(h func(key string)) {
+	s.hookMu.Lock()
+	s.getHook = h
+	s.hookMu.Unlock()
 }
 
 func (s *countingStorage) Get(ctx context.Context, k string) (*logical.StorageEntry, error) {
 	s.gets.Add(1)
-	return s.Storage.Get(ctx, k)
+	s.hookMu.Lock()
+	h := s.getHook
+	s.hookMu.Unlock()
+	entry, err := s.Storage.Get(ctx, k)
+	if h != nil {
+		h(k)
+	}
+	return entry, err
 }
 
 func (s *countingStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
 	s.puts.Add(1)
+	s.hookMu.Lock()
+	h := s.putHook
+	s.hookMu.Unlock()
+	if h != nil {
+		if err := h(e); err != nil {
+			return err
+		}
+	}
 	return s.Storage.Put(ctx, e)
 }
 
@@ -89,6 +123,7 @@ type env struct {
 	b       *Backend
 	storage *countingStorage
 	logs    *lockedBuffer
+	opts    Options
 }
 
 type envOpt func(*zohosim.Config, *Options)
@@ -119,7 +154,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	b := lb.(*Backend)
 	t.Cleanup(func() { b.Cleanup(context.Background()) })
-	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs}
+	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs, opts: bopts}
 }
 
 // request sends one request to the backend and returns its response and error.
@@ -244,15 +279,51 @@ func roundTrip(t *testing.T, s *logical.Secret) *logical.Secret {
 	return &out
 }
 
-// revokeLease revokes the lease of a creds response, after a JSON round trip.
+// revokeLease revokes the lease of a creds response, after a JSON round trip,
+// as Vault's expiration manager does (Vault may send it more than once).
 func (e *env) revokeLease(resp *logical.Response) error {
 	e.t.Helper()
-	req := &logical.Request{Operation: logical.RevokeOperation, Storage: e.storage, Secret: roundTrip(e.t, resp.Secret)}
-	r, err := e.b.HandleRequest(context.Background(), req)
+	return e.revokeLeaseCtx(context.Background(), resp)
+}
+
+func (e *env) revokeLeaseCtx(ctx context.Context, resp *logical.Response) error {
+	e.t.Helper()
+	secret := roundTrip(e.t, resp.Secret)
+	if secret.LeaseID == "" {
+		secret.LeaseID = leaseIDOf(resp)
+	}
+	req := &logical.Request{Operation: logical.RevokeOperation, Storage: e.storage, Secret: secret}
+	r, err := e.b.HandleRequest(ctx, req)
 	if err == nil && r != nil && r.IsError() {
 		return errString(respErr(r))
 	}
 	return err
+}
+
+// leaseIDs gives every creds response a stable lease ID, as Vault would.
+var leaseIDs sync.Map // *logical.Response → string
+var leaseSeq atomic.Int64
+
+func leaseIDOf(resp *logical.Response) string {
+	id, _ := leaseIDs.LoadOrStore(resp, fmt.Sprintf("zoho/creds/x/lease%d", leaseSeq.Add(1)))
+	return id.(string)
+}
+
+// restart replaces the backend by a new one on the same storage, as after a
+// plugin restart, a reload or a failover. The old one is cleaned up.
+func (e *env) restart() {
+	e.t.Helper()
+	conf := logical.TestBackendConfig()
+	conf.StorageView = e.storage
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: e.logs, Level: hclog.Trace})
+	lb, err := FactoryWithOptions(e.opts)(context.Background(), conf)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.b.Cleanup(context.Background())
+	e.b = lb.(*Backend)
+	nb := e.b
+	e.t.Cleanup(func() { nb.Cleanup(context.Background()) })
 }
 
 type errString string

@@ -68,21 +68,104 @@ func TestParseTokenKeepsFields(t *testing.T) {
 }
 
 func TestParseRevokeResponse(t *testing.T) {
-	if err := ParseRevokeResponse(200, []byte(`{"status":"success"}`)); err != nil {
-		t.Fatalf("success: %v", err)
+	const (
+		revoked = iota // success
+		invalid        // Zoho's explicit invalid-token answer: already revoked
+		failed         // anything else: not proof, try again
+	)
+	cases := []struct {
+		name   string
+		status int
+		body   string
+		want   int
+		kind   Kind // for failed
+	}{
+		{"success", 200, `{"status":"success"}`, revoked, 0},
+		{"success any case", 200, `{"status":"Success"}`, revoked, 0},
+		{"success with spaces", 200, " {\"status\" : \"SUCCESS\"}\n", revoked, 0},
+
+		{"invalid_token 400", 400, `{"status":"failure","error":"invalid_token"}`, invalid, 0},
+		{"invalid_token 401", 401, `{"error":"invalid_token"}`, invalid, 0},
+		{"invalid_token with 200", 200, `{"status":"failure","error":"invalid_token"}`, invalid, 0},
+		{"Invalid token", 400, `{"error":"Invalid token"}`, invalid, 0},
+		{"INVALID_TOKEN", 400, `{"error":"INVALID_TOKEN"}`, invalid, 0},
+		{"invalid_refresh_token", 400, `{"error":"invalid_refresh_token"}`, invalid, 0},
+		{"invalid access token", 400, `{"error":"invalid-access-token"}`, invalid, 0},
+		{"description only", 400, `{"status":"failure","error_description":"The token is invalid."}`, invalid, 0},
+		{"message only", 400, `{"status":"failure","message":"Refresh token is invalid"}`, invalid, 0},
+		{"documented wording", 400, `{"message":"The token passed in the request is invalid"}`, invalid, 0},
+
+		{"empty object", 200, `{}`, failed, KindMalformed},
+		{"null", 200, `null`, failed, KindMalformed},
+		{"array", 200, `[]`, failed, KindMalformed},
+		{"empty 200", 200, ``, failed, KindMalformed},
+		{"unknown status", 200, `{"status":"weird"}`, failed, KindMalformed},
+		{"failure without error", 200, `{"status":"failure"}`, failed, KindMalformed},
+		{"success with 400", 400, `{"status":"success"}`, failed, KindMalformed},
+		{"success with 201", 201, `{"status":"success"}`, failed, KindMalformed},
+		{"success with error", 200, `{"status":"success","error":"invalid_client"}`, failed, KindRejected},
+		{"error with 200", 200, `{"error":"invalid_client"}`, failed, KindRejected},
+		{"400 empty", 400, ``, failed, KindMalformed},
+		{"401 empty", 401, ``, failed, KindMalformed},
+		{"400 html", 400, `<html><body>Bad Request</body></html>`, failed, KindMalformed},
+		{"400 empty object", 400, `{}`, failed, KindMalformed},
+		{"400 failure without error", 400, `{"status":"failure"}`, failed, KindMalformed},
+		{"invalid_request", 400, `{"error":"invalid_request"}`, failed, KindRejected},
+		{"unknown code", 400, `{"status":"failure","error":"general_error"}`, failed, KindRejected},
+		{"invalid_client", 401, `{"error":"invalid_client"}`, failed, KindRejected},
+		{"code decides over description", 400, `{"error":"invalid_request","error_description":"token is invalid"}`, failed, KindRejected},
+		{"not about a token", 400, `{"message":"The request is invalid"}`, failed, KindMalformed},
+		{"token invalidated elsewhere", 400, `{"message":"invalid token endpoint"}`, failed, KindMalformed},
+		{"error not a string", 400, `{"error":{"code":"invalid_token"}}`, failed, KindMalformed},
+		{"throttle", 400, `{"error":"Access Denied","error_description":"You have made too many requests continuously. Please try again after some time.","status":"failure"}`, failed, KindThrottled},
+		{"redirect", 302, `{"status":"success"}`, failed, KindMalformed},
+		{"redirect invalid token", 302, `{"error":"invalid_token"}`, failed, KindMalformed},
+		{"forbidden invalid token", 403, `{"error":"invalid_token"}`, failed, KindMalformed},
+		{"not found", 404, `<html>not found</html>`, failed, KindMalformed},
+		{"server error", 503, `oops`, failed, KindServer},
+		{"server error invalid token", 500, `{"error":"invalid_token"}`, failed, KindServer},
 	}
-	err := ParseRevokeResponse(400, []byte(`{"status":"failure","error":"invalid_token"}`))
-	if !IsTokenInvalid(err) {
-		t.Fatalf("400 should mean the token is invalid, got %v", err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ParseRevokeResponse(tc.status, []byte(tc.body))
+			switch tc.want {
+			case revoked:
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			case invalid:
+				if !IsTokenInvalid(err) {
+					t.Fatalf("want the invalid-token answer, got %v", err)
+				}
+				if ze, _ := AsError(err); ze.Kind != KindRejected || ze.Code != CodeInvalidToken || ze.Temporary() {
+					t.Fatalf("invalid token: %+v", ze)
+				}
+				return
+			}
+			ze, ok := AsError(err)
+			if !ok {
+				t.Fatalf("want *Error, got %v", err)
+			}
+			if IsTokenInvalid(err) || ze.Code == CodeInvalidToken {
+				t.Fatalf("not proof of a dead token, yet %v", err)
+			}
+			if ze.Kind != tc.kind || ze.Op != OpRevoke || ze.HTTPStatus != tc.status {
+				t.Fatalf("kind %s op %q status %d, want %s %q %d: %v", ze.Kind, ze.Op, ze.HTTPStatus, tc.kind, OpRevoke, tc.status, err)
+			}
+		})
 	}
-	if err := ParseRevokeResponse(503, []byte(`oops`)); !IsTemporary(err) {
-		t.Fatalf("503 should be temporary, got %v", err)
-	}
-	if err := ParseRevokeResponse(200, []byte(`{"error":"invalid_client"}`)); err == nil || IsTokenInvalid(err) {
-		t.Fatalf("an error body must not count as revoked: %v", err)
-	}
-	if err := ParseRevokeResponse(200, []byte(`{"status":"weird"}`)); err == nil {
-		t.Fatal("unknown status must be an error")
+}
+
+func TestIsTokenInvalidOnlyForRevoke(t *testing.T) {
+	for _, e := range []*Error{
+		{Op: OpRefresh, Kind: KindRejected, Code: CodeInvalidToken},
+		{Op: OpRevoke, Kind: KindMalformed, Code: CodeInvalidToken},
+		{Op: OpRevoke, Kind: KindRejected, Code: "invalid_request"},
+	} {
+		if IsTokenInvalid(e) {
+			t.Errorf("IsTokenInvalid(%+v) = true", e)
+		}
 	}
 }
 
