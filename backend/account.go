@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,15 +41,62 @@ type tokenView struct {
 	rec         *leaseRecord
 }
 
-// leaseRecord tracks the leases holding one access token. leases is exact for
-// the life of the process; reserved is the persisted upper bound (after a
-// restart leases starts at reserved, so an access token is never revoked at
-// Zoho while a lease issued before the restart may still hold it).
+// leaseRecord tracks the leases holding one access token. Every lease gets a
+// number: issued is the highest number handed out (leases abandoned before
+// being handed out and leases revoked both count in released), so the leases
+// outstanding are issued - released, and ended remembers which numbers were
+// revoked, so that Vault's retried revocations count once. reserved is the
+// persisted upper bound of issued, published only once stored: after a restart
+// issued starts at it, so every lease handed out before the restart is still
+// counted (an access token is never revoked at Zoho while such a lease may
+// hold it; the price is that it may simply expire instead).
 type leaseRecord struct {
 	*mintedToken
-	leases   atomic.Int64
+	issued   atomic.Int64
+	released atomic.Int64
 	reserved atomic.Int64
 	retired  atomic.Bool // revoked, being revoked, or evicted: hand out no new leases
+	ended    leaseSet    // guarded by account.mu
+}
+
+// outstanding is the number of leases that may hold the token.
+func (r *leaseRecord) outstanding() int64 {
+	return r.issued.Load() - r.released.Load()
+}
+
+// retireIfUnheld marks the token retired unless a lease holds it, and reports
+// whether it did. A reader that takes a lease concurrently either is counted
+// before the check (and the token stays) or sees the mark and backs off.
+// The caller holds account.mu.
+func (r *leaseRecord) retireIfUnheld() bool {
+	r.retired.Store(true)
+	if r.outstanding() > 0 {
+		r.retired.Store(r.Retired || r.Revoked || r.Unknown)
+		return false
+	}
+	return true
+}
+
+// leaseSet is a set of lease numbers (1, 2, ...) as a bitmap.
+type leaseSet []uint64
+
+func (s leaseSet) has(n int64) bool {
+	i := n / 64
+	return n > 0 && i < int64(len(s)) && s[i]&(1<<(n%64)) != 0
+}
+
+func (s *leaseSet) add(n int64) {
+	i := n / 64
+	for int64(len(*s)) <= i {
+		*s = append(*s, 0)
+	}
+	(*s)[i] |= 1 << (n % 64)
+}
+
+func (s leaseSet) remove(n int64) {
+	if i := n / 64; i < int64(len(s)) {
+		s[i] &^= 1 << (n % 64)
+	}
 }
 
 // initialReservation is the lease reservation a new token is stored with, so
@@ -60,12 +108,10 @@ const initialReservation = 16
 func newLeaseRecord(m *mintedToken, fresh bool) *leaseRecord {
 	r := &leaseRecord{mintedToken: m}
 	if !fresh {
-		r.leases.Store(m.Reserved)
+		r.issued.Store(m.Reserved)
 	}
 	r.reserved.Store(m.Reserved)
-	if m.Revoked {
-		r.retired.Store(true)
-	}
+	r.retired.Store(m.Retired || m.Revoked || m.Unknown)
 	return r
 }
 
@@ -83,6 +129,9 @@ func (a *account) install(cfg *accountConfig, tok *tokenState, fresh bool, t tim
 	defer a.mu.Unlock()
 	if tok == nil || tok.Generation != cfg.Generation {
 		tok = &tokenState{Generation: cfg.Generation}
+	}
+	if !fresh {
+		settleInFlight(tok)
 	}
 	a.cfg = cfg
 	a.tok = tok
@@ -165,19 +214,47 @@ func (a *account) liveRecordsLocked(now time.Time) []*leaseRecord {
 	return out
 }
 
-// snapshotLocked copies tok for persisting, with each record's current
-// reservation. The caller holds mu.
+// snapshotLocked copies tok for persisting. The caller holds mu.
 func (a *account) snapshotLocked() *tokenState {
 	cp := *a.tok
 	cp.Requests = append([]time.Time(nil), a.tok.Requests...)
 	cp.Minted = make([]*mintedToken, 0, len(a.tok.Minted))
 	for _, m := range a.tok.Minted {
 		mc := *m
-		if r := a.records[m.ID]; r != nil {
-			mc.Reserved = r.reserved.Load()
-			mc.Revoked = m.Revoked
-		}
 		cp.Minted = append(cp.Minted, &mc)
 	}
 	return &cp
 }
+
+// dropViewLocked stops serving rec if it is the current token. The caller
+// holds mu.
+func (a *account) dropViewLocked(rec *leaseRecord) {
+	if v := a.view.Load(); v != nil && v.rec == rec {
+		a.view.Store(nil)
+	}
+}
+
+// settleInFlight turns a token request whose answer was never stored (the
+// process died while it was on the wire, or before the answer was stored)
+// into an unknown live token: Zoho may have minted it, so it counts against
+// the live-token cap until it would have expired. It is never served.
+func settleInFlight(tok *tokenState) {
+	if tok.InFlight.IsZero() {
+		return
+	}
+	lifetime := tok.ExpiresAt.Sub(tok.IssuedAt)
+	if lifetime <= 0 {
+		lifetime = assumedLifetime
+	}
+	tok.Minted = append(tok.Minted, &mintedToken{
+		ID:        "unknown-" + strconv.FormatInt(tok.InFlight.UnixNano(), 36),
+		IssuedAt:  tok.InFlight,
+		ExpiresAt: tok.InFlight.Add(lifetime),
+		Unknown:   true,
+	})
+	tok.InFlight = time.Time{}
+}
+
+// assumedLifetime is how long an access token whose answer was lost may live:
+// Zoho's tokens live an hour.
+const assumedLifetime = time.Hour

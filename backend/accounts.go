@@ -57,6 +57,8 @@ func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name strin
 		ConsecutiveFailures:  tok.ConsecutiveFailures,
 		RateBudgetRemaining:  b.remainingBudgetLocked(a, now),
 		LiveTokens:           len(a.liveRecordsLocked(now)),
+
+		InterruptedExchangeAt: cfg.InterruptedExchangeAt,
 	}
 	if v := a.view.Load(); v != nil {
 		st.TokenExpiresAt = v.expiresAt
@@ -82,10 +84,10 @@ func firstNonEmpty(v ...string) string {
 func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name string, in paths.AccountInput) (*paths.WriteResult, error) {
 	b.rememberStorage(s)
 	a, unlock, err := b.lockAccount(ctx, s, name)
-	defer unlock()
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	now := b.now()
 
 	var next accountConfig
@@ -110,14 +112,26 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 
 	res := &paths.WriteResult{}
 	var newTok *tokenState
+	var exchangeID string
 	switch {
 	case in.GrantCode != "":
+		// Record the exchange before sending it: if its answer is lost, the
+		// refresh token Zoho issued is reported instead of silently leaked.
+		if exchangeID, err = b.putExchangeWAL(ctx, s, name, prev.Generation+1, now); err != nil {
+			return nil, err
+		}
 		newTok, err = b.exchange(ctx, name, &next, in.GrantCode, now)
+		if err != nil {
+			if !mayHaveMinted(err) {
+				_ = b.deleteWAL(ctx, s, exchangeID) // Zoho answered: nothing was issued
+			}
+			return nil, err
+		}
 	case in.RefreshToken != "" && in.RefreshToken != prev.RefreshToken:
 		newTok, err = b.importRefreshToken(ctx, name, &next, in.RefreshToken, now)
-	}
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
 	}
 	if newTok == nil && clientChanged(&prev, &next) && next.RefreshToken != "" {
 		res.Warnings = append(res.Warnings, "the client or data center changed but no new grant_code or refresh_token was given: the stored refresh token belongs to the previous client and may stop working")
@@ -136,7 +150,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	if replaced != "" {
 		// Remember the replaced refresh token durably before storing the new
 		// one, so that it is revoked even if this node dies right after.
-		walID, err = b.putRevokeWAL(ctx, s, name, accountsURL(&prev), replaced, next.Generation)
+		walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&prev), replaced, next.Generation)
 		if err != nil {
 			return nil, err
 		}
@@ -165,8 +179,11 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 			return nil, err
 		}
 	}
+	if err := b.deleteWAL(ctx, s, exchangeID); err != nil {
+		b.logger.Warn("could not delete the exchange record", "account", name, "error", err)
+	}
 	if replaced != "" {
-		if err := b.revokeRefreshToken(ctx, accountsURL(&prev), replaced); err != nil {
+		if err := b.revokeRefreshToken(ctx, refreshTokenIssuer(&prev), replaced); err != nil {
 			b.logger.Warn("could not revoke replaced refresh token; will retry", "account", name, "error", err)
 			res.Warnings = append(res.Warnings, fmt.Sprintf("the replaced refresh token could not be revoked at Zoho yet (%s); the engine retries in the background", safeText(err)))
 		} else if err := b.deleteWAL(ctx, s, walID); err != nil {
@@ -249,6 +266,8 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 	}
 	b.metrics.exchanges.Inc()
 	next.RefreshToken = t.RefreshToken
+	next.RefreshTokenIssuer = accountsURL(next)
+	next.InterruptedExchangeAt = time.Time{}
 	return b.freshTokenState(next, t, now), nil
 }
 
@@ -265,6 +284,8 @@ func (b *Backend) importRefreshToken(ctx context.Context, name string, next *acc
 	}
 	b.metrics.exchanges.Inc()
 	next.RefreshToken = rt
+	next.RefreshTokenIssuer = accountsURL(next)
+	next.InterruptedExchangeAt = time.Time{}
 	return b.freshTokenState(next, t, now), nil
 }
 
@@ -275,25 +296,29 @@ func (b *Backend) freshTokenState(next *accountConfig, t *zoho.Token, now time.T
 		next.APIDomain = t.APIDomain
 	}
 	scratch := &account{name: "", cfg: next, tok: &tokenState{Requests: []time.Time{now}}, records: map[string]*leaseRecord{}}
-	b.installTokenLocked(scratch, t, now)
+	b.installTokenLocked(scratch, t, now, next.RefreshTokenIssuer)
 	return scratch.tok
 }
 
-// DeleteAccount implements paths.Engine.
+// DeleteAccount implements paths.Engine. The refresh token's revocation is
+// recorded first, the account removed, then Zoho asked; if Zoho does not
+// confirm, the engine retries in the background and the caller is told.
 func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name string) error {
 	a, unlock, err := b.lockAccount(ctx, s, name)
-	defer unlock()
-	if err != nil || a == nil {
+	if err != nil {
 		return err
+	}
+	defer unlock()
+	if a == nil {
+		return nil
 	}
 	a.mu.Lock()
 	cfg := *a.cfg
 	a.mu.Unlock()
+	var walID string
 	if cfg.RefreshToken != "" {
-		if err := b.revokeRefreshToken(ctx, accountsURL(&cfg), cfg.RefreshToken); err != nil {
-			return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-				"account %q was not deleted: its refresh token could not be revoked at Zoho (%s); try again when Zoho is reachable, or write -f revoke/%s later",
-				name, safeText(err), name))
+		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&cfg), cfg.RefreshToken, cfg.Generation+1); err != nil {
+			return err
 		}
 	}
 	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
@@ -305,16 +330,31 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	a.view.Store(nil)
 	b.accounts.Delete(name)
 	b.logger.Info("account deleted", "account", name)
+	if cfg.RefreshToken == "" {
+		return nil
+	}
+	if err := b.revokeRefreshToken(ctx, refreshTokenIssuer(&cfg), cfg.RefreshToken); err != nil {
+		b.logger.Warn("could not revoke the deleted account's refresh token; will retry", "account", name, "error", err)
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+			"account %q was deleted, but Zoho has not confirmed the revocation of its refresh token (%s); the engine retries it in the background every minute until Zoho does",
+			name, safeText(err)))
+	}
+	if err := b.deleteWAL(ctx, s, walID); err != nil {
+		b.logger.Warn("could not delete revocation record", "account", name, "error", err)
+	}
 	return nil
 }
 
-// RevokeAccount implements paths.Engine.
+// RevokeAccount implements paths.Engine. The account stops using its refresh
+// token at once (the revocation is recorded first); Zoho is asked next, and if
+// it does not confirm, the engine retries in the background and the caller is
+// told. On an account without a refresh token it retries pending revocations.
 func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name string) (*paths.WriteResult, error) {
 	a, unlock, err := b.lockAccount(ctx, s, name)
-	defer unlock()
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	if a == nil {
 		return nil, noAccountError(name)
 	}
@@ -322,15 +362,20 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 	next := *a.cfg
 	a.mu.Unlock()
 	if next.RefreshToken == "" {
+		if err := b.retryRevocationsLocked(ctx, s, name); err != nil {
+			return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+				"account %q holds no refresh token, but Zoho has not confirmed the revocation of one it held (%s); the engine keeps retrying in the background", name, safeText(err)))
+		}
 		return nil, nil
 	}
-	if err := b.revokeRefreshToken(ctx, accountsURL(&next), next.RefreshToken); err != nil {
-		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-			"account %q: the refresh token could not be revoked at Zoho (%s); nothing was changed, try again", name, safeText(err)))
-	}
-	next.RefreshToken = ""
+	rt, issuer := next.RefreshToken, refreshTokenIssuer(&next)
+	next.RefreshToken, next.RefreshTokenIssuer = "", ""
 	next.Generation++
 	next.UpdatedAt = b.now()
+	walID, err := b.putRevokeWAL(ctx, s, name, issuer, rt, next.Generation)
+	if err != nil {
+		return nil, err
+	}
 	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
 		return nil, err
 	}
@@ -338,24 +383,17 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 		return nil, err
 	}
 	a.install(&next, nil, true, b.timing)
+	if err := b.revokeRefreshToken(ctx, issuer, rt); err != nil {
+		b.logger.Warn("could not revoke refresh token; will retry", "account", name, "error", err)
+		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+			"account %q no longer uses its refresh token, but Zoho has not confirmed its revocation (%s); the engine retries it in the background every minute, or write revoke/%s again",
+			name, safeText(err), name))
+	}
+	if err := b.deleteWAL(ctx, s, walID); err != nil {
+		b.logger.Warn("could not delete revocation record", "account", name, "error", err)
+	}
 	b.logger.Info("refresh token revoked", "account", name)
 	return nil, nil
-}
-
-// revokeRefreshToken revokes at Zoho; a token Zoho no longer knows counts as revoked.
-func (b *Backend) revokeRefreshToken(ctx context.Context, accounts, rt string) error {
-	uctx, cancel := b.upstreamCtx()
-	defer cancel()
-	began := time.Now()
-	err := b.zoho.Revoke(uctx, accounts, rt)
-	if err != nil && zoho.IsTokenInvalid(err) {
-		err = nil
-	}
-	b.metrics.observe(zoho.OpRevoke, began, err)
-	if err == nil {
-		b.metrics.revocations.WithLabelValues("refresh").Inc()
-	}
-	return err
 }
 
 // safeText is an error's text if it is one of Zoho's (which never carry

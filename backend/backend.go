@@ -16,7 +16,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/singleflight"
 
@@ -65,7 +64,7 @@ type Backend struct {
 	opts   Options
 
 	accounts sync.Map // name → *account
-	locks    []*locksutil.LockEntry
+	locks    keyedLocks
 	flights  singleflight.Group
 	storage  atomic.Pointer[storageRef] // for background work
 	metrics  *metrics
@@ -117,7 +116,6 @@ func New(opts Options) *Backend {
 		zoho:   opts.Zoho,
 		now:    opts.Now,
 		opts:   opts,
-		locks:  locksutil.CreateLocks(),
 		logger: hclog.NewNullLogger(),
 	}
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
@@ -181,10 +179,6 @@ func (b *Backend) isReplicaOrStandby() bool {
 		st.HasState(consts.ReplicationPerformanceStandby)
 }
 
-func (b *Backend) lockFor(name string) *locksutil.LockEntry {
-	return locksutil.LockForKey(b.locks, name)
-}
-
 // cachedAccount returns the in-memory account without touching storage.
 func (b *Backend) cachedAccount(name string) *account {
 	if v, ok := b.accounts.Load(name); ok {
@@ -194,7 +188,7 @@ func (b *Backend) cachedAccount(name string) *account {
 }
 
 // loadAccountLocked returns the account, loading it from storage on a cache
-// miss; nil if it does not exist. The caller holds the stripe lock.
+// miss; nil if it does not exist. The caller holds the account's lock.
 func (b *Backend) loadAccountLocked(ctx context.Context, s logical.Storage, name string) (*account, error) {
 	if a := b.cachedAccount(name); a != nil {
 		return a, nil
@@ -212,25 +206,35 @@ func (b *Backend) loadAccountLocked(ctx context.Context, s logical.Storage, name
 	return a, nil
 }
 
-// lockAccount takes the account's stripe lock and loads the account (nil if
-// it does not exist). The caller must call unlock, also on error.
+// lockAccount waits (within ctx) for the account's own lock and loads the
+// account (nil if it does not exist). On success the caller must call unlock.
+// Operations that talk to Zoho or replace an account's state hold this lock;
+// it is never shared with another account.
 func (b *Backend) lockAccount(ctx context.Context, s logical.Storage, name string) (a *account, unlock func(), err error) {
-	lock := b.lockFor(name)
-	lock.Lock()
+	unlock, err = b.locks.lock(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
 	a, err = b.loadAccountLocked(ctx, s, name)
-	return a, lock.Unlock, err
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return a, unlock, nil
 }
 
 // account returns the account, from memory when cached (the hot path) or
-// from storage under the stripe lock.
+// from storage under the account's lock.
 func (b *Backend) account(ctx context.Context, s logical.Storage, name string) (*account, error) {
 	if a := b.cachedAccount(name); a != nil {
 		return a, nil
 	}
-	lock := b.lockFor(name)
-	lock.Lock()
-	defer lock.Unlock()
-	return b.loadAccountLocked(ctx, s, name)
+	a, unlock, err := b.lockAccount(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	unlock()
+	return a, nil
 }
 
 // persistToken writes the account's token state. The caller holds a.mu.
@@ -238,15 +242,27 @@ func (b *Backend) persistTokenLocked(ctx context.Context, s logical.Storage, a *
 	return putJSON(ctx, s, tokenPrefix+a.name, a.snapshotLocked())
 }
 
-// upstreamCtx bounds an upstream call by the backend's life rather than by one
-// request's: a coalesced refresh must not fail for every waiter because the
-// first caller went away.
-func (b *Backend) upstreamCtx() (context.Context, context.CancelFunc) {
+// upstreamTimeout bounds one call to Zoho (the client's own timeout plus a
+// second to read the answer).
+func (b *Backend) upstreamTimeout() time.Duration {
 	timeout := b.opts.Timeout
 	if timeout <= 0 {
 		timeout = zoho.DefaultTimeout
 	}
-	return context.WithTimeout(b.bgCtx, timeout+time.Second)
+	return timeout + time.Second
+}
+
+// upstreamCtx bounds an upstream call by the backend's life rather than by one
+// request's: a coalesced refresh must not fail for every waiter because the
+// first caller went away, and an exchange once sent must be stored.
+func (b *Backend) upstreamCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.bgCtx, b.upstreamTimeout())
+}
+
+// requestUpstreamCtx bounds an upstream call by the request's context too:
+// revocations answer within Vault's deadline (Vault retries them).
+func (b *Backend) requestUpstreamCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.upstreamTimeout())
 }
 
 // accountsURL is where the account's tokens are issued and revoked.
@@ -259,6 +275,16 @@ func accountsURL(cfg *accountConfig) string {
 	}
 	dc, _ := zoho.LookupDataCenter(zoho.DefaultDataCenter)
 	return dc.AccountsURL
+}
+
+// refreshTokenIssuer is where the account's refresh token is revoked: the
+// accounts server that issued it (accounts stored before it was recorded: the
+// configured one).
+func refreshTokenIssuer(cfg *accountConfig) string {
+	if cfg.RefreshTokenIssuer != "" {
+		return cfg.RefreshTokenIssuer
+	}
+	return accountsURL(cfg)
 }
 
 func appFor(cfg *accountConfig) zoho.App {

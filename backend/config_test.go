@@ -91,8 +91,19 @@ func TestFailedExchangeStoresNothing(t *testing.T) {
 	if status != http.StatusBadGateway {
 		t.Fatalf("a reset connection should be a 502, got %d %q", status, msg)
 	}
-	if keys, _ := e.storage.List(context.Background(), ""); len(keys) != 0 {
+	// Rejections store nothing; a lost answer leaves only the record of the
+	// exchange (Zoho may have issued a refresh token), settled by the rollback.
+	if keys, _ := e.storage.List(context.Background(), ""); len(keys) != 1 || keys[0] != "wal/" {
 		t.Fatalf("failed writes stored %v", keys)
+	}
+	if _, err := e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := logical.CollectKeys(context.Background(), e.storage); len(keys) != 0 {
+		t.Fatalf("the settled exchange left %v", keys)
+	}
+	if !strings.Contains(e.logs.String(), "interrupted") {
+		t.Fatal("the lost exchange was not reported")
 	}
 	// Update: a failure leaves the account exactly as it was.
 	e.account("y", nil)
@@ -215,17 +226,27 @@ func TestDeleteRevokesFirst(t *testing.T) {
 	c := e.account("bye", nil)
 	cfg, _ := loadConfig(context.Background(), e.storage, "bye")
 	tok := accessToken(e.creds("bye", nil))
+	// Zoho unreachable: the account is gone from Vault, the caller is told the
+	// revocation is not confirmed, and the engine retries until it is.
 	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultReset, Times: 1})
 	msg, status := e.fails(logical.DeleteOperation, "config/bye", nil)
-	if status != http.StatusBadGateway || !strings.Contains(msg, "not deleted") {
+	if status != http.StatusBadGateway || !strings.Contains(msg, "not confirmed") || !strings.Contains(msg, "retries") {
 		t.Fatalf("got %d %q", status, msg)
 	}
-	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "bye"); !ok {
-		t.Fatal("account removed although Zoho was unreachable")
+	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "bye"); ok {
+		t.Fatal("the account is still served after its delete")
 	}
-	e.must(logical.DeleteOperation, "config/bye", nil)
+	if !e.sim.RefreshTokenValid(cfg.RefreshToken) {
+		t.Fatal("the fault should have kept the refresh token alive")
+	}
+	if _, err := e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true}); err != nil {
+		t.Fatal(err)
+	}
 	if e.sim.RefreshTokenValid(cfg.RefreshToken) || e.sim.AccessTokenValid(tok) {
 		t.Fatal("tokens alive after delete")
+	}
+	if keys, _ := e.storage.List(context.Background(), "wal/"); len(keys) != 0 {
+		t.Fatalf("the confirmed revocation left its record: %v", keys)
 	}
 	if keys, _ := e.storage.List(context.Background(), "config/"); len(keys) != 0 {
 		t.Fatal("config left behind")

@@ -11,17 +11,19 @@ import (
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
-// RevokeLease implements paths.Engine. The access token is revoked at Zoho
-// only when this is the last unexpired lease holding it; otherwise only the
-// lease ends. A token that is already dead (expired, evicted, or minted from a
-// refresh token since revoked or replaced) needs no call.
+// RevokeLease implements paths.Engine. Each lease counts once, however often
+// Vault sends its revocation. The access token is revoked at Zoho only when
+// no other lease may hold it; before that call the token is retired in
+// storage, so that it is never served again, restart or not. A token that is
+// already dead (expired, evicted, or minted from a refresh token since revoked
+// or replaced) needs no call.
 func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.LeaseData) error {
 	b.rememberStorage(s)
 	a, unlock, err := b.lockAccount(ctx, s, l.Account)
-	defer unlock()
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	if a == nil {
 		return nil // deleting the account revoked its refresh token and every access token
 	}
@@ -31,34 +33,51 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 	rec := a.records[l.TokenID]
 	stale := a.cfg.Generation != l.Generation || a.cfg.RefreshToken == ""
 	if stale || rec == nil || rec.Revoked || !now.Before(rec.ExpiresAt) {
-		if rec != nil {
-			decrementFloor(rec)
+		a.mu.Unlock()
+		return nil
+	}
+	if l.Seq <= 0 || l.Seq > rec.issued.Load() || rec.ended.has(l.Seq) {
+		// Sent again (Vault retries), or a lease the engine did not number
+		// (issued before upgrading): nothing to count. An uncounted lease
+		// keeps its token from being revoked early; it simply expires.
+		a.mu.Unlock()
+		return nil
+	}
+	rec.ended.add(l.Seq)
+	rec.released.Add(1)
+	if !rec.retireIfUnheld() {
+		a.mu.Unlock()
+		return nil
+	}
+	// The last lease: retire the token durably before asking Zoho.
+	undo := func() {
+		rec.ended.remove(l.Seq)
+		rec.released.Add(-1)
+	}
+	a.dropViewLocked(rec)
+	if !rec.Retired {
+		rec.Retired = true
+		if err := b.persistTokenLocked(ctx, s, a); err != nil {
+			rec.Retired = false
+			rec.retired.Store(false)
+			undo()
+			if a.tok.TokenID == rec.ID {
+				a.view.Store(a.buildViewLocked(b.timing))
+			}
+			a.mu.Unlock()
+			return fmt.Errorf("account %q: storing the retirement of an access token before revoking it: %w", l.Account, err)
 		}
-		a.mu.Unlock()
-		return nil
 	}
-	// Retire the token before checking the count: a reader that increments
-	// after this sees retired and backs off, and one that incremented before
-	// makes the compare-and-swap fail.
-	rec.retired.Store(true)
-	if !rec.leases.CompareAndSwap(1, 0) {
-		rec.retired.Store(false)
-		decrementFloor(rec)
-		a.mu.Unlock()
-		return nil
+	issuer := rec.Issuer
+	if issuer == "" {
+		issuer = refreshTokenIssuer(a.cfg)
 	}
-	wasCurrent := false
-	if v := a.view.Load(); v != nil && v.rec == rec {
-		a.view.Store(nil)
-		wasCurrent = true
-	}
-	accounts := accountsURL(a.cfg)
 	a.mu.Unlock()
 
-	uctx, cancel := b.upstreamCtx()
+	uctx, cancel := b.requestUpstreamCtx(ctx)
 	defer cancel()
 	began := time.Now()
-	err = b.zoho.Revoke(uctx, accounts, l.AccessToken)
+	err = b.zoho.Revoke(uctx, issuer, l.AccessToken)
 	if err != nil && zoho.IsTokenInvalid(err) {
 		err = nil
 	}
@@ -67,13 +86,11 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err != nil {
-		// Undo: the lease stays, Vault retries its revocation.
-		rec.leases.Add(1)
-		rec.retired.Store(false)
-		if wasCurrent && a.view.Load() == nil {
-			a.view.Store(a.buildViewLocked(b.timing))
-		}
-		b.logger.Warn("could not revoke access token at Zoho", "account", l.Account, "error", err)
+		// Not confirmed: the lease stays and Vault retries its revocation.
+		// The token stays retired (Zoho may have revoked it); readers get a
+		// new one.
+		undo()
+		b.logger.Warn("could not revoke access token at Zoho; Vault retries the lease revocation", "account", l.Account, "error", err)
 		return fmt.Errorf("revoking the access token of account %q at Zoho: %w", l.Account, upstreamError(l.Account, err))
 	}
 	b.metrics.revocations.WithLabelValues("access").Inc()
@@ -82,18 +99,9 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 		a.tok.AccessToken = ""
 	}
 	if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
-		b.logger.Error("could not store access token revocation", "account", l.Account, "error", perr)
+		// The retirement is stored: the token is not served after a restart.
+		b.logger.Warn("could not store access token revocation", "account", l.Account, "error", perr)
 	}
 	b.logger.Debug("access token revoked after its last lease", "account", l.Account)
 	return nil
-}
-
-// decrementFloor removes one lease from rec without going below zero.
-func decrementFloor(rec *leaseRecord) {
-	for {
-		n := rec.leases.Load()
-		if n <= 0 || rec.leases.CompareAndSwap(n, n-1) {
-			return
-		}
-	}
 }

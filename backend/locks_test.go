@@ -36,6 +36,7 @@ func TestSlowAccountDoesNotStallOthers(t *testing.T) {
 	slow, fast := collidingNames(t)
 	e.account(slow, nil)
 	c := e.account(fast, nil)
+	e.clock.Advance(2 * time.Minute) // so that min_ttl=59m59s forces a refresh
 	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultLatency, Latency: 1500 * time.Millisecond, Times: 1})
 	done := make(chan struct{})
 	go func() {

@@ -92,7 +92,7 @@ func (b *Backend) liveLeases() int64 {
 		a := v.(*account)
 		a.mu.Lock()
 		for _, r := range a.liveRecordsLocked(now) {
-			n += r.leases.Load()
+			n += r.outstanding()
 		}
 		a.mu.Unlock()
 		return true
@@ -154,7 +154,7 @@ func (b *Backend) accountFamilies() []*dto.MetricFamily {
 		a.mu.Lock()
 		var n int64
 		for _, r := range a.liveRecordsLocked(now) {
-			n += r.leases.Load()
+			n += r.outstanding()
 		}
 		fails := a.tok.ConsecutiveFailures
 		a.mu.Unlock()

@@ -89,17 +89,8 @@ func (b *Backend) CompleteAuthorization(ctx context.Context, s logical.Storage, 
 	if cb.State == "" {
 		return nil, &paths.InputError{Field: "state", Msg: "missing: start the authorization with auth-url/<name>"}
 	}
-	key := stateKey(cb.State)
-	var p pendingAuth
-	found, err := getJSON(ctx, s, key, &p)
+	p, err := b.takePending(ctx, s, cb.State)
 	if err != nil {
-		return nil, err
-	}
-	if !found || subtle.ConstantTimeCompare([]byte(p.State), []byte(cb.State)) != 1 {
-		return nil, &paths.InputError{Field: "state", Msg: "unknown or already used: start again with auth-url/<name>"}
-	}
-	// Single use, whatever happens next.
-	if err := s.Delete(ctx, key); err != nil {
 		return nil, err
 	}
 	if !b.now().Before(p.ExpiresAt) {
@@ -145,6 +136,30 @@ func (b *Backend) CompleteAuthorization(ctx context.Context, s logical.Storage, 
 	}
 	b.logger.Info("account authorized through the consent redirect", "account", p.Account)
 	return out, nil
+}
+
+// takePending consumes the pending authorization of state: of concurrent
+// callers with the same state exactly one gets it.
+func (b *Backend) takePending(ctx context.Context, s logical.Storage, state string) (*pendingAuth, error) {
+	key := stateKey(state)
+	unlock, err := b.locks.lock(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var p pendingAuth
+	found, err := getJSON(ctx, s, key, &p)
+	if err != nil {
+		return nil, err
+	}
+	if !found || subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1 {
+		return nil, &paths.InputError{Field: "state", Msg: "unknown or already used: start again with auth-url/<name>"}
+	}
+	// Single use, whatever happens next.
+	if err := s.Delete(ctx, key); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 func truncate(s string) string {

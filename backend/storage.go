@@ -20,18 +20,25 @@ const (
 // lives here, beside the client it belongs to, so that one storage write
 // stores both atomically.
 type accountConfig struct {
-	ClientID     string    `json:"client_id"`
-	ClientSecret string    `json:"client_secret"`
-	DataCenter   string    `json:"data_center"`
-	AccountsURL  string    `json:"accounts_url,omitempty"` // operator override; empty: the data center's
-	RedirectURI  string    `json:"redirect_uri,omitempty"`
-	Scopes       []string  `json:"scopes,omitempty"`
-	LiveTokenCap int       `json:"live_token_cap"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	Generation   int64     `json:"generation"` // bumped whenever the refresh token changes or is revoked
-	APIDomain    string    `json:"api_domain,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	DataCenter   string   `json:"data_center"`
+	AccountsURL  string   `json:"accounts_url,omitempty"` // operator override; empty: the data center's
+	RedirectURI  string   `json:"redirect_uri,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	LiveTokenCap int      `json:"live_token_cap"`
+	RefreshToken string   `json:"refresh_token,omitempty"`
+	// RefreshTokenIssuer is the accounts server that issued the refresh token:
+	// it is revoked there even if the operator later points the account at
+	// another data center.
+	RefreshTokenIssuer string `json:"refresh_token_issuer,omitempty"`
+	// InterruptedExchangeAt is when a grant-code exchange was interrupted
+	// after it was sent: Zoho may hold a refresh token that Vault never stored.
+	InterruptedExchangeAt time.Time `json:"interrupted_exchange_at,omitempty"`
+	Generation            int64     `json:"generation"` // bumped whenever the refresh token changes or is revoked
+	APIDomain             string    `json:"api_domain,omitempty"`
+	CreatedAt             time.Time `json:"created_at"`
+	UpdatedAt             time.Time `json:"updated_at"`
 }
 
 // tokenState is what the engine knows about the tokens minted from the
@@ -51,6 +58,9 @@ type tokenState struct {
 	// Requests are the times of token requests sent for this refresh token
 	// within Zoho's rolling window (successful or not).
 	Requests []time.Time `json:"requests,omitempty"`
+	// InFlight is when a token request was sent whose answer is not stored
+	// yet; after a crash it is settled as an unknown live token.
+	InFlight time.Time `json:"in_flight,omitempty"`
 	// Minted are the access tokens minted from this refresh token that may
 	// still be alive, oldest first.
 	Minted []*mintedToken `json:"minted,omitempty"`
@@ -72,7 +82,10 @@ type mintedToken struct {
 	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	Reserved  int64     `json:"reserved"`
-	Revoked   bool      `json:"revoked,omitempty"` // revoked by the engine or evicted by Zoho's live cap
+	Issuer    string    `json:"issuer,omitempty"`  // the accounts server that minted it
+	Retired   bool      `json:"retired,omitempty"` // no new leases: its revocation was started
+	Revoked   bool      `json:"revoked,omitempty"` // revoked (confirmed by Zoho) or evicted by Zoho's live cap
+	Unknown   bool      `json:"unknown,omitempty"` // minted by a request whose answer was lost
 }
 
 // tokenID is a short, non-reversible identifier of an access token.

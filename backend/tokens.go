@@ -80,14 +80,14 @@ var errTokenUnavailable = &zoho.Error{Op: zoho.OpRefresh, Kind: zoho.KindMalform
 // false when the token was retired concurrently and the caller must retry.
 func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time) (*paths.Creds, bool, error) {
 	rec := v.rec
-	n := rec.leases.Add(1)
+	n := rec.issued.Add(1)
 	if rec.retired.Load() {
-		rec.leases.Add(-1)
+		rec.released.Add(1)
 		return nil, false, nil
 	}
 	if n > rec.reserved.Load() {
 		if err := b.reserve(ctx, s, a, rec, n); err != nil {
-			rec.leases.Add(-1)
+			rec.released.Add(1)
 			return nil, false, err
 		}
 	}
@@ -104,28 +104,27 @@ func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *to
 			TokenID:     rec.ID,
 			Generation:  v.generation,
 			ExpiresAt:   v.expiresAt,
+			Seq:         n,
 		},
 	}, true, nil
 }
 
-// reserve raises the persisted upper bound of a token's lease count to at
-// least n, doubling it so that a token's leases cost O(log n) writes.
+// reserve raises the persisted upper bound of a token's lease numbers to at
+// least n, doubling it so that a token's leases cost O(log n) writes. The new
+// bound is published only once stored: readers beyond the old one wait here.
 func (b *Backend) reserve(ctx context.Context, s logical.Storage, a *account, rec *leaseRecord, n int64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if rec.reserved.Load() >= n {
 		return nil
 	}
-	old := rec.reserved.Load()
-	next := 2 * n
-	if next < n+16 {
-		next = n + 16
-	}
-	rec.reserved.Store(next)
+	old := rec.Reserved
+	rec.Reserved = max(2*n, n+initialReservation)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
-		rec.reserved.Store(old)
+		rec.Reserved = old
 		return err
 	}
+	rec.reserved.Store(rec.Reserved)
 	return nil
 }
 
@@ -170,13 +169,16 @@ func (b *Backend) refreshAhead(s logical.Storage, a *account) error {
 	return err
 }
 
-// refreshUnless takes the account's stripe lock and refreshes unless fresh
-// reports that the current view is good enough (another caller may have
-// refreshed while this one waited).
+// refreshUnless takes the account's lock and refreshes unless fresh reports
+// that the current view is good enough (another caller may have refreshed
+// while this one waited). It runs for every coalesced caller, so it waits
+// within the backend's life, not one request's.
 func (b *Backend) refreshUnless(s logical.Storage, a *account, fresh func(*tokenView, time.Time) bool) error {
-	lock := b.lockFor(a.name)
-	lock.Lock()
-	defer lock.Unlock()
+	unlock, err := b.locks.lock(b.bgCtx, a.name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if b.cachedAccount(a.name) != a {
 		// The account was deleted or reloaded meanwhile; let the caller retry
 		// with the current state.
@@ -217,16 +219,31 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	capacity := liveCap(cfg)
 	var evict *leaseRecord
 	if live := a.liveRecordsLocked(now); len(live) >= capacity {
+		// Zoho will invalidate the oldest live token: retire it first, so that
+		// no reader takes a lease on it while the request is on the wire.
 		evict = live[0]
-		if held := evict.leases.Load(); held > 0 {
+		if !evict.retireIfUnheld() {
 			a.mu.Unlock()
-			return liveCapError(a.name, capacity, held, evict.ExpiresAt)
+			return liveCapError(a.name, capacity, evict.outstanding(), evict.ExpiresAt)
+		}
+		a.dropViewLocked(evict)
+	}
+	undoEvict := func() {
+		if evict != nil && !evict.Retired && !evict.Revoked && !evict.Unknown {
+			evict.retired.Store(false)
+			if a.tok.TokenID == evict.ID && a.view.Load() == nil {
+				a.view.Store(a.buildViewLocked(b.timing))
+			}
 		}
 	}
-	// Record the request before sending it, so the budget holds across crashes.
+	// Record the request before sending it, so that the budget holds across
+	// crashes and a token minted by a lost answer still counts as live.
 	tok.Requests = append(tok.Requests, now)
+	tok.InFlight = now
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		tok.Requests = tok.Requests[:len(tok.Requests)-1]
+		tok.InFlight = time.Time{}
+		undoEvict()
 		a.mu.Unlock()
 		return err
 	}
@@ -241,7 +258,11 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	tok.InFlight = time.Time{}
 	if err != nil {
+		if !mayHaveMinted(err) {
+			undoEvict() // Zoho answered: nothing was minted, nothing evicted
+		}
 		b.recordFailureLocked(a, err, now)
 		if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
 			b.logger.Error("could not store refresh failure", "account", a.name, "error", perr)
@@ -256,10 +277,9 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	if evict != nil && !evict.Revoked {
 		// Zoho has silently invalidated the oldest live token; no lease held it.
 		evict.Revoked = true
-		evict.retired.Store(true)
 	}
 	b.metrics.refreshes.Inc()
-	b.installTokenLocked(a, t, now)
+	b.installTokenLocked(a, t, now, app.AccountsURL)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		// The token is good and served from memory; the refresh token is
 		// unchanged, so nothing durable is lost.
@@ -341,11 +361,20 @@ func backoffDelay(base time.Duration, failures int) time.Duration {
 	return half + time.Duration(rand.Int64N(int64(half)+1))
 }
 
-// installTokenLocked makes t the account's current token. The caller holds a.mu.
-func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time) {
+// mayHaveMinted reports whether a failed token request may still have minted
+// a token at Zoho (the answer was lost or unreadable), as opposed to Zoho
+// answering with an error.
+func mayHaveMinted(err error) bool {
+	ze, ok := zoho.AsError(err)
+	return !ok || ze.Kind == zoho.KindTransport || ze.Kind == zoho.KindServer || ze.Kind == zoho.KindMalformed
+}
+
+// installTokenLocked makes t, minted by the accounts server issuer, the
+// account's current token. The caller holds a.mu.
+func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, issuer string) {
 	tok := a.tok
 	id := tokenID(t.AccessToken)
-	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn), Reserved: initialReservation}
+	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn), Reserved: initialReservation, Issuer: issuer}
 	// Forget tokens that have expired: no lease can hold them any more.
 	kept := tok.Minted[:0]
 	for _, old := range tok.Minted {

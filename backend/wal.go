@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,30 +13,56 @@ import (
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 )
 
-// A replaced refresh token is recorded in a write-ahead-log entry before the
-// new one is stored; the entry is deleted once Zoho confirms the revocation.
+// Write-ahead-log entries record an intent before the call to Zoho that
+// carries it out, so that a crash or a failed call is settled later:
+//
+//   - revoke_refresh_token: a refresh token Vault gave up (replaced by a new
+//     grant, revoke/<name>, a delete) that Zoho has not confirmed revoked yet.
+//     Written before the account stops using the token; deleted once Zoho
+//     confirms; retried until then.
+//   - exchange: a grant-code exchange is on the wire. Deleted once its refresh
+//     token is stored (or Zoho answered with an error); if it is still there
+//     later, the refresh token Zoho may have issued was lost, and the account's
+//     status says so (the engine cannot revoke a token it never learned).
+//
 // Vault's rollback manager hands entries older than walMinAge back to
-// walRollback, which retries the revocation.
+// walRollback (every minute), which settles them.
 const (
 	walKindRevokeRefresh = "revoke_refresh_token"
+	walKindExchange      = "exchange"
 	walMinAge            = 30 * time.Second
 )
 
 type revokeWAL struct {
 	Account     string `mapstructure:"account"`
-	AccountsURL string `mapstructure:"accounts_url"`
+	AccountsURL string `mapstructure:"accounts_url"` // the accounts server that issued the token
 	Token       string `mapstructure:"token"`
-	// Generation is the account's generation once the replacement is stored;
-	// the token is never revoked while it is still the account's current one.
+	// Generation is the account's generation once the token is given up; the
+	// token is never revoked while it is still the account's current one.
 	Generation int64 `mapstructure:"generation"`
 }
 
-func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, accounts, token string, generation int64) (string, error) {
+type exchangeWAL struct {
+	Account string `mapstructure:"account"`
+	// Generation is the account's generation once the exchange is stored.
+	Generation int64 `mapstructure:"generation"`
+	At         int64 `mapstructure:"at"` // unix seconds
+}
+
+func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, generation int64) (string, error) {
 	return framework.PutWAL(ctx, s, walKindRevokeRefresh, map[string]interface{}{
 		"account":      name,
-		"accounts_url": accounts,
+		"accounts_url": issuer,
 		"token":        token,
 		"generation":   generation,
+	})
+}
+
+func (b *Backend) putExchangeWAL(ctx context.Context, s logical.Storage, name string, generation int64, at time.Time) (string, error) {
+	return framework.PutWAL(ctx, s, walKindExchange, map[string]interface{}{
+		"account":    name,
+		"generation": generation,
+		"at":         at.Unix(),
 	})
 }
 
@@ -47,31 +74,118 @@ func (b *Backend) deleteWAL(ctx context.Context, s logical.Storage, id string) e
 }
 
 func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
-	if kind != walKindRevokeRefresh {
-		return fmt.Errorf("unknown write-ahead-log kind %q", kind)
+	switch kind {
+	case walKindRevokeRefresh:
+		var entry revokeWAL
+		if err := mapstructure.WeakDecode(data, &entry); err != nil {
+			return fmt.Errorf("decoding write-ahead-log entry: %w", err)
+		}
+		unlock, err := b.locks.lock(ctx, entry.Account)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		return b.settleRevokeLocked(ctx, req.Storage, &entry)
+	case walKindExchange:
+		var entry exchangeWAL
+		if err := mapstructure.WeakDecode(data, &entry); err != nil {
+			return fmt.Errorf("decoding write-ahead-log entry: %w", err)
+		}
+		unlock, err := b.locks.lock(ctx, entry.Account)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		return b.settleExchangeLocked(ctx, req.Storage, &entry)
 	}
-	var entry revokeWAL
-	if err := mapstructure.WeakDecode(data, &entry); err != nil {
-		return fmt.Errorf("decoding write-ahead-log entry: %w", err)
-	}
-	lock := b.lockFor(entry.Account)
-	lock.Lock()
-	defer lock.Unlock()
-	cfg, err := loadConfig(ctx, req.Storage, entry.Account)
+	return fmt.Errorf("unknown write-ahead-log kind %q", kind)
+}
+
+// settleRevokeLocked revokes a refresh token the account gave up. The caller
+// holds the account's lock.
+func (b *Backend) settleRevokeLocked(ctx context.Context, s logical.Storage, entry *revokeWAL) error {
+	cfg, err := loadConfig(ctx, s, entry.Account)
 	if err != nil {
 		return err
 	}
 	if cfg != nil && cfg.RefreshToken == entry.Token {
-		// The write that would have replaced it never landed: the token is
+		// The write that would have given it up never landed: the token is
 		// still in use, so there is nothing to revoke.
 		return nil
 	}
-	uctx, cancel := b.upstreamCtx()
-	defer cancel()
-	if err := b.zoho.Revoke(uctx, entry.AccountsURL, entry.Token); err != nil && !zoho.IsTokenInvalid(err) {
-		b.logger.Warn("retrying revocation of a replaced refresh token failed", "account", entry.Account, "error", err)
-		return fmt.Errorf("account %q: revoking the replaced refresh token: %s", entry.Account, safeText(err))
+	if err := b.revokeRefreshToken(ctx, entry.AccountsURL, entry.Token); err != nil {
+		b.logger.Warn("retrying revocation of a refresh token failed; will retry", "account", entry.Account, "error", err)
+		return fmt.Errorf("account %q: revoking a refresh token Vault gave up: %s", entry.Account, safeText(err))
 	}
-	b.logger.Info("replaced refresh token revoked", "account", entry.Account)
+	b.logger.Info("refresh token revoked at Zoho", "account", entry.Account)
 	return nil
+}
+
+// settleExchangeLocked reports an exchange whose refresh token was never
+// stored. The caller holds the account's lock.
+func (b *Backend) settleExchangeLocked(ctx context.Context, s logical.Storage, entry *exchangeWAL) error {
+	cfg, err := loadConfig(ctx, s, entry.Account)
+	if err != nil {
+		return err
+	}
+	if cfg != nil && cfg.Generation >= entry.Generation {
+		return nil // stored
+	}
+	at := time.Unix(entry.At, 0).UTC()
+	b.logger.Warn("a grant-code exchange was interrupted after it was sent: Zoho may hold a refresh token Vault never stored, which counts against Zoho's 20 refresh tokens per user and client until it is removed under the user's Connected Apps",
+		"account", entry.Account, "at", at)
+	if cfg == nil {
+		return nil
+	}
+	cfg.InterruptedExchangeAt = at
+	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
+		return err
+	}
+	b.accounts.Delete(entry.Account) // reloaded with the mark on next use
+	return nil
+}
+
+// retryRevocationsLocked settles now the pending revocations of the account's
+// refresh tokens. The caller holds the account's lock.
+func (b *Backend) retryRevocationsLocked(ctx context.Context, s logical.Storage, name string) error {
+	ids, err := framework.ListWAL(ctx, s)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		w, err := framework.GetWAL(ctx, s, id)
+		if err != nil || w == nil || w.Kind != walKindRevokeRefresh {
+			continue
+		}
+		var entry revokeWAL
+		if mapstructure.WeakDecode(w.Data, &entry) != nil || entry.Account != name {
+			continue
+		}
+		if err := b.settleRevokeLocked(ctx, s, &entry); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := b.deleteWAL(ctx, s, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// revokeRefreshToken revokes at the accounts server that issued the token;
+// only Zoho's confirmation (or its answer that the token is invalid) counts.
+func (b *Backend) revokeRefreshToken(ctx context.Context, issuer, rt string) error {
+	uctx, cancel := b.requestUpstreamCtx(ctx)
+	defer cancel()
+	began := time.Now()
+	err := b.zoho.Revoke(uctx, issuer, rt)
+	if err != nil && zoho.IsTokenInvalid(err) {
+		err = nil
+	}
+	b.metrics.observe(zoho.OpRevoke, began, err)
+	if err == nil {
+		b.metrics.revocations.WithLabelValues("refresh").Inc()
+	}
+	return err
 }

@@ -34,6 +34,9 @@ func pathAuthURL(e Engine) *framework.Path {
 					}}, nil
 				}),
 				Summary: "Build Zoho's consent URL for the account; the redirect comes back to callback.",
+				// It stores the pending consent: only the active node writes.
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: true,
 				Responses: map[int][]framework.Response{
 					200: {{
 						Description: "OK",

@@ -37,7 +37,11 @@ func pathCallback(e Engine) *framework.Path {
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: callbackHandler(e),
-				Summary:  "Receive Zoho's consent redirect (unauthenticated).",
+				// It consumes the pending consent and stores the account: only the
+				// active node writes.
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: true,
+				Summary:                     "Receive Zoho's consent redirect (unauthenticated).",
 			},
 		},
 		HelpSynopsis:    "Zoho's consent redirect lands here; the grant code is exchanged at once.",

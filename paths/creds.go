@@ -30,7 +30,11 @@ func pathCreds(e Engine, secret *framework.Secret) *framework.Path {
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: credsRead(e, secret),
-				Summary:  "Get the account's shared access token under a lease.",
+				// Lease counts live in the active node's memory (and reservations in
+				// storage): a performance standby would count on its own.
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: true,
+				Summary:                     "Get the account's shared access token under a lease.",
 				Responses: map[int][]framework.Response{
 					200: {{
 						Description: "OK",

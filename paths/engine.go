@@ -111,6 +111,10 @@ type AccountStatus struct {
 	NextAttemptAt        time.Time // zero when not backing off
 	RateBudgetRemaining  int       // token requests left in Zoho's rolling window
 	LiveTokens           int       // access tokens minted from the refresh token that are still alive
+	// InterruptedExchangeAt is when a grant-code exchange was cut off after it
+	// was sent (a crash, a timeout): Zoho may hold a refresh token Vault never
+	// stored. Zero otherwise; cleared when the account gets a new refresh token.
+	InterruptedExchangeAt time.Time
 }
 
 // Creds is what one creds/<name> read hands out.
@@ -131,4 +135,8 @@ type LeaseData struct {
 	TokenID     string
 	Generation  int64
 	ExpiresAt   time.Time
+	// Seq numbers the lease among the token's leases, so that a revocation
+	// Vault sends twice counts once. Vault's lease ID is not known when the
+	// lease is created; 0 in leases created before it was introduced.
+	Seq int64
 }

@@ -22,6 +22,7 @@ const (
 	leaseTokenID     = "token_id"
 	leaseGeneration  = "generation"
 	leaseExpiresAt   = "expires_at"
+	leaseSeq         = "lease_seq"
 )
 
 // Secret is the lease type for access tokens. Leases are not renewable: a
@@ -50,6 +51,7 @@ func leaseInternal(l LeaseData) map[string]interface{} {
 		leaseTokenID:     l.TokenID,
 		leaseGeneration:  l.Generation,
 		leaseExpiresAt:   l.ExpiresAt.Unix(),
+		leaseSeq:         l.Seq,
 	}
 }
 
@@ -78,6 +80,11 @@ func parseLeaseInternal(s *logical.Secret) (LeaseData, error) {
 		return LeaseData{}, fmt.Errorf("lease internal data of account %q: expires_at: %w", l.Account, err)
 	}
 	l.ExpiresAt = time.Unix(exp, 0)
+	if v, ok := s.InternalData[leaseSeq]; ok {
+		if l.Seq, err = toInt64(v); err != nil {
+			return LeaseData{}, fmt.Errorf("lease internal data of account %q: lease_seq: %w", l.Account, err)
+		}
+	}
 	return l, nil
 }
 
