@@ -50,7 +50,7 @@ type exchangeWAL struct {
 }
 
 func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, generation int64) (string, error) {
-	return framework.PutWAL(ctx, s, walKindRevokeRefresh, map[string]interface{}{
+	return framework.PutWAL(ctx, sealWrapping{s}, walKindRevokeRefresh, map[string]interface{}{
 		"account":      name,
 		"accounts_url": issuer,
 		"token":        token,
@@ -59,11 +59,21 @@ func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, iss
 }
 
 func (b *Backend) putExchangeWAL(ctx context.Context, s logical.Storage, name string, generation int64, at time.Time) (string, error) {
-	return framework.PutWAL(ctx, s, walKindExchange, map[string]interface{}{
+	return framework.PutWAL(ctx, sealWrapping{s}, walKindExchange, map[string]interface{}{
 		"account":    name,
 		"generation": generation,
 		"at":         at.Unix(),
 	})
+}
+
+// sealWrapping marks every entry written through it for seal wrapping: the
+// framework's WAL helper does not (the wal/ prefix is declared in
+// SealWrapStorage too).
+type sealWrapping struct{ logical.Storage }
+
+func (s sealWrapping) Put(ctx context.Context, e *logical.StorageEntry) error {
+	e.SealWrap = true
+	return s.Storage.Put(ctx, e)
 }
 
 func (b *Backend) deleteWAL(ctx context.Context, s logical.Storage, id string) error {
