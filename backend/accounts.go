@@ -117,7 +117,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	case in.GrantCode != "":
 		// Record the exchange before sending it: if its answer is lost, the
 		// refresh token Zoho issued is reported instead of silently leaked.
-		if exchangeID, err = b.putExchangeWAL(ctx, s, name, prev.Generation+1, now); err != nil {
+		if exchangeID, err = b.putExchangeWAL(ctx, s, name, now); err != nil {
 			return nil, err
 		}
 		newTok, err = b.exchange(ctx, name, &next, in.GrantCode, now)
@@ -266,6 +266,7 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 	}
 	b.metrics.exchanges.Inc()
 	next.RefreshToken = t.RefreshToken
+	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
 	next.InterruptedExchangeAt = time.Time{}
 	return b.freshTokenState(next, t, now), nil
@@ -284,6 +285,7 @@ func (b *Backend) importRefreshToken(ctx context.Context, name string, next *acc
 	}
 	b.metrics.exchanges.Inc()
 	next.RefreshToken = rt
+	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
 	next.InterruptedExchangeAt = time.Time{}
 	return b.freshTokenState(next, t, now), nil

@@ -44,6 +44,7 @@ func TestTokenLostInACrashCountsAgainstTheLiveCap(t *testing.T) {
 func TestInterruptedExchangeIsReported(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("orphan", nil)
+	e.clock.Advance(time.Minute)
 	e.storage.setPutHook(func(en *logical.StorageEntry) error {
 		if strings.HasPrefix(en.Key, configPrefix) {
 			return errors.New("crashed")

@@ -32,6 +32,8 @@ type accountConfig struct {
 	// it is revoked there even if the operator later points the account at
 	// another data center.
 	RefreshTokenIssuer string `json:"refresh_token_issuer,omitempty"`
+	// GrantedAt is when the refresh token was obtained (exchanged or imported).
+	GrantedAt time.Time `json:"granted_at,omitempty"`
 	// InterruptedExchangeAt is when a grant-code exchange was interrupted
 	// after it was sent: Zoho may hold a refresh token that Vault never stored.
 	InterruptedExchangeAt time.Time `json:"interrupted_exchange_at,omitempty"`

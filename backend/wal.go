@@ -44,9 +44,9 @@ type revokeWAL struct {
 
 type exchangeWAL struct {
 	Account string `mapstructure:"account"`
-	// Generation is the account's generation once the exchange is stored.
-	Generation int64 `mapstructure:"generation"`
-	At         int64 `mapstructure:"at"` // unix seconds
+	// At is when the exchange was sent (unix nanoseconds); the account's
+	// GrantedAt equals it once the exchange is stored.
+	At int64 `mapstructure:"at"`
 }
 
 func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, generation int64) (string, error) {
@@ -58,11 +58,10 @@ func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, iss
 	})
 }
 
-func (b *Backend) putExchangeWAL(ctx context.Context, s logical.Storage, name string, generation int64, at time.Time) (string, error) {
+func (b *Backend) putExchangeWAL(ctx context.Context, s logical.Storage, name string, at time.Time) (string, error) {
 	return framework.PutWAL(ctx, sealWrapping{s}, walKindExchange, map[string]interface{}{
-		"account":    name,
-		"generation": generation,
-		"at":         at.Unix(),
+		"account": name,
+		"at":      at.UnixNano(),
 	})
 }
 
@@ -138,10 +137,10 @@ func (b *Backend) settleExchangeLocked(ctx context.Context, s logical.Storage, e
 	if err != nil {
 		return err
 	}
-	if cfg != nil && cfg.Generation >= entry.Generation {
+	at := time.Unix(0, entry.At).UTC()
+	if cfg != nil && cfg.GrantedAt.Equal(at) {
 		return nil // stored
 	}
-	at := time.Unix(entry.At, 0).UTC()
 	b.logger.Warn("a grant-code exchange was interrupted after it was sent: Zoho may hold a refresh token Vault never stored, which counts against Zoho's 20 refresh tokens per user and client until it is removed under the user's Connected Apps",
 		"account", entry.Account, "at", at)
 	if cfg == nil {
