@@ -238,21 +238,31 @@ func (a *account) dropViewLocked(rec *leaseRecord) {
 // process died while it was on the wire, or before the answer was stored)
 // into an unknown live token: Zoho may have minted it, so it counts against
 // the live-token cap until it would have expired. It is never served.
-func settleInFlight(tok *tokenState) {
+func settleInFlight(tok *tokenState) *mintedToken {
 	if tok.InFlight.IsZero() {
-		return
+		return nil
 	}
 	lifetime := tok.ExpiresAt.Sub(tok.IssuedAt)
 	if lifetime <= 0 {
 		lifetime = assumedLifetime
 	}
-	tok.Minted = append(tok.Minted, &mintedToken{
+	m := &mintedToken{
 		ID:        "unknown-" + strconv.FormatInt(tok.InFlight.UnixNano(), 36),
 		IssuedAt:  tok.InFlight,
 		ExpiresAt: tok.InFlight.Add(lifetime),
 		Unknown:   true,
-	})
+	}
+	tok.Minted = append(tok.Minted, m)
 	tok.InFlight = time.Time{}
+	return m
+}
+
+// settleInFlightLocked settles the account's request in flight whose answer
+// was lost (see settleInFlight). The caller holds mu.
+func (a *account) settleInFlightLocked() {
+	if m := settleInFlight(a.tok); m != nil {
+		a.records[m.ID] = newLeaseRecord(m, true)
+	}
 }
 
 // assumedLifetime is how long an access token whose answer was lost may live:

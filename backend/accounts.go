@@ -159,6 +159,16 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
 		return nil, err
 	}
+	// Then the access token that came with it, before it is served: leases
+	// are only handed out on a token whose state is stored.
+	var tokErr error
+	if newTok != nil {
+		if tokErr = putJSON(ctx, s, tokenPrefix+name, newTok); tokErr != nil {
+			// Not served; the next read refreshes. Zoho holds it as its oldest
+			// live token, which no lease holds, so it may be evicted.
+			newTok = &tokenState{Generation: next.Generation, Requests: newTok.Requests}
+		}
+	}
 	switch {
 	case a == nil:
 		a = newAccount(name, &next, newTok, true, b.timing)
@@ -171,13 +181,8 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 			b.clearBackoff(ctx, s, a)
 		}
 	}
-	if newTok != nil {
-		a.mu.Lock()
-		err := b.persistTokenLocked(ctx, s, a)
-		a.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
+	if tokErr != nil {
+		return nil, fmt.Errorf("account %q: the refresh token is stored, the access token that came with it could not be (the next read mints one): %w", name, tokErr)
 	}
 	if err := b.deleteWAL(ctx, s, exchangeID); err != nil {
 		b.logger.Warn("could not delete the exchange record", "account", name, "error", err)

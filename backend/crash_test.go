@@ -68,3 +68,22 @@ func TestInterruptedExchangeIsReported(t *testing.T) {
 		t.Fatal("the log does not report the interrupted exchange")
 	}
 }
+
+// An unknown token (its answer was lost) older than the held ones may not
+// exist at Zoho: then a refresh at the cap makes Zoho invalidate the oldest
+// known token, so that one must be unheld for the refresh to go ahead.
+func TestUnknownTokenIsNotAssumedToBeZohosVictim(t *testing.T) {
+	rec := func(id string, unknown bool) *leaseRecord {
+		return newLeaseRecord(&mintedToken{ID: id, Unknown: unknown}, true)
+	}
+	u, k0, k1 := rec("u", true), rec("k0", false), rec("k1", false)
+	if got := zohoVictim([]*leaseRecord{u, k0, k1}, 3); got != k0 {
+		t.Fatalf("victim %s, want k0: without the unknown token Zoho holds k0 and k1 and the new one", got.ID)
+	}
+	if got := zohoVictim([]*leaseRecord{u, k0, k1}, 4); got != u {
+		t.Fatalf("victim %s, want the unknown token: k0 is invalidated only if the unknown one exists", got.ID)
+	}
+	if got := zohoVictim([]*leaseRecord{k0, u, k1}, 3); got != k0 {
+		t.Fatalf("victim %s, want k0", got.ID)
+	}
+}

@@ -251,3 +251,25 @@ func TestUnconfirmedRevocationFails(t *testing.T) {
 		t.Fatal("the retried revocation left the token alive")
 	}
 }
+
+// Zoho revokes the token but its answer is lost: the lease revocation fails
+// (Vault retries it) and the token is not served again.
+func TestTokenWhoseRevocationAnswerWasLostIsNotServed(t *testing.T) {
+	e := newEnv(t)
+	e.account("lostans", nil)
+	r := e.creds("lostans", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultLostAnswer, Times: 1})
+	if err := e.revokeLease(r); err == nil {
+		t.Fatal("a revocation whose answer was lost was taken as confirmed")
+	}
+	if tok := accessToken(e.creds("lostans", nil)); tok == accessToken(r) || !e.sim.AccessTokenValid(tok) {
+		t.Fatal("the engine served a token Zoho may have revoked")
+	}
+	e.restart()
+	if tok := accessToken(e.creds("lostans", nil)); tok == accessToken(r) || !e.sim.AccessTokenValid(tok) {
+		t.Fatal("after a restart the engine served a token Zoho may have revoked")
+	}
+	if err := e.revokeLease(r); err != nil { // Vault's retry: Zoho says the token is invalid
+		t.Fatalf("retry: %v", err)
+	}
+}

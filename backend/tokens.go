@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -219,9 +220,9 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	capacity := liveCap(cfg)
 	var evict *leaseRecord
 	if live := a.liveRecordsLocked(now); len(live) >= capacity {
-		// Zoho will invalidate the oldest live token: retire it first, so that
+		// Zoho will invalidate its oldest live token: retire it first, so that
 		// no reader takes a lease on it while the request is on the wire.
-		evict = live[0]
+		evict = zohoVictim(live, capacity)
 		if !evict.retireIfUnheld() {
 			a.mu.Unlock()
 			return liveCapError(a.name, capacity, evict.outstanding(), evict.ExpiresAt)
@@ -258,9 +259,13 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	tok.InFlight = time.Time{}
 	if err != nil {
-		if !mayHaveMinted(err) {
+		if mayHaveMinted(err) {
+			// Zoho may have minted a token whose answer was lost: it counts
+			// as live until it would have expired.
+			a.settleInFlightLocked()
+		} else {
+			tok.InFlight = time.Time{}
 			undoEvict() // Zoho answered: nothing was minted, nothing evicted
 		}
 		b.recordFailureLocked(a, err, now)
@@ -274,6 +279,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		}
 		return upstreamError(a.name, err)
 	}
+	tok.InFlight = time.Time{}
 	if evict != nil && !evict.Revoked {
 		// Zoho has silently invalidated the oldest live token; no lease held it.
 		evict.Revoked = true
@@ -281,10 +287,16 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	b.metrics.refreshes.Inc()
 	b.installTokenLocked(a, t, now, app.AccountsURL)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
-		// The token is good and served from memory; the refresh token is
-		// unchanged, so nothing durable is lost.
-		b.logger.Error("could not store refreshed access token", "account", a.name, "error", err)
+		// Leases are only handed out on a stored token (a restart would not
+		// know them): this one is never served. It counts as live; after a
+		// restart, as the unknown token of the request stored in flight.
+		rec := a.records[a.tok.TokenID]
+		rec.Retired = true
+		rec.retired.Store(true)
+		b.logger.Error("could not store refreshed access token; it is not served", "account", a.name, "error", err)
+		return fmt.Errorf("account %q: storing the new access token: %w", a.name, err)
 	}
+	a.view.Store(a.buildViewLocked(b.timing))
 	b.logger.Debug("access token refreshed", "account", a.name, "expires_at", a.tok.ExpiresAt, "elapsed", elapsed)
 	return nil
 }
@@ -361,6 +373,23 @@ func backoffDelay(base time.Duration, failures int) time.Duration {
 	return half + time.Duration(rand.Int64N(int64(half)+1))
 }
 
+// zohoVictim is the live token (oldest first) to treat as the one Zoho
+// invalidates when one more is minted. Tokens whose answer was lost (Unknown)
+// may not exist at Zoho, so its victim may be the oldest known token even when
+// unknown ones are older: it is, whenever that token and the ones newer than
+// it could fill Zoho's cap on their own.
+func zohoVictim(live []*leaseRecord, capacity int) *leaseRecord {
+	for i, r := range live {
+		if !r.Unknown {
+			if len(live)-i >= capacity {
+				return r
+			}
+			break
+		}
+	}
+	return live[0]
+}
+
 // mayHaveMinted reports whether a failed token request may still have minted
 // a token at Zoho (the answer was lost or unreadable), as opposed to Zoho
 // answering with an error.
@@ -370,7 +399,8 @@ func mayHaveMinted(err error) bool {
 }
 
 // installTokenLocked makes t, minted by the accounts server issuer, the
-// account's current token. The caller holds a.mu.
+// account's current token; the caller publishes the view once the state is
+// stored. The caller holds a.mu.
 func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, issuer string) {
 	tok := a.tok
 	id := tokenID(t.AccessToken)
@@ -401,7 +431,6 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	tok.ConsecutiveFailures = 0
 	tok.NextAttemptAt = time.Time{}
 	tok.NeedsReauth = false
-	a.view.Store(a.buildViewLocked(b.timing))
 }
 
 // describeError returns a secret-free description of a failed token request

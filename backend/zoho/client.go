@@ -102,34 +102,49 @@ func (c *Client) Refresh(ctx context.Context, app App, refreshToken string) (*To
 }
 
 // Revoke revokes a refresh token (and with it every access token minted from
-// it) or a single access token. A token Zoho does not know answers an error for
-// which IsTokenInvalid is true.
+// it) or a single access token. It returns nil only on Zoho's success answer;
+// Zoho's explicit invalid-token answer is an error for which IsTokenInvalid is
+// true, and anything else is a failure to retry.
+//
+// The token goes in the query string, as Zoho documents
+// (POST /oauth/v2/token/revoke?token=…), with no body. That URL is never
+// put in an error.
 func (c *Client) Revoke(ctx context.Context, accountsURL, token string) error {
-	status, body, err := c.post(ctx, OpRevoke, accountsURL+"/oauth/v2/token/revoke", url.Values{"token": {token}})
+	endpoint := accountsURL + "/oauth/v2/token/revoke?" + url.Values{"token": {token}}.Encode()
+	status, body, err := c.post(ctx, OpRevoke, endpoint, nil)
 	if err != nil {
-		return err
+		return redact(err, token)
 	}
-	return ParseRevokeResponse(status, body)
+	return redact(ParseRevokeResponse(status, body), token)
 }
 
+// token calls /oauth/v2/token with form in the body, never in the query
+// string, which ends up in access logs.
 func (c *Client) token(ctx context.Context, op, accountsURL string, form url.Values) (*Token, error) {
 	status, body, err := c.post(ctx, op, accountsURL+"/oauth/v2/token", form)
 	if err != nil {
-		return nil, err
+		return nil, redact(err, form.Get("client_secret"), form.Get("code"), form.Get("refresh_token"))
 	}
-	return ParseTokenResponse(op, status, body)
+	tok, err := ParseTokenResponse(op, status, body)
+	return tok, redact(err, form.Get("client_secret"), form.Get("code"), form.Get("refresh_token"))
 }
 
-// post sends form in the body (never the query string, which ends up in
-// access logs) and returns the status and a bounded body.
+// post sends form, if any, in the body and returns the status and a bounded
+// body. Errors never carry endpoint, which may hold a token.
 func (c *Client) post(ctx context.Context, op, endpoint string, form url.Values) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	payload := io.Reader(http.NoBody)
+	if form != nil {
+		payload = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, payload)
 	if err != nil {
 		return 0, nil, &Error{Op: op, Kind: KindTransport, Err: errors.New("invalid accounts server URL")}
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	resp, err := c.http.Do(req)

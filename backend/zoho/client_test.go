@@ -107,6 +107,21 @@ func TestTokenEndpointKeepsSecretsInBody(t *testing.T) {
 	}
 }
 
+func TestTokenErrorsCarryNoSecrets(t *testing.T) {
+	const secret, refresh = "s3cret-value", "1000.0123456789abcdef0123456789abcdef.fedcba9876543210fedcba9876543210"
+	ts, _ := recorder(t, http.StatusOK, `{"error":"invalid_code","error_description":"refresh token `+refresh+` with secret `+secret+` is unknown"}`)
+	app := App{AccountsURL: ts.URL, ClientID: "1000.CLIENT", ClientSecret: secret}
+	_, err := NewClient(Options{}).Refresh(context.Background(), app, refresh)
+	if !IsInvalidGrant(err) {
+		t.Fatalf("want invalid_code, got %v", err)
+	}
+	for _, s := range []string{secret, refresh} {
+		if strings.Contains(err.Error(), s) {
+			t.Fatalf("error shows a secret: %q", err)
+		}
+	}
+}
+
 // closedURL is an address nothing listens on.
 func closedURL(t *testing.T) string {
 	t.Helper()
@@ -143,6 +158,15 @@ func resetServer(t *testing.T) string {
 		}
 	}()
 	return "http://" + l.Addr().String()
+}
+
+// hang answers only when the client has given up (or after a minute).
+func hang(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body) // lets the server notice the client leaving
+	select {
+	case <-r.Context().Done():
+	case <-time.After(time.Minute):
+	}
 }
 
 // serve answers every call with h.
@@ -201,7 +225,7 @@ func TestRevokeErrorsCarryNoToken(t *testing.T) {
 		{name: "connection refused", accountsURL: closedURL, kind: KindTransport},
 		{name: "reset", accountsURL: resetServer, kind: KindTransport},
 		{name: "timeout", timeout: 50 * time.Millisecond, kind: KindTransport, accountsURL: func(t *testing.T) string {
-			return serve(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+			return serve(t, hang)
 		}},
 		{name: "redirect", kind: KindMalformed, accountsURL: func(t *testing.T) string {
 			return serve(t, func(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +263,7 @@ func TestRevokeErrorsCarryNoToken(t *testing.T) {
 
 func TestRevokeCanceledCarriesNoToken(t *testing.T) {
 	const token = "1000.0123456789abcdef0123456789abcdef.fedcba9876543210fedcba9876543210"
-	u := serve(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	u := serve(t, hang)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	err := NewClient(Options{}).Revoke(ctx, u, token)

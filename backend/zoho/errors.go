@@ -3,6 +3,7 @@ package zoho
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -160,15 +161,65 @@ func IsInvalidGrant(err error) bool {
 	return ok && ze.Kind == KindRejected && ze.Code == CodeInvalidCode
 }
 
-// IsTokenInvalid reports whether a revoke failed because the token was already
-// dead (or never existed); for revocation that counts as success.
+// IsTokenInvalid reports whether a revoke failed because Zoho answered
+// explicitly that the token is invalid (already dead, or never existed); for
+// revocation that counts as success. Any other failure, a bare HTTP 400
+// included, does not.
 func IsTokenInvalid(err error) bool {
 	ze, ok := AsError(err)
-	return ok && ze.Op == OpRevoke && ze.Code == CodeInvalidToken
+	return ok && ze.Op == OpRevoke && ze.Kind == KindRejected && ze.Code == CodeInvalidToken
 }
 
 // IsTemporary reports whether err is a Zoho failure that may clear by itself.
 func IsTemporary(err error) bool {
 	ze, ok := AsError(err)
 	return ok && ze.Temporary()
+}
+
+// redact returns err with every occurrence of the secrets, raw or
+// URL-escaped, removed from the text of its *Error: an answer that echoes a
+// token, or a transport error naming the request URL, must not show it. Codes
+// this package defines are left alone.
+func redact(err error, secrets ...string) error {
+	ze, ok := err.(*Error)
+	if !ok || ze == nil {
+		return err
+	}
+	var pairs []string
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		pairs = append(pairs, s, "[redacted]")
+		if q := url.QueryEscape(s); q != s {
+			pairs = append(pairs, q, "[redacted]")
+		}
+		if p := url.PathEscape(s); p != s {
+			pairs = append(pairs, p, "[redacted]")
+		}
+	}
+	if len(pairs) == 0 {
+		return err
+	}
+	r := strings.NewReplacer(pairs...)
+	out := *ze
+	if !knownCode(out.Code) {
+		out.Code = r.Replace(out.Code)
+	}
+	out.Description = r.Replace(out.Description)
+	if out.Err != nil {
+		if msg := out.Err.Error(); r.Replace(msg) != msg {
+			out.Err = errors.New(r.Replace(msg))
+		}
+	}
+	return &out
+}
+
+func knownCode(code string) bool {
+	switch code {
+	case CodeInvalidCode, CodeInvalidClient, CodeInvalidClientSecret, CodeInvalidRedirectURI,
+		CodeAccessDenied, CodeThrottled, CodeInvalidToken, CodeMissingOrgInfo:
+		return true
+	}
+	return false
 }

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -70,30 +73,80 @@ func ParseTokenResponse(op string, status int, body []byte) (*Token, error) {
 	return nil, &Error{Op: op, Kind: KindMalformed, HTTPStatus: status, Description: "answer carries neither access_token nor error"}
 }
 
-// ParseRevokeResponse interprets an answer of /oauth/v2/token/revoke: HTTP 200
-// with status "success" revokes; HTTP 400 means the token was not valid.
+type revokeAnswer struct {
+	Status           json.RawMessage `json:"status"`
+	Error            json.RawMessage `json:"error"`
+	ErrorDescription json.RawMessage `json:"error_description"`
+	Message          json.RawMessage `json:"message"`
+}
+
+// ParseRevokeResponse interprets an answer of /oauth/v2/token/revoke. Only two
+// answers prove the token dead: HTTP 200 with "status":"success" (nil), and
+// Zoho's explicit invalid-token answer (an *Error for which IsTokenInvalid is
+// true). Anything else is a failure: an empty object, a 400 or 401 without a
+// recognisable answer, another error code, a redirect, HTML.
 func ParseRevokeResponse(status int, body []byte) error {
-	var ans tokenAnswer
-	jsonErr := json.Unmarshal(body, &ans)
 	switch {
 	case status >= 500:
 		return &Error{Op: OpRevoke, Kind: KindServer, HTTPStatus: status}
-	case status == 400 || status == 401:
-		return &Error{Op: OpRevoke, Kind: KindRejected, Code: CodeInvalidToken, HTTPStatus: status, Description: rawString(ans.ErrorDescription)}
-	case jsonErr != nil:
+	case status != http.StatusOK && status != http.StatusBadRequest && status != http.StatusUnauthorized:
+		// Zoho answers 200 or 400; a redirect or a proxy's 403 or 404 proves nothing.
+		return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "unexpected HTTP status"}
+	}
+	var ans revokeAnswer
+	if err := json.Unmarshal(body, &ans); err != nil {
 		return classifyNonJSON(OpRevoke, status)
 	}
-	if code := rawString(ans.Error); code != "" {
-		return rejection(OpRevoke, status, code, rawString(ans.ErrorDescription))
+	code, desc, msg := rawString(ans.Error), rawString(ans.ErrorDescription), rawString(ans.Message)
+	if isInvalidTokenAnswer(code, desc, msg) {
+		if desc == "" {
+			desc = msg
+		}
+		return &Error{Op: OpRevoke, Kind: KindRejected, Code: CodeInvalidToken, HTTPStatus: status, Description: truncate(desc)}
 	}
-	if strings.EqualFold(rawString(ans.Status), "success") {
+	if code != "" {
+		return rejection(OpRevoke, status, code, desc)
+	}
+	st := rawString(ans.Status)
+	switch {
+	case status == http.StatusOK && strings.EqualFold(strings.TrimSpace(st), "success"):
 		return nil
+	case st == "":
+		return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "answer carries neither a success status nor an error"}
 	}
-	if status == 200 && rawString(ans.Status) == "" {
-		// Some deployments answer an empty object; HTTP 200 without an error is success.
-		return nil
+	return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "unexpected status " + strconv.Quote(truncate(st))}
+}
+
+// invalidTokenWording matches, after normalisation by wording, the ways of
+// saying that the token itself is invalid: "invalid_token", "Invalid token",
+// "invalid_refresh_token", "The token is invalid", "The token passed in the
+// request is invalid", … Anchored at both ends, so that a longer sentence
+// merely mentioning a token does not count.
+var invalidTokenWording = regexp.MustCompile(`^(?:` +
+	`invalid (?:refresh |access |oauth ?)?token` +
+	`|(?:the )?(?:refresh |access |oauth ?)?token(?: passed in the request| provided| given)? is (?:invalid|not valid)` +
+	`)$`)
+
+// isInvalidTokenAnswer reports whether an answer names the token as invalid.
+// The error code decides when there is one; error_description and message
+// are read only without it.
+func isInvalidTokenAnswer(code, desc, msg string) bool {
+	if code != "" {
+		return invalidTokenWording.MatchString(wording(code))
 	}
-	return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "unexpected status " + strconv.Quote(truncate(rawString(ans.Status)))}
+	return invalidTokenWording.MatchString(wording(desc)) || invalidTokenWording.MatchString(wording(msg))
+}
+
+// wording lower-cases s, turns '_' and '-' into spaces, collapses white space
+// and drops trailing punctuation.
+func wording(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' {
+			return ' '
+		}
+		return unicode.ToLower(r)
+	}, s)
+	return strings.TrimRight(strings.Join(strings.Fields(s), " "), ".!")
 }
 
 func classifyNonJSON(op string, status int) error {

@@ -1,7 +1,9 @@
 package zoho
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +93,7 @@ func TestParseRevokeResponse(t *testing.T) {
 		{"INVALID_TOKEN", 400, `{"error":"INVALID_TOKEN"}`, invalid, 0},
 		{"invalid_refresh_token", 400, `{"error":"invalid_refresh_token"}`, invalid, 0},
 		{"invalid access token", 400, `{"error":"invalid-access-token"}`, invalid, 0},
+		{"INVALID_OAUTHTOKEN", 400, `{"error":"INVALID_OAUTHTOKEN"}`, invalid, 0},
 		{"description only", 400, `{"status":"failure","error_description":"The token is invalid."}`, invalid, 0},
 		{"message only", 400, `{"status":"failure","message":"Refresh token is invalid"}`, invalid, 0},
 		{"documented wording", 400, `{"message":"The token passed in the request is invalid"}`, invalid, 0},
@@ -236,17 +239,70 @@ func FuzzParseTokenResponse(f *testing.F) {
 }
 
 func FuzzParseRevokeResponse(f *testing.F) {
-	for _, s := range []string{`{"status":"success"}`, `{"status":"failure","error":"invalid_token"}`, `{}`, `x`, `{"error":"invalid_client"}`} {
-		f.Add(200, []byte(s))
-		f.Add(400, []byte(s))
+	for _, s := range []string{
+		`{"status":"success"}`, `{"status":"SUCCESS"}`, `{"status":"failure","error":"invalid_token"}`,
+		`{"error":"Invalid token"}`, `{"error":"invalid_refresh_token"}`, `{"message":"The token is invalid."}`,
+		`{"error_description":"The token passed in the request is invalid"}`, `{"error":"invalid_request","error_description":"token is invalid"}`,
+		`{}`, `null`, `[]`, ``, `x`, `<html>Bad Request</html>`, `{"status":"failure"}`, `{"error":"invalid_client"}`,
+		`{"error":{"code":"invalid_token"}}`, `{"status":"success","error":"invalid_client"}`,
+		`{"ERROR":"\u0069nvalid_token"}`, `{"Status":"\u0053uccess"}`,
+		`{"error":"Access Denied","error_description":"You have made too many requests continuously.","status":"failure"}`,
+	} {
+		for _, status := range []int{200, 201, 302, 400, 401, 403, 500, 503} {
+			f.Add(status, []byte(s))
+		}
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		err := ParseRevokeResponse(status, body)
+		lower := answerText(body)
 		if err == nil {
+			// Success needs HTTP 200 and a body saying so.
+			if status != 200 || !strings.Contains(lower, "success") {
+				t.Fatalf("success without a success answer: %d %q", status, body)
+			}
 			return
 		}
-		if _, ok := AsError(err); !ok {
+		ze, ok := AsError(err)
+		if !ok {
 			t.Fatalf("error is not a *zoho.Error: %v", err)
 		}
+		if ze.Op != OpRevoke || ze.HTTPStatus != status {
+			t.Fatalf("op %q status %d for HTTP %d", ze.Op, ze.HTTPStatus, status)
+		}
+		if status >= 500 && (ze.Kind != KindServer || !ze.Temporary()) {
+			t.Fatalf("HTTP %d: kind %s", status, ze.Kind)
+		}
+		if IsTokenInvalid(err) {
+			// Only an explicit answer naming the token as invalid, with a status Zoho uses.
+			if status != 200 && status != 400 && status != 401 {
+				t.Fatalf("invalid token with HTTP %d", status)
+			}
+			if !strings.Contains(lower, "token") || !(strings.Contains(lower, "invalid") || strings.Contains(lower, "not valid")) {
+				t.Fatalf("invalid token without saying so: %q", body)
+			}
+			if ze.Temporary() {
+				t.Fatal("the invalid-token answer is not temporary")
+			}
+		} else if ze.Code == CodeInvalidToken {
+			t.Fatalf("Code %q outside the invalid-token answer: %+v", ze.Code, ze)
+		}
+		if len(ze.Code) > maxDescriptionLen+4 || len(ze.Description) > maxDescriptionLen+4 {
+			t.Fatal("error fields not bounded")
+		}
+		_ = ze.Error()
 	})
+}
+
+// answerText is the lower-cased text of the fields a revoke answer is judged
+// by, JSON escapes decoded; the raw body when it is not a JSON object.
+func answerText(body []byte) string {
+	var ans struct{ Status, Error, ErrorDescription, Message any }
+	if json.Unmarshal(body, &ans) != nil {
+		return strings.ToLower(string(body))
+	}
+	var m struct {
+		ErrorDescription any `json:"error_description"`
+	}
+	_ = json.Unmarshal(body, &m)
+	return strings.ToLower(fmt.Sprint(ans.Status, ans.Error, m.ErrorDescription, ans.Message))
 }

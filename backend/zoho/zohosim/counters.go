@@ -12,9 +12,10 @@ type Counters struct {
 	Revokes          int64 `json:"revokes"`           // successful revocations
 	RevokedRefresh   int64 `json:"revoked_refresh"`
 	RevokedAccess    int64 `json:"revoked_access"`
-	RevokeInvalid    int64 `json:"revoke_invalid"` // revocations of unknown or dead tokens (HTTP 400)
-	Evictions        int64 `json:"evictions"`      // access tokens silently invalidated by a cap
-	ResourceOK       int64 `json:"resource_ok"`    // protected-resource calls accepted
+	RevokeInvalid    int64 `json:"revoke_invalid"`   // revocations of unknown or dead tokens (HTTP 400 invalid_token)
+	RevokeMalformed  int64 `json:"revoke_malformed"` // revocations naming no token in the query string (HTTP 400 invalid_request)
+	Evictions        int64 `json:"evictions"`        // access tokens silently invalidated by a cap
+	ResourceOK       int64 `json:"resource_ok"`      // protected-resource calls accepted
 	ResourceDenied   int64 `json:"resource_denied"`
 	FaultsInjected   int64 `json:"faults_injected"`
 }
@@ -31,6 +32,7 @@ func (c *Counters) add(o *Counters) {
 	c.RevokedRefresh += o.RevokedRefresh
 	c.RevokedAccess += o.RevokedAccess
 	c.RevokeInvalid += o.RevokeInvalid
+	c.RevokeMalformed += o.RevokeMalformed
 	c.Evictions += o.Evictions
 	c.ResourceOK += o.ResourceOK
 	c.ResourceDenied += o.ResourceDenied

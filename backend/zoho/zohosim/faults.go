@@ -19,9 +19,14 @@ const (
 	FaultTruncated FaultKind = "truncated" // HTTP 200 with a JSON token answer cut in half
 	FaultError     FaultKind = "error"     // HTTP 200 {"error": ErrorCode}
 	FaultThrottle  FaultKind = "throttle"  // the "Access Denied" answer, whatever the counters say
+	// FaultLostAnswer carries the request out (a token grant mints, a
+	// revocation revokes) and then closes the connection without answering,
+	// after Latency or once the client gives up: Zoho did it, the caller never
+	// hears. Token and revoke endpoints only.
+	FaultLostAnswer FaultKind = "lost_answer"
 )
 
-var faultKinds = []FaultKind{FaultLatency, FaultStatus, FaultReset, FaultGarbage, FaultTruncated, FaultError, FaultThrottle}
+var faultKinds = []FaultKind{FaultLatency, FaultStatus, FaultReset, FaultGarbage, FaultTruncated, FaultError, FaultThrottle, FaultLostAnswer}
 
 var faultEndpoints = []string{"*", "token", "revoke", "resource", "auth"}
 
@@ -216,4 +221,26 @@ func (f *pendingFault) apply(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	return true
+}
+
+// deliver writes a, unless the fault loses the answer: then it waits Latency
+// (or until the client gives up) and closes the connection instead.
+func (f *pendingFault) deliver(w http.ResponseWriter, r *http.Request, a answer) {
+	if f == nil || f.Kind != FaultLostAnswer {
+		a.write(w)
+		return
+	}
+	t := time.NewTimer(f.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
 }

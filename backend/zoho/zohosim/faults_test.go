@@ -301,3 +301,24 @@ func TestFaultJSONAndValidate(t *testing.T) {
 		}
 	}
 }
+
+// A lost answer: Zoho carried the request out, the caller never hears.
+func TestLostAnswerFault(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.sim.AddFault(Fault{Endpoint: "token", Kind: FaultLostAnswer, Times: 1})
+	if r, err := e.try(e.exchangeRequest(context.Background(), e.selfCode())); err == nil {
+		t.Fatalf("got an answer: %d %s", r.status, r.raw)
+	}
+	if got := e.sim.ClientCounters(e.client.ID); got.Exchanges != 1 || len(e.sim.RefreshTokens(e.client.ID)) != 1 {
+		t.Fatalf("the exchange whose answer was lost did not mint: %+v", got)
+	}
+	rt, _ := e.offline()
+	e.sim.AddFault(Fault{Endpoint: "revoke", Kind: FaultLostAnswer, Latency: 10 * time.Millisecond, Times: 1})
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/us/oauth/v2/token/revoke?"+url.Values{"token": {rt}}.Encode(), nil)
+	if r, err := e.try(req); err == nil {
+		t.Fatalf("got an answer: %d %s", r.status, r.raw)
+	}
+	if e.sim.RefreshTokenValid(rt) {
+		t.Fatal("the revocation whose answer was lost did not revoke")
+	}
+}

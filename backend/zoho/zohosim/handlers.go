@@ -52,6 +52,14 @@ func errorAnswer(code string) answer {
 // whether the request has been answered. clientOf runs under the lock.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, endpoint, grantType string,
 	clientOf func() string, count func(*Counters, *pendingFault)) bool {
+	answered, _ := s.admitFault(w, r, endpoint, grantType, clientOf, count)
+	return answered
+}
+
+// admitFault is admit that also returns the fault taken, for handlers whose
+// answer the fault may still change (FaultLostAnswer).
+func (s *Server) admitFault(w http.ResponseWriter, r *http.Request, endpoint, grantType string,
+	clientOf func() string, count func(*Counters, *pendingFault)) (bool, *pendingFault) {
 	s.mu.Lock()
 	clientID := clientOf()
 	f := s.takeFaultLocked(endpoint, grantType, clientID)
@@ -59,13 +67,14 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, endpoint, grantTy
 		count(s.countLocked(clientID), f)
 	}
 	s.mu.Unlock()
-	return f != nil && f.apply(w, r)
+	return f != nil && f.apply(w, r), f
 }
 
 func constant(v string) func() string { return func() string { return v } }
 
 // params are the request's parameters from the query string and an
-// application/x-www-form-urlencoded body.
+// application/x-www-form-urlencoded body, as the token endpoint takes them.
+// The revoke endpoint reads the query string only.
 func params(r *http.Request) url.Values {
 	_ = r.ParseForm()
 	return r.Form
@@ -159,18 +168,19 @@ func countFailure(c *Counters, grantType string) {
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, dc string) {
 	p := params(r)
 	grant, clientID := p.Get("grant_type"), p.Get("client_id")
-	if s.admit(w, r, "token", grant, constant(clientID), func(c *Counters, f *pendingFault) {
+	answered, f := s.admitFault(w, r, "token", grant, constant(clientID), func(c *Counters, f *pendingFault) {
 		c.TokenRequests++
 		if f != nil && f.answersWithError() {
 			countFailure(c, grant)
 		}
-	}) {
+	})
+	if answered {
 		return
 	}
 	s.mu.Lock()
 	a := s.tokenLocked(p, dc, s.baseLocked(r))
 	s.mu.Unlock()
-	a.write(w)
+	f.deliver(w, r, a)
 }
 
 // tokenLocked runs a token grant.
@@ -259,26 +269,49 @@ func (s *Server) tokenBodyLocked(at *accessToken, apiDomain string) map[string]a
 }
 
 // serveRevoke revokes a refresh token (with every access token minted from
-// it) or a single access token.
+// it) or a single access token, named as Zoho documents it: in the query
+// string, as token (or refresh_token, as one Zoho page shows). A form body is
+// ignored. A known live token answers 200 {"status":"success"}; any other
+// token 400 {"status":"failure","error":"invalid_token"}.
+//
+// A request with no token in the query string gets HTTP 400 with an
+// invalid_request answer, counted in RevokeMalformed. Zoho documents no
+// answer for it; the simulator's is deliberately not the invalid-token one,
+// so a caller that misplaces the token cannot take it for a revocation.
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, dc string) {
-	p := params(r)
-	token := p.Get("token")
+	q := r.URL.Query()
+	token := q.Get("token")
 	if token == "" {
-		token = p.Get("refresh_token")
+		token = q.Get("refresh_token")
+	}
+	// A token sent in a form body only attributes the request to its client
+	// (so tests see who misplaced it); it is never revoked.
+	named := token
+	if named == "" && r.ParseForm() == nil {
+		if named = r.PostForm.Get("token"); named == "" {
+			named = r.PostForm.Get("refresh_token")
+		}
 	}
 	clientOf := func() string {
-		if id := s.tokenClientLocked(token); id != "" {
+		if id := s.tokenClientLocked(named); id != "" {
 			return id
 		}
-		return p.Get("client_id")
+		return q.Get("client_id")
 	}
-	if s.admit(w, r, "revoke", "", clientOf, nil) {
+	answered, f := s.admitFault(w, r, "revoke", "", clientOf, nil)
+	if answered {
 		return
 	}
 	s.mu.Lock()
 	cnt := s.countLocked(clientOf())
 	var a answer
-	if rt := s.st.refresh[token]; rt != nil && rt.dc == dc {
+	if token == "" {
+		cnt.RevokeMalformed++
+		a = answer{http.StatusBadRequest, map[string]string{
+			"status": "failure", "error": "invalid_request",
+			"error_description": "the token to revoke is required in the query string",
+		}}
+	} else if rt := s.st.refresh[token]; rt != nil && rt.dc == dc {
 		s.killRefreshLocked(rt, false)
 		cnt.Revokes++
 		cnt.RevokedRefresh++
@@ -293,7 +326,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, dc string) 
 		a = answer{http.StatusBadRequest, map[string]string{"status": "failure", "error": "invalid_token"}}
 	}
 	s.mu.Unlock()
-	a.write(w)
+	f.deliver(w, r, a)
 }
 
 // bearer returns the token of an "Authorization: Zoho-oauthtoken <token>"

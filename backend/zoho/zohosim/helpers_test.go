@@ -173,9 +173,11 @@ func (e *env) mustRefresh(rt string) string {
 	return r.str("access_token")
 }
 
+// revoke revokes at "us" the way Zoho documents: the token in the query
+// string, no body.
 func (e *env) revoke(token string) reply {
 	e.t.Helper()
-	return e.postForm("/us/oauth/v2/token/revoke", url.Values{"token": {token}})
+	return e.postQuery("/us/oauth/v2/token/revoke", url.Values{"token": {token}})
 }
 
 func (e *env) whoami(dc, token string) reply {

@@ -3,6 +3,7 @@ package zohosim
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,6 +63,16 @@ func TestRevokeAccessToken(t *testing.T) {
 	}
 }
 
+// wantMalformedRevoke checks the answer to a revocation naming no token in
+// the query string: HTTP 400, and not the invalid-token answer.
+func wantMalformedRevoke(t *testing.T, r reply) {
+	t.Helper()
+	if r.status != http.StatusBadRequest || r.str("status") != "failure" || r.str("error") != "invalid_request" ||
+		r.str("error_description") == "" || strings.Contains(strings.ToLower(r.raw), "invalid_token") {
+		t.Fatalf("want 400 {\"status\":\"failure\",\"error\":\"invalid_request\",…}, got %d %s", r.status, r.raw)
+	}
+}
+
 func TestRevokeForms(t *testing.T) {
 	e := newEnv(t, Config{})
 	// In the query string, under the name refresh_token (as one Zoho page shows).
@@ -69,23 +80,54 @@ func TestRevokeForms(t *testing.T) {
 	wantRevoked(t, e.postQuery("/us/oauth/v2/token/revoke", url.Values{"refresh_token": {rt}}))
 	rt, _ = e.offline()
 	wantRevoked(t, e.postQuery("/us/oauth/v2/token/revoke", url.Values{"token": {rt}}))
+	// The query string wins over a body.
 	rt, _ = e.offline()
-	wantRevoked(t, e.postForm("/us/oauth/v2/token/revoke", url.Values{"refresh_token": {rt}}))
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/us/oauth/v2/token/revoke?token="+url.QueryEscape(rt),
+		strings.NewReader(url.Values{"token": {"1000.nope"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	wantRevoked(t, e.do(req))
 
-	wantInvalidToken(t, e.revoke(""))
 	wantInvalidToken(t, e.revoke("1000.00000000000000000000000000000000.00000000000000000000000000000000"))
 	// Tokens are revoked at the data center that issued them.
 	rt, at := e.offline()
-	wantInvalidToken(t, e.postForm("/eu/oauth/v2/token/revoke", url.Values{"token": {rt}}))
-	wantInvalidToken(t, e.postForm("/eu/oauth/v2/token/revoke", url.Values{"token": {at}}))
+	wantInvalidToken(t, e.postQuery("/eu/oauth/v2/token/revoke", url.Values{"token": {rt}}))
+	wantInvalidToken(t, e.postQuery("/eu/oauth/v2/token/revoke", url.Values{"token": {at}}))
 	if !e.sim.RefreshTokenValid(rt) || !e.sim.AccessTokenValid(at) {
 		t.Fatal("revoked at the wrong data center")
 	}
-	if got := e.sim.ClientCounters(e.client.ID); got.RevokedRefresh != 3 || got.RevokeInvalid != 2 {
+	if got := e.sim.ClientCounters(e.client.ID); got.RevokedRefresh != 3 || got.RevokeInvalid != 2 || got.RevokeMalformed != 0 {
 		t.Fatalf("counters %+v", got)
 	}
-	if got := e.sim.ClientCounters(""); got.RevokeInvalid != 2 {
+	if got := e.sim.ClientCounters(""); got.RevokeInvalid != 1 || got.RevokeMalformed != 0 {
 		t.Fatalf("unattributed counters %+v", got)
+	}
+}
+
+func TestRevokeTokenOnlyInQueryString(t *testing.T) {
+	e := newEnv(t, Config{})
+	rt, at := e.offline()
+	// A token in a form body is no token: nothing is revoked, and the answer
+	// is not the invalid-token one (which would count as revoked).
+	for _, form := range []url.Values{{"token": {rt}}, {"refresh_token": {rt}}, {"token": {at}}} {
+		wantMalformedRevoke(t, e.postForm("/us/oauth/v2/token/revoke", form))
+	}
+	if !e.sim.RefreshTokenValid(rt) || !e.sim.AccessTokenValid(at) {
+		t.Fatal("a token sent in the body was revoked")
+	}
+	// Neither is an empty one, nor a request without any.
+	wantMalformedRevoke(t, e.revoke(""))
+	wantMalformedRevoke(t, e.postQuery("/us/oauth/v2/token/revoke", nil))
+	// Misplaced tokens are attributed to their client, so tests of a caller
+	// can see it sent them wrong.
+	wantCounters(t, "client", e.sim.ClientCounters(e.client.ID), Counters{TokenRequests: 1, Exchanges: 1, RevokeMalformed: 3})
+	wantCounters(t, "unattributed", e.sim.ClientCounters(""), Counters{RevokeMalformed: 2})
+
+	wantRevoked(t, e.revoke(rt))
+	if e.sim.RefreshTokenValid(rt) || e.sim.AccessTokenValid(at) {
+		t.Fatal("tokens alive after revocation in the query string")
+	}
+	if got := e.sim.Counters(); got.Revokes != 1 || got.RevokedRefresh != 1 || got.RevokeInvalid != 0 || got.RevokeMalformed != 5 {
+		t.Fatalf("counters %+v", got)
 	}
 }
 

@@ -8,8 +8,10 @@
 //
 // Every data center is served under its own path prefix (/us, /eu, …), so one
 // listener plays all of Zoho's accounts servers. Tokens are valid only in the
-// data center that issued them. The simulator never logs token or secret
-// values.
+// data center that issued them. Like Zoho's documents, revocation takes the
+// token in the query string only (POST /<dc>/oauth/v2/token/revoke?token=…);
+// a token in a form body is no token. The simulator never logs token or
+// secret values.
 package zohosim
 
 import (
