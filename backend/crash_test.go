@@ -76,12 +76,13 @@ func TestUnknownTokenIsNotAssumedToBeZohosVictim(t *testing.T) {
 	rec := func(id string, unknown bool) *leaseRecord {
 		return newLeaseRecord(&mintedToken{ID: id, Unknown: unknown}, true)
 	}
-	u, k0, k1 := rec("u", true), rec("k0", false), rec("k1", false)
-	if got := zohoVictim([]*leaseRecord{u, k0, k1}, 3); got != k0 {
-		t.Fatalf("victim %s, want k0: without the unknown token Zoho holds k0 and k1 and the new one", got.ID)
+	u, k0, k1, k2 := rec("u", true), rec("k0", false), rec("k1", false), rec("k2", false)
+	// Zoho holds at most 3: minting a fourth invalidates its oldest.
+	if got := zohoVictim([]*leaseRecord{u, k0, k1, k2}, 3); got != k0 {
+		t.Fatalf("victim %s, want k0: even without the unknown token Zoho is full with k0, k1, k2", got.ID)
 	}
-	if got := zohoVictim([]*leaseRecord{u, k0, k1}, 4); got != u {
-		t.Fatalf("victim %s, want the unknown token: k0 is invalidated only if the unknown one exists", got.ID)
+	if got := zohoVictim([]*leaseRecord{u, k0, k1}, 3); got != u {
+		t.Fatalf("victim %s, want the unknown token: Zoho is full only if it exists", got.ID)
 	}
 	if got := zohoVictim([]*leaseRecord{k0, u, k1}, 3); got != k0 {
 		t.Fatalf("victim %s, want k0", got.ID)
