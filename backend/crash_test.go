@@ -87,4 +87,11 @@ func TestUnknownTokenIsNotAssumedToBeZohosVictim(t *testing.T) {
 	if got := zohoVictim([]*leaseRecord{k0, u, k1}, 3); got != k0 {
 		t.Fatalf("victim %s, want k0", got.ID)
 	}
+	// A retired token (a revocation or an eviction whose answer was lost) may
+	// be gone too.
+	gone := rec("gone", false)
+	gone.Retired = true
+	if got := zohoVictim([]*leaseRecord{gone, k0, k1, k2}, 3); got != k0 {
+		t.Fatalf("victim %s, want k0: the retired token may already be gone", got.ID)
+	}
 }

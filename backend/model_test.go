@@ -55,8 +55,8 @@ func (m *leaseModel) step(format string, args ...interface{}) {
 func (m *leaseModel) fail(format string, args ...interface{}) {
 	m.t.Helper()
 	tail := m.log
-	if len(tail) > 30 {
-		tail = tail[len(tail)-30:]
+	if len(tail) > 80 {
+		tail = tail[len(tail)-80:]
 	}
 	c := m.e.sim.Counters()
 	m.t.Fatalf("%s (Zoho: %d refreshes, %d access tokens revoked, %d evicted)\nlast steps:\n  %s",
@@ -236,6 +236,9 @@ func runLeaseModel(t *testing.T, seed uint64, steps int) (revocations int64) {
 			m.batch()
 		}
 		e.b.bgWG.Wait()
+		if os.Getenv("MODEL_DEBUG") != "" {
+			m.debugState()
+		}
 		m.check()
 	}
 	// The run must have exercised what it claims to.
@@ -254,6 +257,13 @@ func runLeaseModel(t *testing.T, seed uint64, steps int) (revocations int64) {
 
 func TestLeaseModel(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 4}
+	if v := os.Getenv("MODEL_SEED"); v != "" { // replay one seed a sweep reported
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("MODEL_SEED=%q: %v", v, err)
+		}
+		seeds = []uint64{seed}
+	}
 	if v := os.Getenv("MODEL_SEEDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -282,4 +292,24 @@ func respErrText(resp *logical.Response) string {
 		return string(raw)
 	}
 	return respErr(resp)
+}
+
+// debugState appends the engine's and Zoho's view of the live tokens to the
+// step log (MODEL_DEBUG=1).
+func (m *leaseModel) debugState() {
+	a := m.e.b.cachedAccount("model")
+	if a == nil {
+		return
+	}
+	now := m.e.clock.Now()
+	a.mu.Lock()
+	var parts []string
+	for _, mt := range a.tok.Minted {
+		r := a.records[mt.ID]
+		parts = append(parts, fmt.Sprintf("%s[r%v R%v u%v o%d e%s]", mt.ID[:6], mt.Retired, mt.Revoked, mt.Unknown, r.outstanding(), mt.ExpiresAt.Sub(now).Round(time.Minute)))
+	}
+	rt := a.cfg.RefreshToken
+	a.mu.Unlock()
+	c := m.e.sim.Counters()
+	m.step("    engine %s; Zoho live %d, evicted %d", strings.Join(parts, " "), m.e.sim.LiveAccessTokens(rt), c.Evictions)
 }

@@ -262,8 +262,11 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	if err != nil {
 		if mayHaveMinted(err) {
 			// Zoho may have minted a token whose answer was lost: it counts
-			// as live until it would have expired.
+			// as live until it would have expired, and the victim may be gone.
 			a.settleInFlightLocked()
+			if evict != nil {
+				evict.Retired = true
+			}
 		} else {
 			tok.InFlight = time.Time{}
 			undoEvict() // Zoho answered: nothing was minted, nothing evicted
@@ -374,13 +377,14 @@ func backoffDelay(base time.Duration, failures int) time.Duration {
 }
 
 // zohoVictim is the live token (oldest first) to treat as the one Zoho
-// invalidates when one more is minted. Tokens whose answer was lost (Unknown)
-// may not exist at Zoho, so its victim may be the oldest known token even when
-// unknown ones are older: it is, whenever that token and the ones newer than
-// it could fill Zoho's cap on their own.
+// invalidates when one more is minted. Some tokens may already be dead at
+// Zoho: unknown ones (their answer was lost) and retired ones (a revocation or
+// an eviction was under way when an answer was lost). So the victim is the
+// oldest token sure to be alive whenever it and the tokens newer than it could
+// fill Zoho's cap on their own; otherwise one of the uncertain older ones.
 func zohoVictim(live []*leaseRecord, capacity int) *leaseRecord {
 	for i, r := range live {
-		if !r.Unknown {
+		if !r.Unknown && !r.Retired {
 			if len(live)-i >= capacity {
 				return r
 			}
