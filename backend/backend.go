@@ -6,11 +6,9 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -60,21 +58,17 @@ type Backend struct {
 	zoho   ZohoAPI
 	now    func() time.Time
 	logger hclog.Logger
-	timing timingPolicy
 	opts   Options
 
 	accounts sync.Map // name → *account
 	locks    keyedLocks
 	flights  singleflight.Group
-	storage  atomic.Pointer[storageRef] // for background work
 	metrics  *metrics
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
 }
-
-type storageRef struct{ s logical.Storage }
 
 var _ paths.Engine = (*Backend)(nil)
 
@@ -132,24 +126,12 @@ func New(opts Options) *Backend {
 		Paths:             paths.Paths(b, secret),
 		Secrets:           []*framework.Secret{secret},
 		PeriodicFunc:      b.periodic,
-		InitializeFunc:    b.initialize,
 		Invalidate:        b.invalidate,
 		Clean:             b.cleanup,
 		WALRollback:       b.walRollback,
 		WALRollbackMinAge: walMinAge,
 	}
 	return b
-}
-
-func (b *Backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
-	b.rememberStorage(req.Storage)
-	return nil
-}
-
-func (b *Backend) rememberStorage(s logical.Storage) {
-	if s != nil && b.storage.Load() == nil {
-		b.storage.Store(&storageRef{s: s})
-	}
 }
 
 func (b *Backend) cleanup(ctx context.Context) {
@@ -179,69 +161,6 @@ func (b *Backend) isReplicaOrStandby() bool {
 		st.HasState(consts.ReplicationPerformanceStandby)
 }
 
-// cachedAccount returns the in-memory account without touching storage.
-func (b *Backend) cachedAccount(name string) *account {
-	if v, ok := b.accounts.Load(name); ok {
-		return v.(*account)
-	}
-	return nil
-}
-
-// loadAccountLocked returns the account, loading it from storage on a cache
-// miss; nil if it does not exist. The caller holds the account's lock.
-func (b *Backend) loadAccountLocked(ctx context.Context, s logical.Storage, name string) (*account, error) {
-	if a := b.cachedAccount(name); a != nil {
-		return a, nil
-	}
-	cfg, err := loadConfig(ctx, s, name)
-	if err != nil || cfg == nil {
-		return nil, err
-	}
-	tok, err := loadTokenState(ctx, s, name)
-	if err != nil {
-		return nil, err
-	}
-	a := newAccount(name, cfg, tok, false, b.timing)
-	b.accounts.Store(name, a)
-	return a, nil
-}
-
-// lockAccount waits (within ctx) for the account's own lock and loads the
-// account (nil if it does not exist). On success the caller must call unlock.
-// Operations that talk to Zoho or replace an account's state hold this lock;
-// it is never shared with another account.
-func (b *Backend) lockAccount(ctx context.Context, s logical.Storage, name string) (a *account, unlock func(), err error) {
-	unlock, err = b.locks.lock(ctx, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err = b.loadAccountLocked(ctx, s, name)
-	if err != nil {
-		unlock()
-		return nil, nil, err
-	}
-	return a, unlock, nil
-}
-
-// account returns the account, from memory when cached (the hot path) or
-// from storage under the account's lock.
-func (b *Backend) account(ctx context.Context, s logical.Storage, name string) (*account, error) {
-	if a := b.cachedAccount(name); a != nil {
-		return a, nil
-	}
-	a, unlock, err := b.lockAccount(ctx, s, name)
-	if err != nil {
-		return nil, err
-	}
-	unlock()
-	return a, nil
-}
-
-// persistToken writes the account's token state. The caller holds a.mu.
-func (b *Backend) persistTokenLocked(ctx context.Context, s logical.Storage, a *account) error {
-	return putJSON(ctx, s, tokenPrefix+a.name, a.snapshotLocked())
-}
-
 // upstreamTimeout bounds one call to Zoho (the client's own timeout plus a
 // second to read the answer).
 func (b *Backend) upstreamTimeout() time.Duration {
@@ -265,35 +184,7 @@ func (b *Backend) requestUpstreamCtx(ctx context.Context) (context.Context, cont
 	return context.WithTimeout(ctx, b.upstreamTimeout())
 }
 
-// accountsURL is where the account's tokens are issued and revoked.
-func accountsURL(cfg *accountConfig) string {
-	if cfg.AccountsURL != "" {
-		return cfg.AccountsURL
-	}
-	if dc, ok := zoho.LookupDataCenter(cfg.DataCenter); ok {
-		return dc.AccountsURL
-	}
-	dc, _ := zoho.LookupDataCenter(zoho.DefaultDataCenter)
-	return dc.AccountsURL
-}
-
-// refreshTokenIssuer is where the account's refresh token is revoked: the
-// accounts server that issued it (accounts stored before it was recorded: the
-// configured one).
-func refreshTokenIssuer(cfg *accountConfig) string {
-	if cfg.RefreshTokenIssuer != "" {
-		return cfg.RefreshTokenIssuer
-	}
-	return accountsURL(cfg)
-}
-
-func appFor(cfg *accountConfig) zoho.App {
-	return zoho.App{AccountsURL: accountsURL(cfg), ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
-}
-
 // ValidateAccountsURL implements paths.Engine.
 func (b *Backend) ValidateAccountsURL(raw string) (string, error) {
 	return zoho.ValidateAccountsURL(raw)
 }
-
-var errNoStorage = errors.New("storage is not available yet")

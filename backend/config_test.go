@@ -8,9 +8,17 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
+
+func TestDataCenterListsAgree(t *testing.T) {
+	codes := zoho.DataCenterCodes()
+	if strings.Join(codes, ",") != strings.Join(paths.DataCenters, ",") {
+		t.Fatalf("paths accepts %v, the client knows %v", paths.DataCenters, codes)
+	}
+}
 
 func TestConfigReadNeverShowsSecrets(t *testing.T) {
 	e := newEnv(t)
@@ -169,36 +177,6 @@ func TestNewGrantRevokesReplacedRefreshToken(t *testing.T) {
 	}
 }
 
-func TestReplacedRefreshTokenRevocationIsRetried(t *testing.T) {
-	e := newEnv(t)
-	c := e.account("wal", nil)
-	old, _ := loadConfig(context.Background(), e.storage, "wal")
-	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502, Times: 1})
-	resp := e.must(logical.UpdateOperation, "config/wal", map[string]interface{}{"grant_code": e.code(c)})
-	if resp == nil || len(resp.Warnings) == 0 {
-		t.Fatal("want a warning that the old token is not revoked yet")
-	}
-	if !e.sim.RefreshTokenValid(old.RefreshToken) {
-		t.Fatal("fault did not apply")
-	}
-	entries, _ := e.storage.List(context.Background(), "wal/")
-	if len(entries) != 1 {
-		t.Fatalf("want one pending revocation, got %v", entries)
-	}
-	// Vault's rollback manager replays old entries.
-	e.clock.Advance(walMinAge)
-	req := &logical.Request{Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]interface{}{"immediate": true}}
-	if _, err := e.b.HandleRequest(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	if e.sim.RefreshTokenValid(old.RefreshToken) {
-		t.Fatal("rollback did not revoke the replaced refresh token")
-	}
-	if entries, _ := e.storage.List(context.Background(), "wal/"); len(entries) != 0 {
-		t.Fatalf("pending revocation not cleared: %v", entries)
-	}
-}
-
 func TestImportRefreshToken(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("src", nil)
@@ -265,60 +243,6 @@ func TestDeleteRevokesFirst(t *testing.T) {
 	_ = c
 }
 
-func TestRevokePathKeepsClient(t *testing.T) {
-	e := newEnv(t)
-	c := e.account("rev", nil)
-	cfg, _ := loadConfig(context.Background(), e.storage, "rev")
-	tok := accessToken(e.creds("rev", nil))
-	e.must(logical.UpdateOperation, "revoke/rev", nil)
-	if e.sim.RefreshTokenValid(cfg.RefreshToken) || e.sim.AccessTokenValid(tok) {
-		t.Fatal("tokens alive after revoke")
-	}
-	st := e.must(logical.ReadOperation, "config/rev", nil)
-	if st.Data["has_refresh_token"] != false || st.Data["client_id"] != c.ID || st.Data["token_expires_at"] != "" {
-		t.Fatalf("status after revoke: %v", st.Data)
-	}
-	msg, status := e.fails(logical.ReadOperation, "creds/rev", nil)
-	if status != http.StatusBadRequest || !strings.Contains(msg, "grant_code") {
-		t.Fatalf("got %d %q", status, msg)
-	}
-	// Idempotent: no token, no call.
-	n := e.sim.ClientCounters(c.ID).Revokes
-	e.must(logical.UpdateOperation, "revoke/rev", nil)
-	if e.sim.ClientCounters(c.ID).Revokes != n {
-		t.Fatal("second revoke called Zoho")
-	}
-	// A new grant code brings it back.
-	e.must(logical.UpdateOperation, "config/rev", map[string]interface{}{"grant_code": e.code(c)})
-	e.creds("rev", nil)
-	if _, status := e.fails(logical.UpdateOperation, "revoke/none", nil); status != http.StatusBadRequest {
-		t.Fatalf("revoke of a missing account: %d", status)
-	}
-}
-
-// Vault seal-wraps every key under the prefixes the backend declares; every
-// key the engine writes must fall under one of them.
-func TestStorageIsSealWrapped(t *testing.T) {
-	e := newEnv(t)
-	c := e.account("wrap", nil)
-	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502, Times: 1})
-	e.must(logical.UpdateOperation, "config/wrap", map[string]interface{}{"grant_code": e.code(c)}) // leaves a WAL entry
-	prefixes := e.b.SpecialPaths().SealWrapStorage
-	keys, err := logical.CollectKeys(context.Background(), e.storage)
-	if err != nil || len(keys) < 3 {
-		t.Fatalf("keys %v: %v", keys, err)
-	}
-	for _, k := range keys {
-		wrapped := false
-		for _, p := range prefixes {
-			wrapped = wrapped || strings.HasPrefix(k, p)
-		}
-		if !wrapped {
-			t.Fatalf("%s is not under a seal-wrapped prefix %v", k, prefixes)
-		}
-	}
-}
-
 func TestWriteTrimsAndClearsOverride(t *testing.T) {
 	e := newEnv(t)
 	c := e.newClient("us")
@@ -356,30 +280,5 @@ func TestFixingTheSecretEndsTheBackoff(t *testing.T) {
 	e.creds("fix", nil)
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("want the fixed account to refresh at once, got %d refreshes", got)
-	}
-}
-
-func TestExpiredConsentsAreSwept(t *testing.T) {
-	e := newEnv(t)
-	newConsentAccount(e, "sweep")
-	e.must(logical.ReadOperation, "auth-url/sweep", nil)
-	e.must(logical.ReadOperation, "auth-url/sweep", nil)
-	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 2 {
-		t.Fatalf("pending: %v", keys)
-	}
-	req := &logical.Request{Operation: logical.RollbackOperation, Storage: e.storage}
-	e.clock.Advance(pendingTTL - time.Second)
-	if _, err := e.b.HandleRequest(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 2 {
-		t.Fatal("live consents swept")
-	}
-	e.clock.Advance(time.Second)
-	if _, err := e.b.HandleRequest(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 0 {
-		t.Fatalf("expired consents kept: %v", keys)
 	}
 }

@@ -1,3 +1,6 @@
+// Errors returned to Vault: which account, what Zoho said, what to do; never a
+// secret.
+
 package backend
 
 import (
@@ -76,4 +79,25 @@ func fieldError(name, field string, err error) error {
 		return upstreamError(name, err)
 	}
 	return &paths.InputError{Field: field, Msg: fmt.Sprintf("account %q: %s; %s; nothing was stored", name, ze.Error(), ze.Hint())}
+}
+
+// safeText is an error's text if it is one of Zoho's (which never carry
+// secrets), else a generic description.
+func safeText(err error) string {
+	text, _ := describeError(err)
+	return text
+}
+
+// describeError returns a secret-free description of a failed token request
+// and Zoho's error code (or the failure kind) for status and metrics.
+func describeError(err error) (text, code string) {
+	ze, ok := zoho.AsError(err)
+	if !ok {
+		return "internal error", "internal"
+	}
+	code = ze.Code
+	if code == "" {
+		code = ze.Kind.String()
+	}
+	return ze.Error(), code
 }

@@ -1,15 +1,93 @@
+// Lease bookkeeping: numbered leases per access token, the retired flag
+// readers and revokers agree through, and revoking a lease (the token is revoked
+// at Zoho with its last lease).
+
 package backend
 
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
+
+// leaseRecord tracks the leases holding one access token. Every lease gets a
+// number: issued is the highest number handed out (leases abandoned before
+// being handed out and leases revoked both count in released), so the leases
+// outstanding are issued - released, and ended remembers which numbers were
+// revoked, so that Vault's retried revocations count once. reserved is the
+// persisted upper bound of issued, published only once stored: after a restart
+// issued starts at it, so every lease handed out before the restart is still
+// counted (an access token is never revoked at Zoho while such a lease may
+// hold it; the price is that it may simply expire instead).
+type leaseRecord struct {
+	*mintedToken
+	issued   atomic.Int64
+	released atomic.Int64
+	reserved atomic.Int64
+	retired  atomic.Bool // revoked, being revoked, or evicted: hand out no new leases
+	ended    leaseSet    // guarded by account.mu
+}
+
+// outstanding is the number of leases that may hold the token.
+func (r *leaseRecord) outstanding() int64 {
+	return r.issued.Load() - r.released.Load()
+}
+
+// retireIfUnheld marks the token retired unless a lease holds it, and reports
+// whether it did. A reader that takes a lease concurrently either is counted
+// before the check (and the token stays) or sees the mark and backs off.
+// The caller holds account.mu.
+func (r *leaseRecord) retireIfUnheld() bool {
+	r.retired.Store(true)
+	if r.outstanding() > 0 {
+		r.retired.Store(r.Retired || r.Revoked || r.Unknown)
+		return false
+	}
+	return true
+}
+
+// leaseSet is a set of lease numbers (1, 2, ...) as a bitmap.
+type leaseSet []uint64
+
+func (s leaseSet) has(n int64) bool {
+	i := n / 64
+	return n > 0 && i < int64(len(s)) && s[i]&(1<<(n%64)) != 0
+}
+
+func (s *leaseSet) add(n int64) {
+	i := n / 64
+	for int64(len(*s)) <= i {
+		*s = append(*s, 0)
+	}
+	(*s)[i] |= 1 << (n % 64)
+}
+
+func (s leaseSet) remove(n int64) {
+	if i := n / 64; i < int64(len(s)) {
+		s[i] &^= 1 << (n % 64)
+	}
+}
+
+// initialReservation is the lease reservation a new token is stored with, so
+// that its first leases cost no storage write.
+const initialReservation = 16
+
+// newLeaseRecord tracks m. A token just minted has no leases; one loaded from
+// storage may have up to its reservation.
+func newLeaseRecord(m *mintedToken, from origin) *leaseRecord {
+	r := &leaseRecord{mintedToken: m}
+	if from == fromStorage {
+		r.issued.Store(m.Reserved)
+	}
+	r.reserved.Store(m.Reserved)
+	r.retired.Store(m.Retired || m.Revoked || m.Unknown)
+	return r
+}
 
 // RevokeLease implements paths.Engine. Each lease counts once, however often
 // Vault sends its revocation. The access token is revoked at Zoho only when
@@ -18,7 +96,6 @@ import (
 // already dead (expired, evicted, or minted from a refresh token since revoked
 // or replaced) needs no call.
 func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.LeaseData) error {
-	b.rememberStorage(s)
 	a, unlock, err := b.lockAccount(ctx, s, l.Account)
 	if err != nil {
 		return err
@@ -62,7 +139,7 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 			rec.retired.Store(false)
 			undo()
 			if a.tok.TokenID == rec.ID {
-				a.view.Store(a.buildViewLocked(b.timing))
+				a.view.Store(a.buildViewLocked())
 			}
 			a.mu.Unlock()
 			return fmt.Errorf("account %q: storing the retirement of an access token before revoking it: %w", l.Account, err)

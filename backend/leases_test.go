@@ -4,14 +4,95 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
+
+func TestLeaseRevocationRevokesAtZohoWithLastLease(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("people", nil)
+	r1 := e.creds("people", nil)
+	r2 := e.creds("people", nil)
+	tok := accessToken(r1)
+	if err := e.revokeLease(r1); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 0 {
+		t.Fatalf("revoked at Zoho while another lease holds the token (%d)", got)
+	}
+	if !e.sim.AccessTokenValid(tok) {
+		t.Fatal("token died while a lease holds it")
+	}
+	if err := e.revokeLease(r2); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
+		t.Fatalf("last lease revoked: want 1 upstream revoke, got %d", got)
+	}
+	if e.sim.AccessTokenValid(tok) {
+		t.Fatal("token still valid at Zoho after its last lease")
+	}
+	// The revoked token left the cache: the next read gets a fresh one.
+	next := accessToken(e.creds("people", nil))
+	if next == tok || !e.sim.AccessTokenValid(next) {
+		t.Fatal("next read did not get a fresh, valid token")
+	}
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
+		t.Fatalf("want 1 refresh after the revocation, got %d", got)
+	}
+	// Revoking a lease twice (Vault retries) is harmless and calls nobody.
+	if err := e.revokeLease(r2); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).Revokes; got != 1 {
+		t.Fatalf("a repeated revocation called Zoho again (%d)", got)
+	}
+}
+
+func TestLeaseRevocationFailureIsReportedAndRetried(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("retry", nil)
+	r := e.creds("retry", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	if err := e.revokeLease(r); err == nil || !strings.Contains(err.Error(), `"retry"`) {
+		t.Fatalf("a failed upstream revoke must fail the lease revocation, naming the account: %v", err)
+	}
+	if err := e.revokeLease(r); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
+		t.Fatalf("want the retried revoke to reach Zoho once, got %d", got)
+	}
+}
+
+func TestLeaseOfDeadTokenNeedsNoCall(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("old", nil)
+	r := e.creds("old", nil)
+	e.clock.Advance(2 * time.Hour)
+	if err := e.revokeLease(r); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).Revokes + e.sim.ClientCounters(c.ID).RevokeInvalid; got != 0 {
+		t.Fatalf("revoking the lease of an expired token called Zoho %d times", got)
+	}
+}
+
+func TestConfigUpdateKeepsLeaseCounts(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("keep", nil)
+	r1 := e.creds("keep", nil)
+	e.must(logical.UpdateOperation, "config/keep", map[string]interface{}{"scopes": "ZohoCRM.modules.READ"})
+	if err := e.revokeLease(r1); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
+		t.Fatalf("a config update lost the lease count: %d upstream revokes", got)
+	}
+}
 
 // Vault sends a lease's revocation again when deleting the lease entry failed
 // or the revocation deadline passed: each lease counts once.
@@ -88,100 +169,6 @@ func TestLeaseRevocationHonoursTheRequestContext(t *testing.T) {
 	}
 	if e.sim.AccessTokenValid(accessToken(r)) {
 		t.Fatal("the retried revocation left the token alive")
-	}
-}
-
-// A lease is handed out only once the reservation covering it is stored.
-func TestNoLeaseBeyondTheStoredReservation(t *testing.T) {
-	e := newEnv(t)
-	e.account("reserve", nil)
-	for i := 0; i < initialReservation; i++ {
-		e.creds("reserve", nil)
-	}
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	e.storage.setPutHook(func(en *logical.StorageEntry) error {
-		if en.Key != tokenPrefix+"reserve" {
-			return nil
-		}
-		first := false
-		once.Do(func() { first = true })
-		if !first {
-			return nil
-		}
-		close(entered)
-		<-release
-		return errors.New("injected storage failure")
-	})
-	firstErr := make(chan error, 1)
-	go func() {
-		_, err := e.request(logical.ReadOperation, "creds/reserve", nil)
-		firstErr <- err
-	}()
-	<-entered // the 17th lease's reservation write is under way
-	second := make(chan *logical.Response, 1)
-	go func() {
-		resp, err := e.request(logical.ReadOperation, "creds/reserve", nil)
-		if err != nil || resp == nil || resp.IsError() {
-			resp = nil
-		}
-		second <- resp
-	}()
-	var got *logical.Response
-	select {
-	case got = <-second:
-	case <-time.After(300 * time.Millisecond):
-	}
-	close(release) // the first write fails
-	if err := <-firstErr; err == nil {
-		t.Fatal("a lease was handed out although its reservation was not stored")
-	}
-	if got == nil {
-		got = <-second
-	}
-	if got == nil {
-		t.Fatal("the second reader got no lease once storage worked again")
-	}
-	// Whatever was handed out is covered by what storage says.
-	st, err := loadTokenState(context.Background(), e.storage, "reserve")
-	if err != nil {
-		t.Fatal(err)
-	}
-	handed := int64(initialReservation + 1)
-	for _, m := range st.Minted {
-		if m.ID == st.TokenID && m.Reserved < handed {
-			t.Fatalf("%d leases handed out, %d reserved in storage", handed, m.Reserved)
-		}
-	}
-}
-
-// With a live-token cap of 1 a refresh evicts the current token: no reader may
-// take a lease on it while that refresh is on the wire.
-func TestNoLeaseOnATokenTheRefreshEvicts(t *testing.T) {
-	e := newEnv(t, func(c *zohosim.Config, _ *Options) { c.LiveTokenCap = 1 })
-	c := e.account("single", map[string]interface{}{"live_token_cap": 1})
-	e.clock.Advance(2 * time.Minute) // a token no longer as fresh as possible
-	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultLatency, Latency: 600 * time.Millisecond, Times: 1})
-	before := e.sim.ClientCounters(c.ID).TokenRequests
-	forced := make(chan error, 1)
-	go func() {
-		_, err := e.request(logical.ReadOperation, "creds/single", map[string]interface{}{"min_ttl": "59m59s"})
-		forced <- err
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for e.sim.ClientCounters(c.ID).TokenRequests == before {
-		if time.Now().After(deadline) {
-			t.Fatal("the forced refresh never reached Zoho")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	held := accessToken(e.creds("single", nil)) // while the refresh is on the wire
-	if err := <-forced; err != nil {
-		t.Fatal(err)
-	}
-	if !e.sim.AccessTokenValid(held) {
-		t.Fatal("a reader took a lease on the token the refresh evicted")
 	}
 }
 

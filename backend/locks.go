@@ -1,3 +1,5 @@
+// Per-key locks: one per account (and per pending consent), never shared.
+
 package backend
 
 import (

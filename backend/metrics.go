@@ -1,3 +1,5 @@
+// The metrics path: Prometheus counters and gauges of the engine.
+
 package backend
 
 import (
@@ -17,18 +19,19 @@ import (
 // documented error codes (anything else is "other"), operations and kinds;
 // account names only on request.
 type metrics struct {
-	reg             *prometheus.Registry
-	cacheHits       prometheus.Counter
-	cacheMisses     prometheus.Counter
-	refreshes       prometheus.Counter
-	exchanges       prometheus.Counter
-	failures        *prometheus.CounterVec // op, code
-	throttle        prometheus.Counter
-	upstream        *prometheus.HistogramVec // op
-	revocations     *prometheus.CounterVec   // kind
-	liveLeases      prometheus.GaugeFunc
-	accountsCached  prometheus.GaugeFunc
-	accountsBacking prometheus.GaugeFunc
+	reg                  *prometheus.Registry
+	cacheHits            prometheus.Counter
+	cacheMisses          prometheus.Counter
+	refreshes            prometheus.Counter
+	exchanges            prometheus.Counter
+	failures             *prometheus.CounterVec // op, code
+	throttle             prometheus.Counter
+	upstream             *prometheus.HistogramVec // op
+	revocations          *prometheus.CounterVec   // kind
+	revocationsAbandoned prometheus.Counter
+	liveLeases           prometheus.GaugeFunc
+	accountsCached       prometheus.GaugeFunc
+	accountsBacking      prometheus.GaugeFunc
 }
 
 func newMetrics(b *Backend) *metrics {
@@ -42,6 +45,7 @@ func newMetrics(b *Backend) *metrics {
 	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "zoho_upstream_request_duration_seconds", Help: "Latency of calls to Zoho's accounts server.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"op"})
 	m.revocations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoho_revocations_total", Help: "Tokens revoked at Zoho by kind (access, refresh)."}, []string{"kind"})
+	m.revocationsAbandoned = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_revocations_abandoned_total", Help: "Refresh tokens Vault gave up whose revocation Zoho did not confirm within the retry period (revoke them in Zoho)."})
 	m.liveLeases = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_live_leases", Help: "Leases the engine counts on live access tokens (an upper bound after a restart)."},
 		func() float64 { return float64(b.liveLeases()) })
 	m.accountsCached = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_loaded", Help: "Accounts held in memory."},
@@ -53,7 +57,7 @@ func newMetrics(b *Backend) *metrics {
 	m.accountsBacking = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_backing_off", Help: "Loaded accounts waiting before their next token request or needing re-authorization."},
 		func() float64 { return float64(b.backingOff()) })
 	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
-		m.liveLeases, m.accountsCached, m.accountsBacking)
+		m.revocationsAbandoned, m.liveLeases, m.accountsCached, m.accountsBacking)
 	return m
 }
 

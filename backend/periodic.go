@@ -1,3 +1,6 @@
+// Vault's periodic function: background refreshes of accounts in use and the
+// sweep of expired consents.
+
 package backend
 
 import (
@@ -13,7 +16,6 @@ import (
 // so readers do not wait on Zoho; idle accounts are refreshed lazily on their
 // next read.
 func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
-	b.rememberStorage(req.Storage)
 	if b.isReplicaOrStandby() {
 		return nil
 	}

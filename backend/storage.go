@@ -1,3 +1,6 @@
+// The storage layout (every prefix seal-wrapped) and the JSON records stored
+// under it.
+
 package backend
 
 import (
@@ -37,6 +40,9 @@ type accountConfig struct {
 	// InterruptedExchangeAt is when a grant-code exchange was interrupted
 	// after it was sent: Zoho may hold a refresh token that Vault never stored.
 	InterruptedExchangeAt time.Time `json:"interrupted_exchange_at,omitempty"`
+	// RevocationAbandonedAt is when the engine gave up revoking a refresh
+	// token of this account that it no longer uses (see wal.go).
+	RevocationAbandonedAt time.Time `json:"revocation_abandoned_at,omitempty"`
 	Generation            int64     `json:"generation"` // bumped whenever the refresh token changes or is revoked
 	APIDomain             string    `json:"api_domain,omitempty"`
 	CreatedAt             time.Time `json:"created_at"`

@@ -1,3 +1,6 @@
+// When leases end and when tokens are refreshed, derived from a token's
+// lifetime.
+
 package backend
 
 import (
@@ -5,9 +8,8 @@ import (
 	"time"
 )
 
-// timingPolicy derives, from an access token's lifetime, when leases must end
-// and when the token is refreshed.
-type timingPolicy struct{}
+// Timing: from an access token's lifetime, when leases end and when the token
+// is refreshed.
 
 func clampDuration(d, lo, hi time.Duration) time.Duration {
 	if d < lo {
@@ -21,13 +23,13 @@ func clampDuration(d, lo, hi time.Duration) time.Duration {
 
 // margin is how long before the token's expiry every lease ends: 1/20 of the
 // lifetime, between 1 s and 60 s (60 s for Zoho's one-hour tokens).
-func (timingPolicy) margin(lifetime time.Duration) time.Duration {
+func leaseMargin(lifetime time.Duration) time.Duration {
 	return clampDuration(lifetime/20, time.Second, time.Minute)
 }
 
 // floor is the shortest lease worth handing out when a refresh is possible:
 // 1/20 of the lifetime, between 1 s and 5 min.
-func (timingPolicy) floor(lifetime time.Duration) time.Duration {
+func leaseFloor(lifetime time.Duration) time.Duration {
 	return clampDuration(lifetime/20, time.Second, 5*time.Minute)
 }
 
@@ -38,7 +40,7 @@ func (timingPolicy) floor(lifetime time.Duration) time.Duration {
 // together (a bulk import, a restart of every app) refresh spread over half a
 // lifetime instead of in one burst. A refresh still spends one token request
 // per token lifetime.
-func (timingPolicy) refreshAt(issued, expires time.Time, id string) time.Time {
+func refreshPoint(issued, expires time.Time, id string) time.Time {
 	lifetime := expires.Sub(issued)
 	if lifetime <= 0 {
 		return expires
@@ -55,34 +57,42 @@ func (timingPolicy) refreshAt(issued, expires time.Time, id string) time.Time {
 
 // leaseTTL is the TTL of a lease issued at now: the token's remaining life
 // less the margin, whole seconds (Vault's granularity), never negative.
-func (t timingPolicy) leaseTTL(v *tokenView, now time.Time) time.Duration {
-	ttl := v.expiresAt.Sub(now) - t.margin(v.lifetime)
+func leaseTTL(v *tokenView, now time.Time) time.Duration {
+	ttl := v.expiresAt.Sub(now) - leaseMargin(v.lifetime)
 	if ttl < 0 {
 		return 0
 	}
 	return ttl.Truncate(time.Second)
 }
 
+// floorRule says whether a token must also last the floor to be handed out.
+type floorRule bool
+
+const (
+	withFloor    floorRule = true  // a refresh is possible: insist on the floor
+	withoutFloor floorRule = false // the refresh failed: anything still valid will do
+)
+
 // satisfies reports whether v can be handed out at now to a reader that needs
-// at least minTTL (and, when strict, at least the floor).
-func (t timingPolicy) satisfies(v *tokenView, now time.Time, minTTL time.Duration, strict bool) bool {
+// at least minTTL (and, withFloor, at least the floor).
+func satisfies(v *tokenView, now time.Time, minTTL time.Duration, floor floorRule) bool {
 	if v == nil {
 		return false
 	}
 	need := minTTL
-	if strict {
-		if f := t.floor(v.lifetime); f > need {
+	if floor == withFloor {
+		if f := leaseFloor(v.lifetime); f > need {
 			need = f
 		}
 	}
 	// A fresh token cannot give more than its lifetime less the margin; asking
 	// for more means "as fresh as possible" (2 s of slack for Vault's whole
 	// seconds).
-	if most := v.lifetime - t.margin(v.lifetime) - 2*time.Second; need > most {
+	if most := v.lifetime - leaseMargin(v.lifetime) - 2*time.Second; need > most {
 		need = most
 	}
 	if need < time.Second {
 		need = time.Second
 	}
-	return t.leaseTTL(v, now) >= need
+	return leaseTTL(v, now) >= need
 }

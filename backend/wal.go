@@ -1,3 +1,6 @@
+// Write-ahead-log entries: revocations Zoho has not confirmed yet and grant-code
+// exchanges on the wire, settled by Vault's rollback manager.
+
 package backend
 
 import (
@@ -9,8 +12,6 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/mitchellh/mapstructure"
-
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 )
 
 // Write-ahead-log entries record an intent before the call to Zoho that
@@ -19,50 +20,46 @@ import (
 //   - revoke_refresh_token: a refresh token Vault gave up (replaced by a new
 //     grant, revoke/<name>, a delete) that Zoho has not confirmed revoked yet.
 //     Written before the account stops using the token; deleted once Zoho
-//     confirms; retried until then.
+//     confirms; retried until then, for at most revokeRetryFor. A revocation
+//     that still fails then is given up: logged, counted in metrics and, if
+//     the account still exists, shown in its status.
 //   - exchange: a grant-code exchange is on the wire. Deleted once its refresh
 //     token is stored (or Zoho answered with an error); if it is still there
 //     later, the refresh token Zoho may have issued was lost, and the account's
 //     status says so (the engine cannot revoke a token it never learned).
 //
 // Vault's rollback manager hands entries older than walMinAge back to
-// walRollback (every minute), which settles them.
+// walRollback (every minute), which settles them; an entry it settles (nil
+// error) is deleted.
 const (
 	walKindRevokeRefresh = "revoke_refresh_token"
 	walKindExchange      = "exchange"
 	walMinAge            = 30 * time.Second
+	revokeRetryFor       = 72 * time.Hour
 )
 
 type revokeWAL struct {
-	Account     string `mapstructure:"account"`
-	AccountsURL string `mapstructure:"accounts_url"` // the accounts server that issued the token
-	Token       string `mapstructure:"token"`
-	// Generation is the account's generation once the token is given up; the
-	// token is never revoked while it is still the account's current one.
-	Generation int64 `mapstructure:"generation"`
+	Account     string `json:"account" mapstructure:"account"`
+	AccountsURL string `json:"accounts_url" mapstructure:"accounts_url"` // the accounts server that issued the token
+	Token       string `json:"token" mapstructure:"token"`
+	GiveUpAt    int64  `json:"give_up_at" mapstructure:"give_up_at"` // unix seconds; 0: never (entries written before it existed)
 }
 
 type exchangeWAL struct {
-	Account string `mapstructure:"account"`
+	Account string `json:"account" mapstructure:"account"`
 	// At is when the exchange was sent (unix nanoseconds); the account's
 	// GrantedAt equals it once the exchange is stored.
-	At int64 `mapstructure:"at"`
+	At int64 `json:"at" mapstructure:"at"`
 }
 
-func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, generation int64) (string, error) {
-	return framework.PutWAL(ctx, sealWrapping{s}, walKindRevokeRefresh, map[string]interface{}{
-		"account":      name,
-		"accounts_url": issuer,
-		"token":        token,
-		"generation":   generation,
+func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string) (string, error) {
+	return framework.PutWAL(ctx, sealWrapping{s}, walKindRevokeRefresh, &revokeWAL{
+		Account: name, AccountsURL: issuer, Token: token, GiveUpAt: b.now().Add(revokeRetryFor).Unix(),
 	})
 }
 
 func (b *Backend) putExchangeWAL(ctx context.Context, s logical.Storage, name string, at time.Time) (string, error) {
-	return framework.PutWAL(ctx, sealWrapping{s}, walKindExchange, map[string]interface{}{
-		"account": name,
-		"at":      at.UnixNano(),
-	})
+	return framework.PutWAL(ctx, sealWrapping{s}, walKindExchange, &exchangeWAL{Account: name, At: at.UnixNano()})
 }
 
 // sealWrapping marks every entry written through it for seal wrapping: the
@@ -123,10 +120,31 @@ func (b *Backend) settleRevokeLocked(ctx context.Context, s logical.Storage, ent
 		return nil
 	}
 	if err := b.revokeRefreshToken(ctx, entry.AccountsURL, entry.Token); err != nil {
+		if entry.GiveUpAt > 0 && !b.now().Before(time.Unix(entry.GiveUpAt, 0)) {
+			return b.giveUpRevocationLocked(ctx, s, entry, cfg, err)
+		}
 		b.logger.Warn("retrying revocation of a refresh token failed; will retry", "account", entry.Account, "error", err)
 		return fmt.Errorf("account %q: revoking a refresh token Vault gave up: %s", entry.Account, safeText(err))
 	}
 	b.logger.Info("refresh token revoked at Zoho", "account", entry.Account)
+	return nil
+}
+
+// giveUpRevocationLocked ends the retries of a revocation that kept failing
+// for revokeRetryFor: it says so in the log, the metrics and, if the account
+// still exists, its status. The caller holds the account's lock.
+func (b *Backend) giveUpRevocationLocked(ctx context.Context, s logical.Storage, entry *revokeWAL, cfg *accountConfig, err error) error {
+	b.metrics.revocationsAbandoned.Inc()
+	b.logger.Error("gave up revoking a refresh token Vault no longer uses: Zoho did not confirm it for "+revokeRetryFor.String()+"; revoke it under the user's Connected Apps in Zoho",
+		"account", entry.Account, "accounts_server", entry.AccountsURL, "error", err)
+	if cfg == nil {
+		return nil
+	}
+	cfg.RevocationAbandonedAt = b.now().UTC()
+	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
+		return err
+	}
+	b.accounts.Delete(entry.Account) // reloaded with the mark on next use
 	return nil
 }
 
@@ -180,21 +198,4 @@ func (b *Backend) retryRevocationsLocked(ctx context.Context, s logical.Storage,
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// revokeRefreshToken revokes at the accounts server that issued the token;
-// only Zoho's confirmation (or its answer that the token is invalid) counts.
-func (b *Backend) revokeRefreshToken(ctx context.Context, issuer, rt string) error {
-	uctx, cancel := b.requestUpstreamCtx(ctx)
-	defer cancel()
-	began := time.Now()
-	err := b.zoho.Revoke(uctx, issuer, rt)
-	if err != nil && zoho.IsTokenInvalid(err) {
-		err = nil
-	}
-	b.metrics.observe(zoho.OpRevoke, began, err)
-	if err == nil {
-		b.metrics.revocations.WithLabelValues("refresh").Inc()
-	}
-	return err
 }

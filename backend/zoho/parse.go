@@ -102,7 +102,7 @@ func ParseRevokeResponse(status int, body []byte) error {
 		if desc == "" {
 			desc = msg
 		}
-		return &Error{Op: OpRevoke, Kind: KindRejected, Code: CodeInvalidToken, HTTPStatus: status, Description: truncate(desc)}
+		return &Error{Op: OpRevoke, Kind: KindRejected, Code: CodeInvalidToken, HTTPStatus: status, Description: Truncate(desc)}
 	}
 	if code != "" {
 		return rejection(OpRevoke, status, code, desc)
@@ -114,7 +114,7 @@ func ParseRevokeResponse(status int, body []byte) error {
 	case st == "":
 		return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "answer carries neither a success status nor an error"}
 	}
-	return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "unexpected status " + strconv.Quote(truncate(st))}
+	return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "unexpected status " + strconv.Quote(Truncate(st))}
 }
 
 // invalidTokenWording matches, after normalisation by wording, the ways of
@@ -161,7 +161,7 @@ func rejection(op string, status int, code, desc string) error {
 	if code == CodeThrottled || strings.Contains(strings.ToLower(desc), "too many requests") {
 		kind = KindThrottled
 	}
-	return &Error{Op: op, Kind: kind, Code: truncate(code), Description: truncate(desc), HTTPStatus: status}
+	return &Error{Op: op, Kind: kind, Code: Truncate(code), Description: Truncate(desc), HTTPStatus: status}
 }
 
 // parseLifetime applies Zoho's SDK rule: when expires_in_sec is present,
@@ -225,7 +225,9 @@ func rawString(raw json.RawMessage) string {
 	return t
 }
 
-func truncate(s string) string {
+// Truncate shortens s for an error message to at most maxDescriptionLen
+// bytes, never cutting a UTF-8 character in half.
+func Truncate(s string) string {
 	if len(s) <= maxDescriptionLen {
 		return s
 	}

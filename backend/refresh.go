@@ -1,3 +1,7 @@
+// Refreshing an account's access token: coalescing readers, refreshing ahead
+// of expiry, Zoho's budget and live-token cap enforced locally, back-off after
+// failures, and installing the token Zoho returns.
+
 package backend
 
 import (
@@ -7,9 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
 // Back-off after failed token requests: exponential from backoffBase, capped,
@@ -22,119 +24,12 @@ const (
 	backoffMax          = 5 * time.Minute
 )
 
-// IssueCreds implements paths.Engine. The cached path touches neither storage
-// nor Zoho: an atomic view load, a lease-count increment and, rarely, a
-// reservation write.
-func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*paths.Creds, error) {
-	b.rememberStorage(s)
-	a, err := b.account(ctx, s, name)
-	if err != nil {
-		return nil, err
-	}
-	if a == nil {
-		return nil, noAccountError(name)
-	}
-	now := b.now()
-	a.lastRead.Store(now.UnixNano())
-
-	var refreshErr error
-	for attempt := 0; attempt < 4; attempt++ {
-		v := a.view.Load()
-		if b.timing.satisfies(v, now, minTTL, true) {
-			if minTTL == 0 && !now.Before(v.refreshAt) {
-				b.refreshInBackground(s, a)
-			}
-			if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
-				if err == nil && attempt == 0 {
-					b.metrics.cacheHits.Inc()
-				}
-				return c, err
-			}
-			continue // the token was retired meanwhile
-		}
-		if attempt == 0 {
-			b.metrics.cacheMisses.Inc()
-		}
-		if refreshErr != nil {
-			break
-		}
-		refreshErr = b.refreshNow(ctx, s, a, minTTL)
-		now = b.now()
-	}
-	// The refresh failed or is not allowed yet: a token that is still valid
-	// (if only for less than the floor) is better than none, unless the caller
-	// asked for a minimum TTL.
-	if v := a.view.Load(); refreshErr != nil && minTTL == 0 && b.timing.satisfies(v, now, 0, false) {
-		if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
-			return c, err
-		}
-	}
-	if refreshErr == nil {
-		refreshErr = upstreamError(name, errTokenUnavailable)
-	}
-	return nil, refreshErr
-}
-
-var errTokenUnavailable = &zoho.Error{Op: zoho.OpRefresh, Kind: zoho.KindMalformed, Description: "no usable access token after refreshing"}
-
-// hold records one more lease on v's token and returns the creds for it. ok is
-// false when the token was retired concurrently and the caller must retry.
-func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time) (*paths.Creds, bool, error) {
-	rec := v.rec
-	n := rec.issued.Add(1)
-	if rec.retired.Load() {
-		rec.released.Add(1)
-		return nil, false, nil
-	}
-	if n > rec.reserved.Load() {
-		if err := b.reserve(ctx, s, a, rec, n); err != nil {
-			rec.released.Add(1)
-			return nil, false, err
-		}
-	}
-	return &paths.Creds{
-		AccessToken: v.accessToken,
-		APIDomain:   v.apiDomain,
-		TokenType:   v.tokenType,
-		ExpiresAt:   v.expiresAt,
-		Scopes:      v.scopes,
-		TTL:         b.timing.leaseTTL(v, now),
-		Lease: paths.LeaseData{
-			Account:     a.name,
-			AccessToken: v.accessToken,
-			TokenID:     rec.ID,
-			Generation:  v.generation,
-			ExpiresAt:   v.expiresAt,
-			Seq:         n,
-		},
-	}, true, nil
-}
-
-// reserve raises the persisted upper bound of a token's lease numbers to at
-// least n, doubling it so that a token's leases cost O(log n) writes. The new
-// bound is published only once stored: readers beyond the old one wait here.
-func (b *Backend) reserve(ctx context.Context, s logical.Storage, a *account, rec *leaseRecord, n int64) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if rec.reserved.Load() >= n {
-		return nil
-	}
-	old := rec.Reserved
-	rec.Reserved = max(2*n, n+initialReservation)
-	if err := b.persistTokenLocked(ctx, s, a); err != nil {
-		rec.Reserved = old
-		return err
-	}
-	rec.reserved.Store(rec.Reserved)
-	return nil
-}
-
 // refreshNow refreshes the account's token unless it already satisfies
 // minTTL, coalescing concurrent callers into one upstream request.
 func (b *Backend) refreshNow(ctx context.Context, s logical.Storage, a *account, minTTL time.Duration) error {
 	ch := b.flights.DoChan(a.name, func() (interface{}, error) {
 		return nil, b.refreshUnless(s, a, func(v *tokenView, now time.Time) bool {
-			return b.timing.satisfies(v, now, minTTL, true)
+			return satisfies(v, now, minTTL, withFloor)
 		})
 	})
 	select {
@@ -192,7 +87,7 @@ func (b *Backend) refreshUnless(s logical.Storage, a *account, fresh func(*token
 }
 
 // refreshLocked performs one refresh_token grant, within Zoho's limits. The
-// caller holds the stripe lock.
+// caller holds the account's lock.
 func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	ctx, cancel := b.upstreamCtx()
 	defer cancel()
@@ -233,7 +128,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		if evict != nil && !evict.Retired && !evict.Revoked && !evict.Unknown {
 			evict.retired.Store(false)
 			if a.tok.TokenID == evict.ID && a.view.Load() == nil {
-				a.view.Store(a.buildViewLocked(b.timing))
+				a.view.Store(a.buildViewLocked())
 			}
 		}
 	}
@@ -299,7 +194,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		b.logger.Error("could not store refreshed access token; it is not served", "account", a.name, "error", err)
 		return fmt.Errorf("account %q: storing the new access token: %w", a.name, err)
 	}
-	a.view.Store(a.buildViewLocked(b.timing))
+	a.view.Store(a.buildViewLocked())
 	b.logger.Debug("access token refreshed", "account", a.name, "expires_at", a.tok.ExpiresAt, "elapsed", elapsed)
 	return nil
 }
@@ -419,7 +314,7 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 		}
 	}
 	tok.Minted = append(kept, m)
-	a.records[id] = newLeaseRecord(m, true)
+	a.records[id] = newLeaseRecord(m, justMinted)
 	tok.AccessToken = t.AccessToken
 	tok.TokenID = id
 	tok.TokenType = t.TokenType
@@ -435,18 +330,4 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	tok.ConsecutiveFailures = 0
 	tok.NextAttemptAt = time.Time{}
 	tok.NeedsReauth = false
-}
-
-// describeError returns a secret-free description of a failed token request
-// and Zoho's error code (or the failure kind) for status and metrics.
-func describeError(err error) (text, code string) {
-	ze, ok := zoho.AsError(err)
-	if !ok {
-		return "internal error", "internal"
-	}
-	code = ze.Code
-	if code == "" {
-		code = ze.Kind.String()
-	}
-	return ze.Error(), code
 }

@@ -8,9 +8,49 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
+
+// Two callbacks with the same state: exactly one exchanges the code.
+func TestCallbackStateIsSingleUseUnderConcurrency(t *testing.T) {
+	e := newEnv(t)
+	c := newConsentAccount(e, "twice")
+	resp := e.must(logical.ReadOperation, "auth-url/twice", nil)
+	back := consent(t, resp.Data["auth_url"].(string), nil)
+	// Hold each callback after it read the pending authorization until the
+	// other one read it too, if the engine lets them both read it.
+	arrived := make(chan struct{}, 2)
+	e.storage.setGetHook(func(key string) {
+		if key != stateKey(back.Get("state")) {
+			return
+		}
+		arrived <- struct{}{}
+		deadline := time.After(300 * time.Millisecond)
+		for len(arrived) < 2 {
+			select {
+			case <-deadline:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	})
+	statuses := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			s, _ := e.callback(back)
+			statuses <- s
+		}()
+	}
+	ok := 0
+	for i := 0; i < 2; i++ {
+		if <-statuses == 200 {
+			ok++
+		}
+	}
+	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != 1 || ok != 1 {
+		t.Fatalf("one state, two callbacks: %d token requests at Zoho, %d successes (want 1 and 1)", got, ok)
+	}
+}
 
 const callbackURI = "https://vault.example.com/v1/zoho/callback"
 
@@ -136,80 +176,4 @@ func TestCallbackRejections(t *testing.T) {
 	if e.b.SpecialPaths().Unauthenticated[0] != "callback" {
 		t.Fatal("callback must be unauthenticated")
 	}
-}
-
-func TestStatusList(t *testing.T) {
-	e := newEnv(t)
-	e.account("a", nil)
-	e.account("b", nil)
-	c := e.newClient("us")
-	e.must(logical.CreateOperation, "config/c", map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret})
-	resp := e.must(logical.ListOperation, "status/", nil)
-	keys := resp.Data["keys"].([]string)
-	info := resp.Data["key_info"].(map[string]interface{})
-	if len(keys) != 3 || len(info) != 3 {
-		t.Fatalf("status list: %v", resp.Data)
-	}
-	a := info["a"].(map[string]interface{})
-	if a["has_refresh_token"] != true || a["rate_budget_remaining"] != 9 || a["token_expires_at"] == "" {
-		t.Fatalf("status of a: %v", a)
-	}
-	if info["c"].(map[string]interface{})["has_refresh_token"] != false {
-		t.Fatal("c has no token")
-	}
-	one := e.must(logical.ReadOperation, "status/b", nil)
-	if one.Data["live_tokens"] != 1 {
-		t.Fatalf("status/b: %v", one.Data)
-	}
-	if _, ok := one.Data["client_id"]; ok {
-		t.Fatal("status shows only health")
-	}
-}
-
-func TestMetrics(t *testing.T) {
-	e := newEnv(t)
-	e.account("m", nil)
-	for i := 0; i < 5; i++ {
-		e.creds("m", nil)
-	}
-	if !strings.Contains(scrapeMetrics(t, e, false), "zoho_live_leases 5\n") {
-		t.Fatal("five leases on the live token")
-	}
-	e.clock.Advance(time.Hour)
-	e.creds("m", nil) // a miss and a refresh
-	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "weird_code"})
-	e.clock.Advance(time.Hour)
-	e.fails(logical.ReadOperation, "creds/m", nil)
-	scrape := func(perAccount bool) string { return scrapeMetrics(t, e, perAccount) }
-	body := scrape(false)
-	for _, want := range []string{
-		"zoho_creds_cache_hits_total 5",
-		"zoho_creds_cache_misses_total 2",
-		"zoho_token_refreshes_total 1",
-		"zoho_code_exchanges_total 1",
-		`zoho_upstream_failures_total{code="other",op="refresh"} 1`,
-		`zoho_upstream_request_duration_seconds_count{op="refresh"} 2`,
-		"zoho_live_leases 0",
-		"zoho_accounts_backing_off 1",
-		"zoho_accounts_loaded 1",
-	} {
-		if !strings.Contains(body, want+"\n") {
-			t.Fatalf("metrics lack %q:\n%s", want, body)
-		}
-	}
-	if strings.Contains(body, `"m"`) {
-		t.Fatal("account names must not be labels unless asked for")
-	}
-	if !strings.Contains(scrape(true), `zoho_account_consecutive_failures{account="m"} 1`) {
-		t.Fatal("per-account series missing")
-	}
-}
-
-func scrapeMetrics(t *testing.T, e *env, perAccount bool) string {
-	t.Helper()
-	resp := e.must(logical.ReadOperation, "metrics", map[string]interface{}{"per_account": perAccount})
-	if ct := resp.Data[logical.HTTPContentType].(string); !strings.HasPrefix(ct, "text/plain") {
-		t.Fatalf("content type %q", ct)
-	}
-	return string(resp.Data[logical.HTTPRawBody].([]byte))
 }

@@ -1,18 +1,26 @@
+// The in-memory state of an account: its configuration and token state as
+// loaded from storage, the immutable view the hot path reads, loading an account
+// under its lock, and where its tokens are issued and revoked.
+
 package backend
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 )
 
 // account is the in-memory state of one Zoho account. Operations that talk to
-// Zoho or change the refresh token are serialised by the account's stripe lock
-// (Backend.locks); mu guards the fields below against the short, network-free
-// critical sections of lease bookkeeping. The hot path reads only view and the
-// atomics of the current lease record.
+// Zoho or change the refresh token are serialised by the account's own lock
+// (Backend.locks); mu guards the fields below against the short sections that
+// never call Zoho (lease bookkeeping and the storage writes that go with it).
+// The hot path reads only view and the atomics of the current lease record.
 type account struct {
 	name string
 
@@ -41,119 +49,52 @@ type tokenView struct {
 	rec         *leaseRecord
 }
 
-// leaseRecord tracks the leases holding one access token. Every lease gets a
-// number: issued is the highest number handed out (leases abandoned before
-// being handed out and leases revoked both count in released), so the leases
-// outstanding are issued - released, and ended remembers which numbers were
-// revoked, so that Vault's retried revocations count once. reserved is the
-// persisted upper bound of issued, published only once stored: after a restart
-// issued starts at it, so every lease handed out before the restart is still
-// counted (an access token is never revoked at Zoho while such a lease may
-// hold it; the price is that it may simply expire instead).
-type leaseRecord struct {
-	*mintedToken
-	issued   atomic.Int64
-	released atomic.Int64
-	reserved atomic.Int64
-	retired  atomic.Bool // revoked, being revoked, or evicted: hand out no new leases
-	ended    leaseSet    // guarded by account.mu
-}
+// origin says where token state comes from.
+type origin int
 
-// outstanding is the number of leases that may hold the token.
-func (r *leaseRecord) outstanding() int64 {
-	return r.issued.Load() - r.released.Load()
-}
+const (
+	justMinted  origin = iota // no lease has been handed out on its tokens yet
+	fromStorage               // stored by this or another process: leases may exist
+)
 
-// retireIfUnheld marks the token retired unless a lease holds it, and reports
-// whether it did. A reader that takes a lease concurrently either is counted
-// before the check (and the token stays) or sees the mark and backs off.
-// The caller holds account.mu.
-func (r *leaseRecord) retireIfUnheld() bool {
-	r.retired.Store(true)
-	if r.outstanding() > 0 {
-		r.retired.Store(r.Retired || r.Revoked || r.Unknown)
-		return false
-	}
-	return true
-}
-
-// leaseSet is a set of lease numbers (1, 2, ...) as a bitmap.
-type leaseSet []uint64
-
-func (s leaseSet) has(n int64) bool {
-	i := n / 64
-	return n > 0 && i < int64(len(s)) && s[i]&(1<<(n%64)) != 0
-}
-
-func (s *leaseSet) add(n int64) {
-	i := n / 64
-	for int64(len(*s)) <= i {
-		*s = append(*s, 0)
-	}
-	(*s)[i] |= 1 << (n % 64)
-}
-
-func (s leaseSet) remove(n int64) {
-	if i := n / 64; i < int64(len(s)) {
-		s[i] &^= 1 << (n % 64)
-	}
-}
-
-// initialReservation is the lease reservation a new token is stored with, so
-// that its first leases cost no storage write.
-const initialReservation = 16
-
-// newLeaseRecord tracks m. A token just minted has no leases; one loaded from
-// storage may have up to its reservation.
-func newLeaseRecord(m *mintedToken, fresh bool) *leaseRecord {
-	r := &leaseRecord{mintedToken: m}
-	if !fresh {
-		r.issued.Store(m.Reserved)
-	}
-	r.reserved.Store(m.Reserved)
-	r.retired.Store(m.Retired || m.Revoked || m.Unknown)
-	return r
-}
-
-func newAccount(name string, cfg *accountConfig, tok *tokenState, fresh bool, t timingPolicy) *account {
+func newAccount(name string, cfg *accountConfig, tok *tokenState, from origin) *account {
 	a := &account{name: name}
-	a.install(cfg, tok, fresh, t)
+	a.install(cfg, tok, from)
 	return a
 }
 
 // install replaces the account's configuration and token state and rebuilds
-// the lease records and the view. fresh says the tokens were just minted (no
-// leases yet) rather than loaded from storage. The caller holds the stripe lock.
-func (a *account) install(cfg *accountConfig, tok *tokenState, fresh bool, t timingPolicy) {
+// the lease records and the view. The caller holds the account's lock.
+func (a *account) install(cfg *accountConfig, tok *tokenState, from origin) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if tok == nil || tok.Generation != cfg.Generation {
 		tok = &tokenState{Generation: cfg.Generation}
 	}
-	if !fresh {
+	if from == fromStorage {
 		settleInFlight(tok)
 	}
 	a.cfg = cfg
 	a.tok = tok
 	a.records = make(map[string]*leaseRecord, len(tok.Minted))
 	for _, m := range tok.Minted {
-		a.records[m.ID] = newLeaseRecord(m, fresh)
+		a.records[m.ID] = newLeaseRecord(m, from)
 	}
-	a.view.Store(a.buildViewLocked(t))
+	a.view.Store(a.buildViewLocked())
 }
 
 // setConfig replaces the configuration only, keeping the token state and the
-// exact lease counts. The caller holds the stripe lock.
-func (a *account) setConfig(cfg *accountConfig, t timingPolicy) {
+// exact lease counts. The caller holds the account's lock.
+func (a *account) setConfig(cfg *accountConfig) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.cfg = cfg
-	a.view.Store(a.buildViewLocked(t))
+	a.view.Store(a.buildViewLocked())
 }
 
 // buildViewLocked derives the hot-path view from tok; nil when no usable access
 // token is held. The caller holds mu.
-func (a *account) buildViewLocked(t timingPolicy) *tokenView {
+func (a *account) buildViewLocked() *tokenView {
 	tok := a.tok
 	if a.cfg.RefreshToken == "" || tok.AccessToken == "" {
 		return nil
@@ -179,7 +120,7 @@ func (a *account) buildViewLocked(t timingPolicy) *tokenView {
 		expiresAt:   tok.ExpiresAt,
 		expiresStr:  tok.ExpiresAt.UTC().Format(time.RFC3339),
 		lifetime:    lifetime,
-		refreshAt:   t.refreshAt(tok.IssuedAt, tok.ExpiresAt, tok.TokenID),
+		refreshAt:   refreshPoint(tok.IssuedAt, tok.ExpiresAt, tok.TokenID),
 		generation:  tok.Generation,
 		rec:         rec,
 	}
@@ -261,10 +202,99 @@ func settleInFlight(tok *tokenState) *mintedToken {
 // was lost (see settleInFlight). The caller holds mu.
 func (a *account) settleInFlightLocked() {
 	if m := settleInFlight(a.tok); m != nil {
-		a.records[m.ID] = newLeaseRecord(m, true)
+		a.records[m.ID] = newLeaseRecord(m, justMinted)
 	}
 }
 
 // assumedLifetime is how long an access token whose answer was lost may live:
 // Zoho's tokens live an hour.
 const assumedLifetime = time.Hour
+
+// cachedAccount returns the in-memory account without touching storage.
+func (b *Backend) cachedAccount(name string) *account {
+	if v, ok := b.accounts.Load(name); ok {
+		return v.(*account)
+	}
+	return nil
+}
+
+// loadAccountLocked returns the account, loading it from storage on a cache
+// miss; nil if it does not exist. The caller holds the account's lock.
+func (b *Backend) loadAccountLocked(ctx context.Context, s logical.Storage, name string) (*account, error) {
+	if a := b.cachedAccount(name); a != nil {
+		return a, nil
+	}
+	cfg, err := loadConfig(ctx, s, name)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	tok, err := loadTokenState(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	a := newAccount(name, cfg, tok, fromStorage)
+	b.accounts.Store(name, a)
+	return a, nil
+}
+
+// lockAccount waits (within ctx) for the account's own lock and loads the
+// account (nil if it does not exist). On success the caller must call unlock.
+// Operations that talk to Zoho or replace an account's state hold this lock;
+// it is never shared with another account.
+func (b *Backend) lockAccount(ctx context.Context, s logical.Storage, name string) (a *account, unlock func(), err error) {
+	unlock, err = b.locks.lock(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err = b.loadAccountLocked(ctx, s, name)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return a, unlock, nil
+}
+
+// account returns the account, from memory when cached (the hot path) or
+// from storage under the account's lock.
+func (b *Backend) account(ctx context.Context, s logical.Storage, name string) (*account, error) {
+	if a := b.cachedAccount(name); a != nil {
+		return a, nil
+	}
+	a, unlock, err := b.lockAccount(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	unlock()
+	return a, nil
+}
+
+// persistToken writes the account's token state. The caller holds a.mu.
+func (b *Backend) persistTokenLocked(ctx context.Context, s logical.Storage, a *account) error {
+	return putJSON(ctx, s, tokenPrefix+a.name, a.snapshotLocked())
+}
+
+// accountsURL is where the account's tokens are issued and revoked.
+func accountsURL(cfg *accountConfig) string {
+	if cfg.AccountsURL != "" {
+		return cfg.AccountsURL
+	}
+	if dc, ok := zoho.LookupDataCenter(cfg.DataCenter); ok {
+		return dc.AccountsURL
+	}
+	dc, _ := zoho.LookupDataCenter(zoho.DefaultDataCenter)
+	return dc.AccountsURL
+}
+
+// refreshTokenIssuer is where the account's refresh token is revoked: the
+// accounts server that issued it (accounts stored before it was recorded: the
+// configured one).
+func refreshTokenIssuer(cfg *accountConfig) string {
+	if cfg.RefreshTokenIssuer != "" {
+		return cfg.RefreshTokenIssuer
+	}
+	return accountsURL(cfg)
+}
+
+func appFor(cfg *accountConfig) zoho.App {
+	return zoho.App{AccountsURL: accountsURL(cfg), ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
+}

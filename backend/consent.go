@@ -1,3 +1,6 @@
+// auth-url/<name> and callback: Zoho's consent flow with a Vault-hosted
+// redirect (single-use state, known accounts servers only).
+
 package backend
 
 import (
@@ -13,7 +16,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
@@ -98,7 +100,7 @@ func (b *Backend) CompleteAuthorization(ctx context.Context, s logical.Storage, 
 	}
 	if cb.Error != "" {
 		b.logger.Warn("consent refused", "account", p.Account, "error", cb.Error)
-		return nil, &paths.InputError{Field: "error", Msg: fmt.Sprintf("Zoho reported %q for account %q (the user refused consent or Zoho throttled grant codes); nothing was stored", truncate(cb.Error), p.Account)}
+		return nil, &paths.InputError{Field: "error", Msg: fmt.Sprintf("Zoho reported %q for account %q (the user refused consent or Zoho throttled grant codes); nothing was stored", zoho.Truncate(cb.Error), p.Account)}
 	}
 	if cb.Code == "" {
 		return nil, &paths.InputError{Field: "code", Msg: "missing from Zoho's redirect"}
@@ -123,7 +125,7 @@ func (b *Backend) CompleteAuthorization(ctx context.Context, s logical.Storage, 
 		} else if strings.TrimRight(cb.AccountsURL, "/") != current {
 			b.logger.Warn("callback named an unknown accounts server; nothing exchanged", "account", p.Account)
 			return nil, &paths.InputError{Field: "accounts-server", Msg: fmt.Sprintf(
-				"%q is not one of Zoho's accounts servers; nothing was exchanged for account %q", truncate(cb.AccountsURL), p.Account)}
+				"%q is not one of Zoho's accounts servers; nothing was exchanged for account %q", zoho.Truncate(cb.AccountsURL), p.Account)}
 		}
 	}
 	res, err := b.WriteAccount(ctx, s, p.Account, in)
@@ -160,30 +162,4 @@ func (b *Backend) takePending(ctx context.Context, s logical.Storage, state stri
 		return nil, err
 	}
 	return &p, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 100 {
-		return s[:100] + "…"
-	}
-	return s
-}
-
-// AccountStatuses implements paths.Engine.
-func (b *Backend) AccountStatuses(ctx context.Context, s logical.Storage) ([]*paths.AccountStatus, error) {
-	names, err := b.ListAccounts(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*paths.AccountStatus, 0, len(names))
-	for _, name := range names {
-		st, err := b.ReadAccount(ctx, s, name)
-		if err != nil {
-			return nil, err
-		}
-		if st != nil {
-			out = append(out, st)
-		}
-	}
-	return out, nil
 }

@@ -1,3 +1,6 @@
+// config/<name>: creating and updating accounts (grant-code exchange,
+// refresh-token import, replacing a refresh token), listing and deleting them.
+
 package backend
 
 import (
@@ -9,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
@@ -30,59 +32,10 @@ func (b *Backend) ListAccounts(ctx context.Context, s logical.Storage) ([]string
 	return names, nil
 }
 
-// ReadAccount implements paths.Engine.
-func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name string) (*paths.AccountStatus, error) {
-	a, err := b.account(ctx, s, name)
-	if err != nil || a == nil {
-		return nil, err
-	}
-	now := b.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	cfg, tok := a.cfg, a.tok
-	st := &paths.AccountStatus{
-		Name:                 name,
-		ClientID:             cfg.ClientID,
-		DataCenter:           cfg.DataCenter,
-		AccountsURL:          accountsURL(cfg),
-		APIDomain:            firstNonEmpty(tok.APIDomain, cfg.APIDomain),
-		RedirectURI:          cfg.RedirectURI,
-		Scopes:               append([]string(nil), cfg.Scopes...),
-		LiveTokenCap:         liveCap(cfg),
-		HasRefreshToken:      cfg.RefreshToken != "",
-		NeedsReauthorization: tok.NeedsReauth,
-		LastRefresh:          tok.LastRefresh,
-		LastError:            tok.LastError,
-		LastErrorAt:          tok.LastErrorAt,
-		ConsecutiveFailures:  tok.ConsecutiveFailures,
-		RateBudgetRemaining:  b.remainingBudgetLocked(a, now),
-		LiveTokens:           len(a.liveRecordsLocked(now)),
-
-		InterruptedExchangeAt: cfg.InterruptedExchangeAt,
-	}
-	if v := a.view.Load(); v != nil {
-		st.TokenExpiresAt = v.expiresAt
-	}
-	if now.Before(tok.NextAttemptAt) {
-		st.NextAttemptAt = tok.NextAttemptAt
-	}
-	return st, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
 // WriteAccount implements paths.Engine. Any grant code is exchanged (or an
 // imported refresh token verified) before anything is stored; a failure
 // leaves storage as it was.
 func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name string, in paths.AccountInput) (*paths.WriteResult, error) {
-	b.rememberStorage(s)
 	a, unlock, err := b.lockAccount(ctx, s, name)
 	if err != nil {
 		return nil, err
@@ -150,7 +103,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	if replaced != "" {
 		// Remember the replaced refresh token durably before storing the new
 		// one, so that it is revoked even if this node dies right after.
-		walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&prev), replaced, next.Generation)
+		walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&prev), replaced)
 		if err != nil {
 			return nil, err
 		}
@@ -171,12 +124,12 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	}
 	switch {
 	case a == nil:
-		a = newAccount(name, &next, newTok, true, b.timing)
+		a = newAccount(name, &next, newTok, justMinted)
 		b.accounts.Store(name, a)
 	case newTok != nil:
-		a.install(&next, newTok, true, b.timing)
+		a.install(&next, newTok, justMinted)
 	default:
-		a.setConfig(&next, b.timing)
+		a.setConfig(&next)
 		if credentialsChanged(&prev, &next) {
 			b.clearBackoff(ctx, s, a)
 		}
@@ -324,7 +277,7 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	a.mu.Unlock()
 	var walID string
 	if cfg.RefreshToken != "" {
-		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&cfg), cfg.RefreshToken, cfg.Generation+1); err != nil {
+		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&cfg), cfg.RefreshToken); err != nil {
 			return err
 		}
 	}
@@ -350,62 +303,4 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 		b.logger.Warn("could not delete revocation record", "account", name, "error", err)
 	}
 	return nil
-}
-
-// RevokeAccount implements paths.Engine. The account stops using its refresh
-// token at once (the revocation is recorded first); Zoho is asked next, and if
-// it does not confirm, the engine retries in the background and the caller is
-// told. On an account without a refresh token it retries pending revocations.
-func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name string) (*paths.WriteResult, error) {
-	a, unlock, err := b.lockAccount(ctx, s, name)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if a == nil {
-		return nil, noAccountError(name)
-	}
-	a.mu.Lock()
-	next := *a.cfg
-	a.mu.Unlock()
-	if next.RefreshToken == "" {
-		if err := b.retryRevocationsLocked(ctx, s, name); err != nil {
-			return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-				"account %q holds no refresh token, but Zoho has not confirmed the revocation of one it held (%s); the engine keeps retrying in the background", name, safeText(err)))
-		}
-		return nil, nil
-	}
-	rt, issuer := next.RefreshToken, refreshTokenIssuer(&next)
-	next.RefreshToken, next.RefreshTokenIssuer = "", ""
-	next.Generation++
-	next.UpdatedAt = b.now()
-	walID, err := b.putRevokeWAL(ctx, s, name, issuer, rt, next.Generation)
-	if err != nil {
-		return nil, err
-	}
-	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
-		return nil, err
-	}
-	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
-		return nil, err
-	}
-	a.install(&next, nil, true, b.timing)
-	if err := b.revokeRefreshToken(ctx, issuer, rt); err != nil {
-		b.logger.Warn("could not revoke refresh token; will retry", "account", name, "error", err)
-		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-			"account %q no longer uses its refresh token, but Zoho has not confirmed its revocation (%s); the engine retries it in the background every minute, or write revoke/%s again",
-			name, safeText(err), name))
-	}
-	if err := b.deleteWAL(ctx, s, walID); err != nil {
-		b.logger.Warn("could not delete revocation record", "account", name, "error", err)
-	}
-	b.logger.Info("refresh token revoked", "account", name)
-	return nil, nil
-}
-
-// safeText is an error's text if it is one of Zoho's (which never carry
-// secrets), else a generic description.
-func safeText(err error) string {
-	text, _ := describeError(err)
-	return text
 }

@@ -1,0 +1,119 @@
+// creds/<name>: handing out the shared access token under a lease (the hot
+// path) and the lease reservations that keep lease counts across restarts.
+
+package backend
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+)
+
+// IssueCreds implements paths.Engine. The cached path touches neither storage
+// nor Zoho: an atomic view load, a lease-count increment and, rarely, a
+// reservation write.
+func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*paths.Creds, error) {
+	a, err := b.account(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, noAccountError(name)
+	}
+	now := b.now()
+	a.lastRead.Store(now.UnixNano())
+
+	var refreshErr error
+	for attempt := 0; attempt < 4; attempt++ {
+		v := a.view.Load()
+		if satisfies(v, now, minTTL, withFloor) {
+			if minTTL == 0 && !now.Before(v.refreshAt) {
+				b.refreshInBackground(s, a)
+			}
+			if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
+				if err == nil && attempt == 0 {
+					b.metrics.cacheHits.Inc()
+				}
+				return c, err
+			}
+			continue // the token was retired meanwhile
+		}
+		if attempt == 0 {
+			b.metrics.cacheMisses.Inc()
+		}
+		if refreshErr != nil {
+			break
+		}
+		refreshErr = b.refreshNow(ctx, s, a, minTTL)
+		now = b.now()
+	}
+	// The refresh failed or is not allowed yet: a token that is still valid
+	// (if only for less than the floor) is better than none, unless the caller
+	// asked for a minimum TTL.
+	if v := a.view.Load(); refreshErr != nil && minTTL == 0 && satisfies(v, now, 0, withoutFloor) {
+		if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
+			return c, err
+		}
+	}
+	if refreshErr == nil {
+		refreshErr = upstreamError(name, errTokenUnavailable)
+	}
+	return nil, refreshErr
+}
+
+var errTokenUnavailable = &zoho.Error{Op: zoho.OpRefresh, Kind: zoho.KindMalformed, Description: "no usable access token after refreshing"}
+
+// hold records one more lease on v's token and returns the creds for it. ok is
+// false when the token was retired concurrently and the caller must retry.
+func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time) (*paths.Creds, bool, error) {
+	rec := v.rec
+	n := rec.issued.Add(1)
+	if rec.retired.Load() {
+		rec.released.Add(1)
+		return nil, false, nil
+	}
+	if n > rec.reserved.Load() {
+		if err := b.reserve(ctx, s, a, rec, n); err != nil {
+			rec.released.Add(1)
+			return nil, false, err
+		}
+	}
+	return &paths.Creds{
+		AccessToken: v.accessToken,
+		APIDomain:   v.apiDomain,
+		TokenType:   v.tokenType,
+		ExpiresAt:   v.expiresAt,
+		Scopes:      v.scopes,
+		TTL:         leaseTTL(v, now),
+		Lease: paths.LeaseData{
+			Account:     a.name,
+			AccessToken: v.accessToken,
+			TokenID:     rec.ID,
+			Generation:  v.generation,
+			ExpiresAt:   v.expiresAt,
+			Seq:         n,
+		},
+	}, true, nil
+}
+
+// reserve raises the persisted upper bound of a token's lease numbers to at
+// least n, doubling it so that a token's leases cost O(log n) writes. The new
+// bound is published only once stored: readers beyond the old one wait here.
+func (b *Backend) reserve(ctx context.Context, s logical.Storage, a *account, rec *leaseRecord, n int64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rec.reserved.Load() >= n {
+		return nil
+	}
+	old := rec.Reserved
+	rec.Reserved = max(2*n, n+initialReservation)
+	if err := b.persistTokenLocked(ctx, s, a); err != nil {
+		rec.Reserved = old
+		return err
+	}
+	rec.reserved.Store(rec.Reserved)
+	return nil
+}

@@ -1,0 +1,58 @@
+package backend
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+)
+
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.account("m", nil)
+	for i := 0; i < 5; i++ {
+		e.creds("m", nil)
+	}
+	if !strings.Contains(scrapeMetrics(t, e, false), "zoho_live_leases 5\n") {
+		t.Fatal("five leases on the live token")
+	}
+	e.clock.Advance(time.Hour)
+	e.creds("m", nil) // a miss and a refresh
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "weird_code"})
+	e.clock.Advance(time.Hour)
+	e.fails(logical.ReadOperation, "creds/m", nil)
+	scrape := func(perAccount bool) string { return scrapeMetrics(t, e, perAccount) }
+	body := scrape(false)
+	for _, want := range []string{
+		"zoho_creds_cache_hits_total 5",
+		"zoho_creds_cache_misses_total 2",
+		"zoho_token_refreshes_total 1",
+		"zoho_code_exchanges_total 1",
+		`zoho_upstream_failures_total{code="other",op="refresh"} 1`,
+		`zoho_upstream_request_duration_seconds_count{op="refresh"} 2`,
+		"zoho_live_leases 0",
+		"zoho_accounts_backing_off 1",
+		"zoho_accounts_loaded 1",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Fatalf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, `"m"`) {
+		t.Fatal("account names must not be labels unless asked for")
+	}
+	if !strings.Contains(scrape(true), `zoho_account_consecutive_failures{account="m"} 1`) {
+		t.Fatal("per-account series missing")
+	}
+}
+
+func scrapeMetrics(t *testing.T, e *env, perAccount bool) string {
+	t.Helper()
+	resp := e.must(logical.ReadOperation, "metrics", map[string]interface{}{"per_account": perAccount})
+	if ct := resp.Data[logical.HTTPContentType].(string); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("content type %q", ct)
+	}
+	return string(resp.Data[logical.HTTPRawBody].([]byte))
+}

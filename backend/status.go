@@ -1,0 +1,79 @@
+// status/ and the health part of config/<name> reads: what may be shown about
+// an account (never a secret).
+
+package backend
+
+import (
+	"context"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+)
+
+// ReadAccount implements paths.Engine.
+func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name string) (*paths.AccountStatus, error) {
+	a, err := b.account(ctx, s, name)
+	if err != nil || a == nil {
+		return nil, err
+	}
+	now := b.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg, tok := a.cfg, a.tok
+	st := &paths.AccountStatus{
+		Name:                 name,
+		ClientID:             cfg.ClientID,
+		DataCenter:           cfg.DataCenter,
+		AccountsURL:          accountsURL(cfg),
+		APIDomain:            firstNonEmpty(tok.APIDomain, cfg.APIDomain),
+		RedirectURI:          cfg.RedirectURI,
+		Scopes:               append([]string(nil), cfg.Scopes...),
+		LiveTokenCap:         liveCap(cfg),
+		HasRefreshToken:      cfg.RefreshToken != "",
+		NeedsReauthorization: tok.NeedsReauth,
+		LastRefresh:          tok.LastRefresh,
+		LastError:            tok.LastError,
+		LastErrorAt:          tok.LastErrorAt,
+		ConsecutiveFailures:  tok.ConsecutiveFailures,
+		RateBudgetRemaining:  b.remainingBudgetLocked(a, now),
+		LiveTokens:           len(a.liveRecordsLocked(now)),
+
+		InterruptedExchangeAt: cfg.InterruptedExchangeAt,
+		RevocationAbandonedAt: cfg.RevocationAbandonedAt,
+	}
+	if v := a.view.Load(); v != nil {
+		st.TokenExpiresAt = v.expiresAt
+	}
+	if now.Before(tok.NextAttemptAt) {
+		st.NextAttemptAt = tok.NextAttemptAt
+	}
+	return st, nil
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// AccountStatuses implements paths.Engine.
+func (b *Backend) AccountStatuses(ctx context.Context, s logical.Storage) ([]*paths.AccountStatus, error) {
+	names, err := b.ListAccounts(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*paths.AccountStatus, 0, len(names))
+	for _, name := range names {
+		st, err := b.ReadAccount(ctx, s, name)
+		if err != nil {
+			return nil, err
+		}
+		if st != nil {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
