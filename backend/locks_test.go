@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -59,4 +60,36 @@ func TestSlowAccountDoesNotStallOthers(t *testing.T) {
 		t.Fatalf("want 1 refresh of %q, got %d", fast, got)
 	}
 	<-done
+}
+
+// A key's lock lives while someone holds or waits for it; a waiter whose
+// context ends gives up without taking it.
+func TestKeyedLocks(t *testing.T) {
+	var l keyedLocks
+	unlock, err := l.lock(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := l.lock(context.Background(), "b") // another key: no wait
+	if err != nil {
+		t.Fatal(err)
+	}
+	other()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := l.lock(ctx, "a"); err == nil {
+		t.Fatal("took a held lock")
+	}
+	if n := l.size(); n != 1 {
+		t.Fatalf("%d locks kept, want only the held one", n)
+	}
+	unlock()
+	if n := l.size(); n != 0 {
+		t.Fatalf("%d locks kept after every holder left", n)
+	}
+	again, err := l.lock(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
 }

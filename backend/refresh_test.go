@@ -66,6 +66,9 @@ func TestAccessDeniedBacksOffAndServesCache(t *testing.T) {
 			t.Fatal("cached token not served during back-off")
 		}
 	}
+	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != after {
+		t.Fatalf("cached reads during the back-off called Zoho %d times", got-after)
+	}
 	// Near expiry the engine tries again once the window allows, is throttled
 	// again, and once the token has expired reads fail fast, naming the next
 	// attempt.

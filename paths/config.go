@@ -237,6 +237,7 @@ func statusData(st *AccountStatus) map[string]interface{} {
 		"rate_budget_remaining":   st.RateBudgetRemaining,
 		"live_tokens":             st.LiveTokens,
 		"interrupted_exchange_at": formatTime(st.InterruptedExchangeAt),
+		"revocation_abandoned_at": formatTime(st.RevocationAbandonedAt),
 	}
 }
 

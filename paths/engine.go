@@ -115,6 +115,10 @@ type AccountStatus struct {
 	// was sent (a crash, a timeout): Zoho may hold a refresh token Vault never
 	// stored. Zero otherwise; cleared when the account gets a new refresh token.
 	InterruptedExchangeAt time.Time
+	// RevocationAbandonedAt is when the engine gave up revoking a refresh token
+	// the account no longer uses (Zoho did not confirm it for days): revoke it
+	// in Zoho. Zero otherwise.
+	RevocationAbandonedAt time.Time
 }
 
 // Creds is what one creds/<name> read hands out.

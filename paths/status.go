@@ -74,5 +74,5 @@ func healthData(st *AccountStatus) map[string]interface{} {
 var healthFields = []string{
 	FieldDataCenter, "has_refresh_token", "needs_reauthorization", "token_expires_at", "last_refresh",
 	"consecutive_failures", "last_error", "last_error_at", "next_attempt_at", "rate_budget_remaining", "live_tokens",
-	"interrupted_exchange_at",
+	"interrupted_exchange_at", "revocation_abandoned_at",
 }

@@ -234,18 +234,6 @@ func (s *Server) SetTokenRateLimit(limit int, window time.Duration) {
 	s.configure(func(c *Config) { c.TokenRateLimit, c.TokenRateWindow = limit, window })
 }
 
-// SetClock replaces the clock.
-func (s *Server) SetClock(now func() time.Time) {
-	s.configure(func(c *Config) { c.Now = now })
-}
-
-// Config returns the configuration in effect.
-func (s *Server) Config() Config {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cfg
-}
-
 func (s *Server) configure(f func(*Config)) {
 	s.mu.Lock()
 	f(&s.cfg)
