@@ -79,32 +79,47 @@ func (b *Backend) deleteWAL(ctx context.Context, s logical.Storage, id string) e
 	return framework.DeleteWAL(ctx, s, id)
 }
 
+// walRollback settles one entry under its account's lock.
 func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
+	var account string
+	var settle func() error
 	switch kind {
 	case walKindRevokeRefresh:
 		var entry revokeWAL
-		if err := mapstructure.WeakDecode(data, &entry); err != nil {
-			return fmt.Errorf("decoding write-ahead-log entry: %w", err)
-		}
-		unlock, err := b.locks.lock(ctx, entry.Account)
-		if err != nil {
+		settle = func() error { return b.settleRevokeLocked(ctx, req.Storage, &entry) }
+		if err := decodeWAL(data, &entry, &account); err != nil {
 			return err
 		}
-		defer unlock()
-		return b.settleRevokeLocked(ctx, req.Storage, &entry)
 	case walKindExchange:
 		var entry exchangeWAL
-		if err := mapstructure.WeakDecode(data, &entry); err != nil {
-			return fmt.Errorf("decoding write-ahead-log entry: %w", err)
-		}
-		unlock, err := b.locks.lock(ctx, entry.Account)
-		if err != nil {
+		settle = func() error { return b.settleExchangeLocked(ctx, req.Storage, &entry) }
+		if err := decodeWAL(data, &entry, &account); err != nil {
 			return err
 		}
-		defer unlock()
-		return b.settleExchangeLocked(ctx, req.Storage, &entry)
+	default:
+		return fmt.Errorf("unknown write-ahead-log kind %q", kind)
 	}
-	return fmt.Errorf("unknown write-ahead-log kind %q", kind)
+	unlock, err := b.locks.lock(ctx, account)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return settle()
+}
+
+// decodeWAL decodes an entry's data into out and reads its account.
+func decodeWAL(data, out interface{}, account *string) error {
+	if err := mapstructure.WeakDecode(data, out); err != nil {
+		return fmt.Errorf("decoding write-ahead-log entry: %w", err)
+	}
+	var named struct {
+		Account string `mapstructure:"account"`
+	}
+	if err := mapstructure.WeakDecode(data, &named); err != nil || named.Account == "" {
+		return fmt.Errorf("write-ahead-log entry names no account")
+	}
+	*account = named.Account
+	return nil
 }
 
 // settleRevokeLocked revokes a refresh token the account gave up. The caller
