@@ -7,7 +7,7 @@ BIN     := $(CURDIR)/bin
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: all build version vault dev test unit e2e fuzz bench ha-up ha-down clean
+.PHONY: all build version vault dev test lint unit e2e fuzz bench ha-up ha-down clean
 
 all: build
 
@@ -27,12 +27,18 @@ vault:
 dev: build
 	@bash scripts/dev.sh
 
-# Unit tests (race detector on), a short fuzz run, then the end-to-end suite
-# against a real Vault server, CLI and Agent.
-test: unit fuzz e2e
+# Lint, unit tests (race detector on), a short fuzz run, then the end-to-end
+# suite against a real Vault server, CLI and Agent.
+test: lint unit fuzz e2e
+
+# gofmt, go vet and staticcheck (pinned, from the Go module proxy).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 unit:
-	$(GO) vet ./...
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /scripts/e2e)
 
 # MODEL_SEEDS: how many random seeds the lease bookkeeping model sweeps
