@@ -33,7 +33,7 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 			if minTTL == 0 && !now.Before(v.refreshAt) {
 				b.refreshInBackground(s, a)
 			}
-			if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
+			if c, ok, err := b.hold(ctx, s, a, v, now, minTTL); err != nil || ok {
 				if err == nil && attempt == 0 {
 					b.metrics.cacheHits.Inc()
 				}
@@ -54,7 +54,7 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 	// (if only for less than the floor) is better than none, unless the caller
 	// asked for a minimum TTL.
 	if v := a.view.Load(); refreshErr != nil && minTTL == 0 && satisfies(v, now, 0, withoutFloor) {
-		if c, ok, err := b.hold(ctx, s, a, v, now); err != nil || ok {
+		if c, ok, err := b.hold(ctx, s, a, v, now, 0); err != nil || ok {
 			return c, err
 		}
 	}
@@ -68,7 +68,7 @@ var errTokenUnavailable = &zoho.Error{Op: zoho.OpRefresh, Kind: zoho.KindMalform
 
 // hold records one more lease on v's token and returns the creds for it. ok is
 // false when the token was retired concurrently and the caller must retry.
-func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time) (*paths.Creds, bool, error) {
+func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time, minTTL time.Duration) (*paths.Creds, bool, error) {
 	rec := v.rec
 	n := rec.issued.Add(1)
 	if rec.retired.Load() {
@@ -81,13 +81,14 @@ func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *to
 			return nil, false, err
 		}
 	}
+	end := leaseEnd(v, now, n, minTTL)
 	return &paths.Creds{
 		AccessToken: v.accessToken,
 		APIDomain:   v.apiDomain,
 		TokenType:   v.tokenType,
 		ExpiresAt:   v.expiresAt,
 		Scopes:      v.scopes,
-		TTL:         leaseTTL(v, now),
+		TTL:         end.Sub(now),
 		Lease: paths.LeaseData{
 			Account:     a.name,
 			AccessToken: v.accessToken,
@@ -95,6 +96,7 @@ func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *to
 			Generation:  v.generation,
 			ExpiresAt:   v.expiresAt,
 			Seq:         n,
+			EndsAt:      end,
 		},
 	}, true, nil
 }

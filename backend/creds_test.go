@@ -37,8 +37,8 @@ func TestGrantCodeExchangeTokenIsUsed(t *testing.T) {
 	if got := e.sim.ClientCounters(c.ID); got.Refreshes != 0 || got.TokenRequests != 1 {
 		t.Fatalf("reading creds after the exchange must not refresh: %+v", got)
 	}
-	if resp.Secret == nil || resp.Secret.Renewable {
-		t.Fatalf("want a non-renewable lease, got %+v", resp.Secret)
+	if resp.Secret == nil || !resp.Secret.Renewable || resp.Secret.MaxTTL != resp.Secret.TTL {
+		t.Fatalf("want a renewable lease whose maximum is its TTL, got %+v", resp.Secret)
 	}
 }
 

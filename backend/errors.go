@@ -101,3 +101,9 @@ func describeError(err error) (text, code string) {
 	}
 	return ze.Error(), code
 }
+
+// leaseEndedError answers the renewal of a lease that cannot go on.
+func leaseEndedError(name, why string) error {
+	return logical.CodedError(http.StatusBadRequest, fmt.Sprintf(
+		"account %q: the lease cannot be renewed: %s; read creds/%s again for a current token", name, why, name))
+}

@@ -182,3 +182,46 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 	b.logger.Debug("access token revoked after its last lease", "account", l.Account)
 	return nil
 }
+
+// RenewLease implements paths.Engine. It answers how long the lease may still
+// live on the token it holds: until the end it was given (never past the
+// token's expiry less the margin), capped by the mount's maximum lease TTL
+// from the lease's issue. It never extends a lease, touches neither storage
+// (for a loaded account) nor Zoho, and fails with a read-again message when
+// the token is gone or going.
+func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.LeaseData) (time.Duration, error) {
+	a, err := b.account(ctx, s, l.Account)
+	if err != nil {
+		return 0, err
+	}
+	if a == nil {
+		return 0, leaseEndedError(l.Account, "the account was deleted")
+	}
+	now := b.now()
+	a.mu.Lock()
+	rec := a.records[l.TokenID]
+	why := ""
+	switch {
+	case a.cfg.Generation != l.Generation || a.cfg.RefreshToken == "":
+		why = "the refresh token it was minted from was replaced or revoked"
+	case rec == nil || !now.Before(rec.ExpiresAt):
+		why = "its access token expired"
+	case rec.Revoked:
+		why = "its access token was revoked or invalidated by Zoho's live-token cap"
+	case rec.Retired || rec.Unknown:
+		why = "its access token is being revoked"
+	}
+	end := l.EndsAt
+	if rec != nil && (end.IsZero() || end.After(rec.ExpiresAt)) {
+		end = rec.ExpiresAt.Add(-leaseMargin(rec.ExpiresAt.Sub(rec.IssuedAt)))
+	}
+	a.mu.Unlock()
+	if why != "" {
+		return 0, leaseEndedError(l.Account, why)
+	}
+	ttl := end.Sub(now).Truncate(time.Second)
+	if ttl <= 0 {
+		return 0, leaseEndedError(l.Account, "it has reached the end of its token's life")
+	}
+	return ttl, nil
+}

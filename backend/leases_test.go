@@ -260,3 +260,118 @@ func TestTokenWhoseRevocationAnswerWasLostIsNotServed(t *testing.T) {
 		t.Fatalf("retry: %v", err)
 	}
 }
+
+// renewLease renews the lease of a creds response, as Vault's expiration
+// manager does, with the lease issued at issued; it returns Vault's view of
+// the renewal: the TTL and the maximum TTL from the issue.
+func (e *env) renewLease(resp *logical.Response, issued time.Time) (*logical.Secret, error) {
+	e.t.Helper()
+	secret := roundTrip(e.t, resp.Secret)
+	secret.LeaseID = leaseIDOf(resp)
+	secret.IssueTime = issued
+	r, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RenewOperation, Storage: e.storage, Secret: secret})
+	if err != nil {
+		return nil, err
+	}
+	if r == nil || r.Secret == nil {
+		return nil, errString(respErrText(r))
+	}
+	return r.Secret, nil
+}
+
+// A renewal answers what is left of the lease and never goes past the end
+// it was given, which never outlives the token; it calls nobody and writes
+// nothing.
+func TestRenewalNeverExtendsTheLease(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("renew", nil)
+	issued := e.clock.Now()
+	resp := e.creds("renew", nil)
+	end := issued.Add(resp.Secret.TTL)
+	exp, _ := time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+	if end.After(exp.Add(-time.Minute)) {
+		t.Fatalf("lease ends %s, after the token's expiry less the margin", end)
+	}
+	before, puts := e.sim.ClientCounters(c.ID), e.storage.puts.Load()
+	for _, step := range []time.Duration{10 * time.Minute, 20 * time.Minute} {
+		e.clock.Advance(step)
+		sec, err := e.renewLease(resp, issued)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := end.Sub(e.clock.Now()); sec.TTL != want {
+			t.Fatalf("renewal answered %s, want what is left: %s", sec.TTL, want)
+		}
+		// Vault lets an increment grow the TTL up to the maximum from the issue.
+		if issued.Add(sec.MaxTTL) != end {
+			t.Fatalf("renewal allows growth up to %s, past the lease's end %s", issued.Add(sec.MaxTTL), end)
+		}
+	}
+	if got := e.sim.ClientCounters(c.ID); got != before || e.storage.puts.Load() != puts {
+		t.Fatalf("renewals called Zoho (%+v → %+v) or wrote storage (%d)", before, got, e.storage.puts.Load()-puts)
+	}
+	e.clock.Advance(end.Sub(e.clock.Now()))
+	if _, err := e.renewLease(resp, issued); err == nil || !strings.Contains(err.Error(), "read creds/renew again") {
+		t.Fatalf("a renewal at the lease's end must say to read again: %v", err)
+	}
+}
+
+// Renewing a lease whose token is gone says to read creds/ again.
+func TestRenewalOfAGoneTokenSaysReadAgain(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("gone2", nil)
+	issued := e.clock.Now()
+	r1 := e.creds("gone2", nil)
+	e.must(logical.UpdateOperation, "config/gone2", map[string]interface{}{"grant_code": e.code(c)}) // the refresh token is replaced
+	if _, err := e.renewLease(r1, issued); err == nil || !strings.Contains(err.Error(), "replaced or revoked") || !strings.Contains(err.Error(), "read creds/gone2 again") {
+		t.Fatalf("renewal after the refresh token was replaced: %v", err)
+	}
+	// A token whose last lease ended is revoked; a lease issued on it before
+	// (as Vault may still renew one whose revocation is pending) cannot go on.
+	r2, r3 := e.creds("gone2", nil), e.creds("gone2", nil)
+	if err := e.revokeLease(r2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.renewLease(r3, issued); err != nil {
+		t.Fatalf("the token is still held: %v", err)
+	}
+	if err := e.revokeLease(r3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.renewLease(r3, issued); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("renewal of a revoked token's lease: %v", err)
+	}
+}
+
+// The leases of one token end spread over a window before the token's end,
+// never after it.
+func TestLeaseEndsAreSpread(t *testing.T) {
+	e := newEnv(t)
+	e.account("spread", nil)
+	now := e.clock.Now()
+	var ends []time.Time
+	var exp time.Time
+	for i := 0; i < 200; i++ {
+		resp := e.creds("spread", nil)
+		exp, _ = time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+		ends = append(ends, now.Add(resp.Secret.TTL))
+	}
+	latest := exp.Add(-time.Minute) // the margin of a one-hour token
+	buckets := make([]int, 12)      // one-minute buckets over the 12-minute window
+	for _, end := range ends {
+		if end.After(latest) || end.Before(latest.Add(-12*time.Minute)) {
+			t.Fatalf("a lease ends %s before the latest end, outside the window", latest.Sub(end))
+		}
+		buckets[min(11, int(latest.Sub(end)/time.Minute))]++
+	}
+	for i, n := range buckets {
+		if n < 8 || n > 26 { // 200/12 ≈ 17 each
+			t.Fatalf("minute %d before the latest end holds %d of 200 lease ends: %v", i, n, buckets)
+		}
+	}
+	// A reader that asks for a minimum TTL gets at least that.
+	resp := e.creds("spread", map[string]interface{}{"min_ttl": "55m"})
+	if resp.Secret.TTL < 55*time.Minute {
+		t.Fatalf("min_ttl=55m got a lease of %s", resp.Secret.TTL)
+	}
+}

@@ -5,6 +5,7 @@ package backend
 
 import (
 	"hash/fnv"
+	"math"
 	"time"
 )
 
@@ -53,6 +54,33 @@ func refreshPoint(issued, expires time.Time, id string) time.Time {
 		jitter = time.Duration(h.Sum64() % uint64(spread))
 	}
 	return expires.Add(-lifetime/4 - jitter)
+}
+
+// leaseSpread is the window before the latest possible end (the token's
+// expiry less the margin) over which the leases of one token end, so that
+// Vault does not revoke them all in one burst.
+func leaseSpread(lifetime time.Duration) time.Duration {
+	return lifetime / 5
+}
+
+// goldenFrac is the fractional part of the golden ratio: lease n is brought
+// forward by frac(n·goldenFrac) of the window, so that consecutive leases fan
+// out evenly over it.
+const goldenFrac = 0.6180339887498949
+
+// leaseEnd is when lease number seq on v's token, handed out at now to a
+// reader that needs at least minTTL, ends: the token's expiry less the margin,
+// brought forward by a share of the spread window derived from seq (at most
+// half of what is left, never below minTTL), on a whole second after now.
+func leaseEnd(v *tokenView, now time.Time, seq int64, minTTL time.Duration) time.Time {
+	left := leaseTTL(v, now)
+	window := min(leaseSpread(v.lifetime), left/2)
+	_, frac := math.Modf(float64(seq) * goldenFrac)
+	early := time.Duration(frac * float64(window))
+	if left-early < minTTL {
+		early = max(0, left-minTTL)
+	}
+	return now.Add((left - early).Truncate(time.Second))
 }
 
 // leaseTTL is the TTL of a lease issued at now: the token's remaining life

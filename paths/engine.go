@@ -29,6 +29,10 @@ type Engine interface {
 	// IssueCreds returns the account's shared access token, refreshing first when
 	// it would expire within minTTL, and records the lease about to be created.
 	IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*Creds, error)
+	// RenewLease answers how long the lease may still live (never past the end
+	// it was given, which never outlives its token), or an error that says to
+	// read creds/ again when its token is gone.
+	RenewLease(ctx context.Context, s logical.Storage, lease LeaseData) (time.Duration, error)
 	// RevokeLease ends one lease; the access token is revoked at Zoho once no
 	// other unexpired lease holds it.
 	RevokeLease(ctx context.Context, s logical.Storage, lease LeaseData) error
@@ -143,4 +147,7 @@ type LeaseData struct {
 	// Vault sends twice counts once. Vault's lease ID is not known when the
 	// lease is created; 0 in leases created before it was introduced.
 	Seq int64
+	// EndsAt is the end the lease was given (renewals never go past it); zero
+	// in leases created before it was introduced.
+	EndsAt time.Time
 }

@@ -23,14 +23,37 @@ const (
 	leaseGeneration  = "generation"
 	leaseExpiresAt   = "expires_at"
 	leaseSeq         = "lease_seq"
+	leaseEndsAt      = "lease_ends_at"
 )
 
-// Secret is the lease type for access tokens. Leases are not renewable: a
-// Zoho access token's life is fixed, so a client reads creds/ again.
+// Secret is the lease type for access tokens. Leases are renewable, but a
+// renewal never extends a lease past the end it was given, which never
+// outlives its access token: renewing answers what is left (so that Vault
+// Agent's cache can share one lease), and a client moves on to a fresh read
+// as the end nears.
 func Secret(e Engine) *framework.Secret {
 	return &framework.Secret{
 		Type:   SecretTypeAccessToken,
 		Fields: tokenFields(),
+		Renew: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+			lease, err := parseLeaseInternal(req.Secret)
+			if err != nil {
+				return nil, err
+			}
+			ttl, err := e.RenewLease(ctx, req.Storage, lease)
+			if err != nil {
+				return respondError(err)
+			}
+			resp := &logical.Response{Secret: req.Secret}
+			resp.Secret.TTL = ttl
+			// Vault measures the maximum from the lease's issue time and lets a
+			// client's increment grow the TTL up to it: make it the lease's end.
+			resp.Secret.MaxTTL = ttl
+			if !lease.EndsAt.IsZero() && !req.Secret.IssueTime.IsZero() {
+				resp.Secret.MaxTTL = lease.EndsAt.Sub(req.Secret.IssueTime)
+			}
+			return resp, nil
+		},
 		Revoke: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 			lease, err := parseLeaseInternal(req.Secret)
 			if err != nil {
@@ -52,6 +75,7 @@ func leaseInternal(l LeaseData) map[string]interface{} {
 		leaseGeneration:  l.Generation,
 		leaseExpiresAt:   l.ExpiresAt.Unix(),
 		leaseSeq:         l.Seq,
+		leaseEndsAt:      l.EndsAt.Unix(),
 	}
 }
 
@@ -84,6 +108,13 @@ func parseLeaseInternal(s *logical.Secret) (LeaseData, error) {
 		if l.Seq, err = toInt64(v); err != nil {
 			return LeaseData{}, fmt.Errorf("lease internal data of account %q: lease_seq: %w", l.Account, err)
 		}
+	}
+	if v, ok := s.InternalData[leaseEndsAt]; ok {
+		end, err := toInt64(v)
+		if err != nil {
+			return LeaseData{}, fmt.Errorf("lease internal data of account %q: lease_ends_at: %w", l.Account, err)
+		}
+		l.EndsAt = time.Unix(end, 0)
 	}
 	return l, nil
 }
