@@ -256,7 +256,7 @@ func (b *Backend) freshTokenState(next *accountConfig, t *zoho.Token, now time.T
 		next.APIDomain = t.APIDomain
 	}
 	scratch := &account{name: "", cfg: next, tok: &tokenState{Requests: []time.Time{now}}, records: map[string]*leaseRecord{}}
-	b.installTokenLocked(scratch, t, now, next.RefreshTokenIssuer)
+	b.installTokenLocked(scratch, t, now, next.RefreshTokenIssuer, newRhythm)
 	return scratch.tok
 }
 

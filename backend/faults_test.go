@@ -46,8 +46,9 @@ func TestZohoFaults(t *testing.T) {
 			e.sim.AddFault(f)
 			base := e.sim.ClientCounters(c.ID).TokenRequests
 
-			// Due for a background refresh, which fails: readers keep the cached token.
-			e.clock.Advance(50 * time.Minute)
+			// Due for a background refresh (past the latest refresh point),
+			// which fails: readers keep the cached token.
+			e.clock.Advance(55*time.Minute + 30*time.Second)
 			for i := 0; i < 5; i++ {
 				if got := accessToken(e.creds("acct", nil)); got != tok {
 					t.Fatal("cached token not served while valid")

@@ -16,7 +16,7 @@ func TestBackgroundRefreshAhead(t *testing.T) {
 	if n := e.b.refreshDue(context.Background(), e.storage); n != 0 {
 		t.Fatalf("%d accounts due right after minting", n)
 	}
-	e.clock.Advance(46 * time.Minute) // past the refresh point (≤ 45 min before... 15 min ahead)
+	e.clock.Advance(55*time.Minute + 30*time.Second) // past the latest refresh point
 	// Recently read. A creds read here would start its own background refresh
 	// and race the periodic check; mark the read instead.
 	e.b.cachedAccount("ahead").lastRead.Store(e.clock.Now().UnixNano())

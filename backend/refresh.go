@@ -183,7 +183,9 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		evict.Revoked = true
 	}
 	b.metrics.refreshes.Inc()
-	b.installTokenLocked(a, t, now, app.AccountsURL)
+	// In rhythm if the token it replaces could still be served.
+	r := rhythm(satisfies(a.view.Load(), now, 0, withFloor))
+	b.installTokenLocked(a, t, now, app.AccountsURL, r)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		// Leases are only handed out on a stored token (a restart would not
 		// know them): this one is never served. It counts as live; after a
@@ -300,7 +302,7 @@ func mayHaveMinted(err error) bool {
 // installTokenLocked makes t, minted by the accounts server issuer, the
 // account's current token; the caller publishes the view once the state is
 // stored. The caller holds a.mu.
-func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, issuer string) {
+func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, issuer string, r rhythm) {
 	tok := a.tok
 	id := tokenID(t.AccessToken)
 	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn), Reserved: initialReservation, Issuer: issuer}
@@ -326,6 +328,7 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	}
 	tok.IssuedAt = m.IssuedAt
 	tok.ExpiresAt = m.ExpiresAt
+	tok.InRhythm = bool(r)
 	tok.LastRefresh = now
 	tok.ConsecutiveFailures = 0
 	tok.NextAttemptAt = time.Time{}

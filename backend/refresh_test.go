@@ -195,7 +195,7 @@ func TestReaderTriggersAsyncRefreshAndIsServedAtOnce(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("async", nil)
 	old := accessToken(e.creds("async", nil))
-	e.clock.Advance(50 * time.Minute)
+	e.clock.Advance(55*time.Minute + 30*time.Second) // past the latest refresh point, within the floor
 	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultLatency, Latency: 300 * time.Millisecond, Times: 1})
 	if tok := accessToken(e.creds("async", nil)); tok != old {
 		t.Fatal("the reader waited for the refresh instead of getting the cached token")

@@ -120,7 +120,7 @@ func (a *account) buildViewLocked() *tokenView {
 		expiresAt:   tok.ExpiresAt,
 		expiresStr:  tok.ExpiresAt.UTC().Format(time.RFC3339),
 		lifetime:    lifetime,
-		refreshAt:   refreshPoint(tok.IssuedAt, tok.ExpiresAt, tok.TokenID),
+		refreshAt:   refreshPoint(tok.IssuedAt, tok.ExpiresAt, tok.TokenID, rhythm(tok.InRhythm)),
 		generation:  tok.Generation,
 		rec:         rec,
 	}

@@ -62,6 +62,9 @@ type tokenState struct {
 	Scope       string    `json:"scope,omitempty"`
 	IssuedAt    time.Time `json:"issued_at,omitempty"`
 	ExpiresAt   time.Time `json:"expires_at,omitempty"`
+	// InRhythm: the current token was minted while its predecessor was still
+	// in use (see refreshPoint).
+	InRhythm bool `json:"in_rhythm,omitempty"`
 
 	// Requests are the times of token requests sent for this refresh token
 	// within Zoho's rolling window (successful or not).

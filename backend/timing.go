@@ -34,26 +34,44 @@ func leaseFloor(lifetime time.Duration) time.Duration {
 	return clampDuration(lifetime/20, time.Second, 5*time.Minute)
 }
 
-// refreshAt is when a token in use is refreshed in the background: at least a
-// quarter of its lifetime before expiry, moved earlier by up to half the
-// lifetime. The point is derived from the token's ID, so it is stable across
-// restarts and different for every account: accounts whose tokens were minted
-// together (a bulk import, a restart of every app) refresh spread over half a
-// lifetime instead of in one burst. A refresh still spends one token request
-// per token lifetime.
-func refreshPoint(issued, expires time.Time, id string) time.Time {
+// refreshLead is how long before expiry a token in steady use is refreshed:
+// the margin and the floor (so readers never wait on Zoho) plus a sixtieth of
+// the lifetime (1 s to 1 min) for the background refresh to land.
+func refreshLead(lifetime time.Duration) time.Duration {
+	return leaseMargin(lifetime) + leaseFloor(lifetime) + clampDuration(lifetime/60, time.Second, time.Minute)
+}
+
+// rhythm says how a token came to be, which decides when it is refreshed.
+type rhythm bool
+
+const (
+	// inRhythm: minted ahead, while its predecessor was still in use.
+	inRhythm rhythm = true
+	// newRhythm: minted by a grant, or after its predecessor ran out.
+	newRhythm rhythm = false
+)
+
+// refreshPoint is when a token in use is refreshed in the background. A token
+// minted in rhythm is refreshed refreshLead before its expiry, so an account
+// in steady use spends one token request per lifetime (L/(L−lead): 1.09 for
+// Zoho's hour). A token that starts a new rhythm is refreshed at a point
+// spread over its whole lifetime (up to the lead), derived from its ID so it
+// is stable across restarts: accounts whose tokens were minted together (a
+// bulk import, every app starting at once) keep refreshing spread over a
+// lifetime from then on instead of in bursts.
+func refreshPoint(issued, expires time.Time, id string, r rhythm) time.Time {
 	lifetime := expires.Sub(issued)
 	if lifetime <= 0 {
 		return expires
 	}
+	latest := expires.Add(-refreshLead(lifetime))
+	span := latest.Sub(issued)
+	if r == inRhythm || span <= 0 {
+		return latest
+	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(id))
-	spread := lifetime / 2
-	var jitter time.Duration
-	if spread > 0 {
-		jitter = time.Duration(h.Sum64() % uint64(spread))
-	}
-	return expires.Add(-lifetime/4 - jitter)
+	return latest.Add(-time.Duration(h.Sum64() % uint64(span)))
 }
 
 // leaseSpread is the window before the latest possible end (the token's

@@ -6,23 +6,37 @@ import (
 	"time"
 )
 
-// Tokens minted together are refreshed spread over half their lifetime.
-func TestRefreshPointsSpread(t *testing.T) {
+// Tokens that start a new rhythm (minted together by a bulk import) are
+// refreshed spread over their whole lifetime; tokens minted in rhythm are
+// refreshed just ahead of expiry, so steady use costs about one token request
+// per lifetime.
+func TestRefreshPoints(t *testing.T) {
 	issued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	expires := issued.Add(time.Hour)
-	buckets := make([]int, 12) // 5-minute buckets over the hour
-	for i := 0; i < 6000; i++ {
-		at := refreshPoint(issued, expires, tokenID(fmt.Sprintf("1000.%032d.x", i)))
-		off := at.Sub(issued)
-		if off < 15*time.Minute || off > 45*time.Minute {
-			t.Fatalf("refresh point %s after minting is outside [15m, 45m]", off)
-		}
-		buckets[int(off/(5*time.Minute))]++
+	lead := refreshLead(time.Hour)
+	if lead < leaseMargin(time.Hour)+leaseFloor(time.Hour) || lead > 6*time.Minute {
+		t.Fatalf("lead %s: must leave the margin and the floor, and not much more", lead)
 	}
-	// Six buckets hold them all: 1000 each on average; none may be a herd.
-	for i := 3; i < 9; i++ {
-		if buckets[i] < 800 || buckets[i] > 1200 {
-			t.Fatalf("bucket %d holds %d of 6000 refreshes: %v", i, buckets[i], buckets)
+	if perLifetime := float64(time.Hour) / float64(time.Hour-lead); perLifetime > 1.1 {
+		t.Fatalf("steady use spends %.2f token requests per lifetime", perLifetime)
+	}
+	const n, width = 5500, 5 * time.Minute
+	buckets := make([]int, int((time.Hour-lead+width-1)/width))
+	for i := 0; i < n; i++ {
+		id := tokenID(fmt.Sprintf("1000.%032d.x", i))
+		if at := refreshPoint(issued, expires, id, inRhythm); !at.Equal(expires.Add(-lead)) {
+			t.Fatalf("a token minted in rhythm is refreshed %s before expiry, want %s", expires.Sub(at), lead)
+		}
+		off := refreshPoint(issued, expires, id, newRhythm).Sub(issued)
+		if off < 0 || off > time.Hour-lead {
+			t.Fatalf("refresh point %s after minting is outside [0, %s]", off, time.Hour-lead)
+		}
+		buckets[int(off/width)]++
+	}
+	// 11 buckets of 5 minutes: 500 each on average; none may be a herd.
+	for i, got := range buckets {
+		if got < 400 || got > 600 {
+			t.Fatalf("bucket %d holds %d of %d first refreshes: %v", i, got, n, buckets)
 		}
 	}
 }
