@@ -116,7 +116,7 @@ func pathConfig(e Engine) []*framework.Path {
 					Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 						names, err := e.ListAccounts(ctx, req.Storage)
 						if err != nil {
-							return nil, err
+							return respondError(err)
 						}
 						return logical.ListResponse(names), nil
 					},

@@ -358,6 +358,10 @@ func TestConfigList(t *testing.T) {
 	}
 }
 
+func TestConfigListEngineErrors(t *testing.T) {
+	checkCodedErrors(t, newTestEnv(t), "ListAccounts", logical.ListOperation, "config/", nil)
+}
+
 func TestConfigDelete(t *testing.T) {
 	te := newTestEnv(t)
 	resp := te.ok(logical.DeleteOperation, "config/a", nil)

@@ -40,3 +40,7 @@ func TestMetricsRejectsBadInput(t *testing.T) {
 	te.wantBadRequest(logical.ReadOperation, "metrics", map[string]interface{}{"per_account": "maybe"}, "per_account")
 	te.wantBadRequest(logical.ReadOperation, "metrics", map[string]interface{}{"format": "json"}, "format")
 }
+
+func TestMetricsEngineErrors(t *testing.T) {
+	checkCodedErrors(t, newTestEnv(t), "Metrics", logical.ReadOperation, "metrics", nil)
+}

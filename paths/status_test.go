@@ -90,3 +90,9 @@ func TestStatusRejectsBadInput(t *testing.T) {
 	te.wantBadRequest(logical.ReadOperation, "status/.a", nil, FieldName)
 	te.wantBadRequest(logical.ReadOperation, "status/a", map[string]interface{}{"verbose": true}, "verbose")
 }
+
+func TestStatusEngineErrors(t *testing.T) {
+	te := newTestEnv(t)
+	checkCodedErrors(t, te, "ReadAccount", logical.ReadOperation, "status/a", nil)
+	checkCodedErrors(t, te, "AccountStatuses", logical.ListOperation, "status/", nil)
+}
