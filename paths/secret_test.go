@@ -91,6 +91,11 @@ func TestParseLeaseInternal(t *testing.T) {
 		t.Fatalf("parse: %+v %v", got, err)
 	}
 
+	// Straight from leaseInternal (int64), before any storage.
+	if got, err := parseLeaseInternal(&logical.Secret{InternalData: leaseInternal(want)}); err != nil || !sameLease(got, want) {
+		t.Errorf("unstored internal data: %+v %v", got, err)
+	}
+
 	// Numbers as strings, ints and json.Number; leases made before lease_seq
 	// existed read as sequence 0.
 	alt := good()
