@@ -7,31 +7,25 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 )
 
-// DataCenters are the data-center codes the API accepts; the backend maps
-// each to its accounts server.
-var DataCenters = []string{"au", "ca", "cn", "eu", "in", "jp", "sa", "uk", "us"}
-
-func isDataCenter(dc string) bool {
-	for _, c := range DataCenters {
-		if c == dc {
-			return true
-		}
-	}
-	return false
-}
+// The data-center table lives in backend/zoho; the schema and the validation
+// below are derived from it.
 
 func dataCenterValues() []interface{} {
-	out := make([]interface{}, len(DataCenters))
-	for i, c := range DataCenters {
+	codes := zoho.DataCenterCodes()
+	out := make([]interface{}, len(codes))
+	for i, c := range codes {
 		out[i] = c
 	}
 	return out
 }
 
 func dataCenterHelp() string {
-	return "Zoho data center of the account: " + strings.Join(DataCenters, ", ") + ". It selects the accounts server that issues and revokes tokens. Defaults to us."
+	return "Zoho data center of the account: " + strings.Join(zoho.DataCenterCodes(), ", ") +
+		". It selects the accounts server that issues and revokes tokens. Defaults to " + zoho.DefaultDataCenter + "."
 }
 
 func configFields() map[string]*framework.FieldSchema {
@@ -55,7 +49,7 @@ func configFields() map[string]*framework.FieldSchema {
 		FieldDataCenter: {
 			Type:          framework.TypeString,
 			Description:   dataCenterHelp(),
-			Default:       "us",
+			Default:       zoho.DefaultDataCenter,
 			AllowedValues: dataCenterValues(),
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name: "Data center",
@@ -122,7 +116,7 @@ func pathConfig(e Engine) []*framework.Path {
 					Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 						names, err := e.ListAccounts(ctx, req.Storage)
 						if err != nil {
-							return nil, err
+							return respondError(err)
 						}
 						return logical.ListResponse(names), nil
 					},
@@ -302,11 +296,11 @@ func parseConfigInput(e Engine, req *logical.Request, d *framework.FieldData) (*
 		return nil, ie
 	}
 	if in.DataCenter != nil {
-		dc := strings.ToLower(*in.DataCenter)
-		if !isDataCenter(dc) {
-			return nil, inputErr(FieldDataCenter, "%q is not a Zoho data center (one of %s)", truncateForMsg(*in.DataCenter), strings.Join(DataCenters, ", "))
+		dc, ok := zoho.LookupDataCenter(*in.DataCenter)
+		if !ok {
+			return nil, inputErr(FieldDataCenter, "%q is not a Zoho data center (one of %s)", truncateForMsg(*in.DataCenter), strings.Join(zoho.DataCenterCodes(), ", "))
 		}
-		in.DataCenter = &dc
+		in.DataCenter = &dc.Code
 	}
 	if raw, ok := d.GetOk(FieldAccountsURL); ok && strings.TrimSpace(raw.(string)) == "" {
 		empty := "" // clears the override: the data center's accounts server is used

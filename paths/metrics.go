@@ -31,7 +31,7 @@ func pathMetrics(e Engine) *framework.Path {
 					}
 					body, contentType, err := e.Metrics(ctx, req.Storage, d.Get("per_account").(bool))
 					if err != nil {
-						return nil, err
+						return respondError(err)
 					}
 					return &logical.Response{Data: map[string]interface{}{
 						logical.HTTPContentType: contentType,

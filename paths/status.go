@@ -20,7 +20,7 @@ func pathStatus(e Engine) []*framework.Path {
 					Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 						all, err := e.AccountStatuses(ctx, req.Storage)
 						if err != nil {
-							return nil, err
+							return respondError(err)
 						}
 						keys := make([]string, 0, len(all))
 						info := make(map[string]interface{}, len(all))
@@ -47,8 +47,11 @@ func pathStatus(e Engine) []*framework.Path {
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
 						st, err := e.ReadAccount(ctx, req.Storage, name)
-						if err != nil || st == nil {
-							return nil, err
+						if err != nil {
+							return respondError(err)
+						}
+						if st == nil {
+							return nil, nil
 						}
 						return &logical.Response{Data: healthData(st)}, nil
 					}),

@@ -1,0 +1,104 @@
+package paths
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func TestValidateName(t *testing.T) {
+	for _, ok := range []string{"a", "A9", "crm_eu-1.prod", "_", "a.b", strings.Repeat("n", maxNameLen)} {
+		if ie := validateName(ok); ie != nil {
+			t.Errorf("%q refused: %v", ok, ie)
+		}
+	}
+	for _, bad := range []string{"", "-a", "a-", ".a", "a.", "a/b", "a b", "a\nb", "é", "a:b", "a%2fb", strings.Repeat("n", maxNameLen+1)} {
+		ie := validateName(bad)
+		if ie == nil || ie.Field != FieldName {
+			t.Errorf("%q accepted (%v)", bad, ie)
+		}
+	}
+}
+
+// Every path of one account checks the name and its fields before the
+// engine hears of the request.
+func TestNamedPathsRejectBadNamesAndUnknownFields(t *testing.T) {
+	te := newTestEnv(t)
+	for _, r := range routes() {
+		if !strings.HasSuffix(r.openAPI, "{name}") {
+			continue
+		}
+		prefix := strings.TrimSuffix(r.path, "a")
+		for _, name := range []string{"-x", "x.", "x/y", "x y", "<script>"} {
+			te.wantBadRequest(r.op, prefix+name, r.data, FieldName)
+		}
+		te.wantBadRequest(r.op, r.path, with(r.data, "zzz", 1, "aaa", 2), "aaa")
+	}
+}
+
+func TestUnknownFieldsMessage(t *testing.T) {
+	te := newTestEnv(t)
+	long := strings.Repeat("k", 200)
+	msg := te.wantBadRequest(logical.ReadOperation, "creds/a", map[string]interface{}{"b": 1, "a": 1, long: 1}, "a")
+	want := "a: unknown field (this path does not accept: a, b, " + strings.Repeat("k", 64) + "…)"
+	if msg != want {
+		t.Errorf("message %q, want %q", msg, want)
+	}
+}
+
+// Hostile names are quoted and cut short in messages.
+func TestNameInMessageIsQuotedAndTruncated(t *testing.T) {
+	ie := validateName("x\"y" + strings.Repeat("z", 100) + "<!>")
+	if ie == nil || strings.Contains(ie.Msg, "<!>") || !strings.Contains(ie.Msg, `"x\"y`+strings.Repeat("z", 61)+`…"`) {
+		t.Errorf("message %v", ie)
+	}
+}
+
+func TestRespondError(t *testing.T) {
+	cases := []struct {
+		err      error
+		status   int
+		contains string
+	}{
+		{&InputError{Field: "f", Msg: "bad"}, http.StatusBadRequest, "f: bad"},
+		{fmt.Errorf("ctx: %w", &InputError{Field: "f", Msg: "bad"}), http.StatusBadRequest, "f: bad"},
+		{logical.CodedError(http.StatusBadRequest, "reauthorize"), http.StatusBadRequest, "reauthorize"},
+		{logical.CodedError(http.StatusTooManyRequests, "budget"), http.StatusTooManyRequests, "budget"},
+		{fmt.Errorf("wrapped: %w", logical.CodedError(http.StatusServiceUnavailable, "backoff")), http.StatusServiceUnavailable, "wrapped: backoff"},
+	}
+	for _, c := range cases {
+		resp, err := respondError(c.err)
+		req := &logical.Request{Operation: logical.ReadOperation}
+		status, msg := statusOf(t, req, resp, err)
+		if status != c.status || msg != c.contains {
+			t.Errorf("respondError(%v): %d %q, want %d %q", c.err, status, msg, c.status, c.contains)
+		}
+		if raw, ok := resp.Data[logical.HTTPRawBody].([]byte); ok && !json.Valid(raw) {
+			t.Errorf("body %s", raw)
+		}
+	}
+	plain := errors.New("plain")
+	if resp, err := respondError(plain); resp != nil || err != plain {
+		t.Errorf("plain error: %v %v", resp, err)
+	}
+}
+
+func TestTokenFieldsDocumented(t *testing.T) {
+	want := []string{FieldAccessToken, FieldAPIDomain, FieldExpiresAt, FieldScopes, FieldTokenType}
+	sort.Strings(want)
+	fields := tokenFields()
+	if got := keysOfFields(fields); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("token fields %v", got)
+	}
+	for k, f := range fields {
+		if strings.TrimSpace(f.Description) == "" {
+			t.Errorf("%s undocumented", k)
+		}
+	}
+}
