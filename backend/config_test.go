@@ -8,17 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
-
-func TestDataCenterListsAgree(t *testing.T) {
-	codes := zoho.DataCenterCodes()
-	if strings.Join(codes, ",") != strings.Join(paths.DataCenters, ",") {
-		t.Fatalf("paths accepts %v, the client knows %v", paths.DataCenters, codes)
-	}
-}
 
 func TestConfigReadNeverShowsSecrets(t *testing.T) {
 	e := newEnv(t)

@@ -315,6 +315,7 @@ func TestConfigReadShape(t *testing.T) {
 		"rate_budget_remaining":   6,
 		"live_tokens":             7,
 		"interrupted_exchange_at": "2026-03-01T11:08:00Z",
+		"revocation_abandoned_at": "2026-03-01T11:09:00Z",
 	}
 	if !reflect.DeepEqual(resp.Data, want) {
 		t.Errorf("config read:\n got %#v\nwant %#v", resp.Data, want)

@@ -82,8 +82,8 @@ func TestCredsResponse(t *testing.T) {
 	if s == nil {
 		t.Fatal("no lease")
 	}
-	if s.TTL != c.TTL || s.MaxTTL != c.TTL || s.Renewable {
-		t.Errorf("lease TTL %s max %s renewable %v, want %s, %s, not renewable", s.TTL, s.MaxTTL, s.Renewable, c.TTL, c.TTL)
+	if s.TTL != c.TTL || s.MaxTTL != c.TTL || !s.Renewable {
+		t.Errorf("lease TTL %s max %s renewable %v, want %s, %s, renewable", s.TTL, s.MaxTTL, s.Renewable, c.TTL, c.TTL)
 	}
 	if s.InternalData["secret_type"] != SecretTypeAccessToken {
 		t.Errorf("secret type %v", s.InternalData["secret_type"])
@@ -117,7 +117,7 @@ func TestCredsResponse(t *testing.T) {
 
 func sameLease(a, b LeaseData) bool {
 	return a.Account == b.Account && a.AccessToken == b.AccessToken && a.TokenID == b.TokenID &&
-		a.Generation == b.Generation && a.Seq == b.Seq && a.ExpiresAt.Equal(b.ExpiresAt)
+		a.Generation == b.Generation && a.Seq == b.Seq && a.ExpiresAt.Equal(b.ExpiresAt) && a.EndsAt.Equal(b.EndsAt)
 }
 
 // The lease TTL is the engine's, whatever it is: never the mount's default.

@@ -42,6 +42,7 @@ type fakeEngine struct {
 	auth     *Authorization
 	cbResult *CallbackResult
 	metrics  []byte
+	renewTTL time.Duration
 	errs     map[string]error
 }
 
@@ -138,6 +139,11 @@ func (f *fakeEngine) IssueCreds(ctx context.Context, s logical.Storage, name str
 func (f *fakeEngine) RevokeLease(ctx context.Context, s logical.Storage, lease LeaseData) error {
 	err := f.record("RevokeLease", func() { f.lease = lease })
 	return err
+}
+
+func (f *fakeEngine) RenewLease(ctx context.Context, s logical.Storage, lease LeaseData) (time.Duration, error) {
+	err := f.record("RenewLease", func() { f.lease = lease })
+	return f.renewTTL, err
 }
 
 func (f *fakeEngine) RevokeAccount(ctx context.Context, s logical.Storage, name string) (*WriteResult, error) {
@@ -427,6 +433,7 @@ func fullStatus() *AccountStatus {
 		RateBudgetRemaining:   6,
 		LiveTokens:            7,
 		InterruptedExchangeAt: at(8),
+		RevocationAbandonedAt: at(9),
 	}
 }
 
@@ -446,6 +453,7 @@ func testCreds() *Creds {
 			Generation:  5,
 			ExpiresAt:   exp,
 			Seq:         9,
+			EndsAt:      exp.Add(-3 * time.Minute),
 		},
 	}
 }

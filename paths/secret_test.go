@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,12 +69,12 @@ func TestLeaseInternalKeys(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{leaseAccessToken, leaseAccount, leaseExpiresAt, leaseGeneration, leaseSeq, leaseTokenID}
+	want := []string{leaseAccessToken, leaseAccount, leaseEndsAt, leaseExpiresAt, leaseGeneration, leaseSeq, leaseTokenID}
 	sort.Strings(want)
 	if !reflect.DeepEqual(keys, want) {
 		t.Errorf("keys %v, want %v", keys, want)
 	}
-	if got[leaseSeq] != int64(9) || got[leaseExpiresAt] != testCreds().ExpiresAt.Unix() {
+	if got[leaseSeq] != int64(9) || got[leaseExpiresAt] != testCreds().ExpiresAt.Unix() || got[leaseEndsAt] != testCreds().Lease.EndsAt.Unix() {
 		t.Errorf("internal data %v", got)
 	}
 }
@@ -159,21 +160,41 @@ func TestLeaseRevocationEngineError(t *testing.T) {
 	}
 }
 
-// Leases are not renewable: a Zoho token's life is fixed.
-func TestLeaseNotRenewable(t *testing.T) {
+// Leases are renewable: a renewal answers the engine's TTL and caps Vault's
+// increment at the end the lease was given (Vault measures the maximum from
+// the lease's issue); the engine's refusal reaches Vault with its status.
+func TestLeaseRenewal(t *testing.T) {
 	te := newTestEnv(t)
 	te.e.creds = testCreds()
 	internal := issueLease(t, te, false)
 	te.e.reset()
+	te.e.renewTTL = 7 * time.Minute
+	issued := te.e.creds.Lease.EndsAt.Add(-40 * time.Minute)
 	req := te.request(logical.RenewOperation, "", nil)
-	req.Secret = &logical.Secret{InternalData: internal}
-	if _, err := te.b.HandleRequest(context.Background(), req); !errors.Is(err, logical.ErrUnsupportedOperation) {
-		t.Errorf("renew: %v", err)
+	req.Secret = &logical.Secret{InternalData: internal, LeaseOptions: logical.LeaseOptions{IssueTime: issued, TTL: time.Hour}}
+	resp, err := te.b.HandleRequest(context.Background(), req)
+	if err != nil || resp == nil || resp.Secret == nil {
+		t.Fatalf("renew: %v %v", resp, err)
 	}
-	te.wantCalls()
+	te.wantCalls("RenewLease")
+	if !sameLease(te.e.lease, te.e.creds.Lease) {
+		t.Errorf("engine renewed\n %+v\nwant %+v", te.e.lease, te.e.creds.Lease)
+	}
+	if resp.Secret.TTL != 7*time.Minute || resp.Secret.MaxTTL != 40*time.Minute {
+		t.Errorf("renewal TTL %s max %s, want 7m and 40m (the lease's end, from its issue)", resp.Secret.TTL, resp.Secret.MaxTTL)
+	}
+
+	te.e.reset()
+	te.e.setErr("RenewLease", logical.CodedError(400, "read creds/a again"))
+	req = te.request(logical.RenewOperation, "", nil)
+	req.Secret = &logical.Secret{InternalData: internal, LeaseOptions: logical.LeaseOptions{IssueTime: issued}}
+	resp, err = te.b.HandleRequest(context.Background(), req)
+	if status, msg := statusOf(t, req, resp, err); status != 400 || !strings.Contains(msg, "read creds/a again") {
+		t.Errorf("refused renewal answered %d %q", status, msg)
+	}
 
 	s := Secret(te.e)
-	if s.Type != SecretTypeAccessToken || s.Renewable() {
+	if s.Type != SecretTypeAccessToken || !s.Renewable() {
 		t.Errorf("secret type %q renewable %v", s.Type, s.Renewable())
 	}
 	if !reflect.DeepEqual(keysOfFields(s.Fields), keysOfFields(tokenFields())) {

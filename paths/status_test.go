@@ -16,7 +16,7 @@ func wantHealth(st *AccountStatus) map[string]interface{} {
 	for _, k := range []string{
 		FieldDataCenter, "has_refresh_token", "needs_reauthorization", "token_expires_at", "last_refresh",
 		"consecutive_failures", "last_error", "last_error_at", "next_attempt_at", "rate_budget_remaining",
-		"live_tokens", "interrupted_exchange_at",
+		"live_tokens", "interrupted_exchange_at", "revocation_abandoned_at",
 	} {
 		out[k] = full[k]
 	}

@@ -11,8 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 )
 
 func ownedDoc(t *testing.T, name string) string {
@@ -183,7 +182,7 @@ var cmdOps = map[string][]logical.Operation{
 // valid account names and data centers.
 func TestDocVaultCommands(t *testing.T) {
 	dcs := map[string]bool{}
-	for _, dc := range paths.DataCenters {
+	for _, dc := range zoho.DataCenterCodes() {
 		dcs[dc] = true
 	}
 	found := 0
@@ -227,7 +226,7 @@ func TestDocVaultCommands(t *testing.T) {
 							t.Errorf("%s: field %q is not accepted by %s", where, k, p)
 						}
 						if k == "data_center" && !dcs[strings.Trim(v, `"'`)] {
-							t.Errorf("%s: data_center=%s is not one of %v", where, v, paths.DataCenters)
+							t.Errorf("%s: data_center=%s is not one of %v", where, v, zoho.DataCenterCodes())
 						}
 					}
 				}
