@@ -221,8 +221,8 @@ func checkCreds(t *testing.T, a *account, cr creds) {
 	if !strings.HasPrefix(cr.leaseID, mountPath+"/creds/"+a.name+"/") {
 		t.Fatalf("lease_id %q is not under %s/creds/%s/", cr.leaseID, mountPath, a.name)
 	}
-	if cr.renewable {
-		t.Fatalf("lease %s is renewable; Zoho tokens have a fixed life", cr.leaseID)
+	if !cr.renewable {
+		t.Fatalf("lease %s is not renewable: Vault Agent's cache could not share it", cr.leaseID)
 	}
 	if cr.leaseDuration <= 0 {
 		t.Fatalf("lease %s has TTL %d", cr.leaseID, cr.leaseDuration)
