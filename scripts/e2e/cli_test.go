@@ -59,7 +59,7 @@ func TestCLIFlows(t *testing.T) {
 	v.cliJSON(t, &first, "read", "-format=json", mountPath+"/creds/"+a.name)
 	v.cliJSON(t, &second, "read", "-format=json", mountPath+"/creds/"+a.name)
 	for _, s := range []cliSecret{first, second} {
-		if !strings.HasPrefix(s.LeaseID, mountPath+"/creds/"+a.name+"/") || s.Renewable || s.LeaseDuration <= 0 {
+		if !strings.HasPrefix(s.LeaseID, mountPath+"/creds/"+a.name+"/") || !s.Renewable || s.LeaseDuration <= 0 {
 			t.Fatalf("creds lease: id %q renewable %v ttl %d", s.LeaseID, s.Renewable, s.LeaseDuration)
 		}
 		for _, k := range []string{"access_token", "api_domain", "token_type", "expires_at", "scopes"} {

@@ -40,7 +40,7 @@ func TestLeases(t *testing.T) {
 	if err != nil || ttlSecs <= 0 || time.Duration(ttlSecs)*time.Second > time.Until(one.expiresAt)+time.Second {
 		t.Fatalf("lease %s ttl %v (token expires %s)", one.leaseID, look.Data["ttl"], one.expiresAt.Format(time.RFC3339))
 	}
-	if look.Data["renewable"] != false {
+	if look.Data["renewable"] != true {
 		t.Fatalf("lease %s renewable = %v", one.leaseID, look.Data["renewable"])
 	}
 

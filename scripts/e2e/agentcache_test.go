@@ -1,0 +1,280 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+)
+
+// cachingAgent is a real `vault agent` with auto-auth, a lease cache and an
+// API proxy listener: the standard way to put one Agent in front of many
+// processes.
+type cachingAgent struct {
+	addr string
+	done chan struct{}
+}
+
+// startCachingAgent runs an Agent for account a's policy against v.
+func startCachingAgent(t *testing.T, v *vaultServer, c *api.Client, a *account) *cachingAgent {
+	t.Helper()
+	policy := "zoho-cache-" + a.name
+	if err := c.Sys().PutPolicy(policy, `path "`+mountPath+`/creds/`+a.name+`" { capabilities = ["read"] }`); err != nil {
+		t.Fatalf("writing policy: %v", err)
+	}
+	tok, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}, TTL: "30m", DisplayName: "cache"})
+	if err != nil {
+		t.Fatalf("creating the agent's token: %v", err)
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "vault-token")
+	if err := writeFile(tokenFile, tok.Auth.ClientToken+"\n", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`vault {
+  address = %q
+}
+auto_auth {
+  method "token_file" {
+    config = {
+      token_file_path = %q
+    }
+  }
+}
+cache {}
+api_proxy {
+  use_auto_auth_token = true
+}
+listener "tcp" {
+  address     = %q
+  tls_disable = true
+}
+`, v.addr, tokenFile, addr)
+	cfgPath := filepath.Join(dir, "agent.hcl")
+	if err := writeFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "agent.log")
+	cmd, logf, done, _, err := startProcess(vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=debug"}, childEnv(home), logPath)
+	if err != nil {
+		t.Fatalf("starting vault agent: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		logf.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("--- vault agent log ---\n%s", lastLines(string(data), 200))
+		}
+	})
+	ag := &cachingAgent{addr: "http://" + addr, done: done}
+	eventually(t, 30*time.Second, func() error {
+		_, err := ag.read(a)
+		return err
+	})
+	return ag
+}
+
+// read is one application read of the account's token through the Agent,
+// without a Vault token of its own.
+func (ag *cachingAgent) read(a *account) (string, error) {
+	select {
+	case <-ag.done:
+		return "", errors.New("vault agent exited")
+	default:
+	}
+	cfg := api.DefaultConfig()
+	cfg.Address = ag.addr
+	cfg.MaxRetries = 0
+	cfg.Timeout = 10 * time.Second
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return "", err
+	}
+	c.ClearToken()
+	s, err := c.Logical().Read(mountPath + "/creds/" + a.name)
+	if err != nil {
+		return "", err
+	}
+	if s == nil {
+		return "", errors.New("no secret")
+	}
+	tok, _ := s.Data["access_token"].(string)
+	if !zohoTokenRe.MatchString(tok) {
+		return "", fmt.Errorf("access_token %q", tok)
+	}
+	return tok, nil
+}
+
+func leaseIDs(t *testing.T, c *api.Client, a *account) []string {
+	t.Helper()
+	list, err := c.Logical().List("sys/leases/lookup/" + mountPath + "/creds/" + a.name + "/")
+	if err != nil {
+		t.Fatalf("listing leases: %v", err)
+	}
+	if list == nil {
+		return nil
+	}
+	return stringList(list.Data["keys"])
+}
+
+// TestAgentCacheSharesOneLease: 20 applications reading 200 times each
+// through one caching Agent cost one Vault lease and one Zoho token.
+func TestAgentCacheSharesOneLease(t *testing.T) {
+	t.Parallel()
+	v := devVault(t)
+	c := v.root()
+	a := newAccount(t, sim, "agentcache")
+	a.configure(t, c)
+	ag := startCachingAgent(t, v, c, a)
+
+	const clients, reads = 20, 200
+	var mu sync.Mutex
+	tokens := map[string]int{}
+	var errs []error
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < reads; j++ {
+				tok, err := ag.read(a)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					tokens[tok]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d reads through the Agent failed, first: %v", len(errs), clients*reads, errs[0])
+	}
+	if len(tokens) != 1 {
+		t.Fatalf("the applications got %d different tokens, want 1", len(tokens))
+	}
+	for tok := range tokens {
+		a.expectAccepted(t, tok)
+	}
+	if ids := leaseIDs(t, c, a); len(ids) != 1 {
+		t.Fatalf("%d Vault leases under %s/creds/%s/ after %d reads through the Agent, want 1", len(ids), mountPath, a.name, clients*reads+1)
+	}
+	if got := a.counters(); got.TokenRequests != 1 {
+		t.Fatalf("Zoho minted tokens beyond the exchange: %+v", got)
+	}
+	t.Logf("%d reads through one caching Agent: 1 lease, 1 token", clients*reads)
+}
+
+// TestAgentCacheMovesToTheNewToken: with short Zoho tokens, applications
+// behind a caching Agent get the refreshed token before the old one expires,
+// and never an expired one.
+func TestAgentCacheMovesToTheNewToken(t *testing.T) {
+	t.Parallel()
+	v := devVault(t)
+	c := v.root()
+	const tokenTTL = 40 * time.Second
+	zs := zohosim.New(zohosim.Config{AccessTokenTTL: tokenTTL})
+	if _, err := zs.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("starting a second simulator: %v", err)
+	}
+	t.Cleanup(func() { zs.Close() })
+	a := newAccount(t, zs, "agentmove")
+	a.configure(t, c)
+	ag := startCachingAgent(t, v, c, a)
+
+	// Read every 200 ms for two token lifetimes; every answer must be alive
+	// at Zoho when it is handed out.
+	seen := map[string]time.Time{}
+	var order []string
+	deadline := time.Now().Add(2*tokenTTL + 10*time.Second)
+	for time.Now().Before(deadline) {
+		tok, err := ag.read(a)
+		if err != nil {
+			t.Fatalf("read through the Agent: %v", err)
+		}
+		if status, _ := whoami(t, zs, tok); status != 200 {
+			t.Fatalf("the Agent handed out a token Zoho no longer accepts (token #%d)", len(order))
+		}
+		if _, ok := seen[tok]; !ok {
+			seen[tok] = time.Now()
+			order = append(order, tok)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(order) < 2 {
+		t.Fatalf("the applications never got a second token in %s", 2*tokenTTL)
+	}
+	got := a.counters()
+	leases := len(leaseIDs(t, c, a))
+	t.Logf("%d tokens over %s through the Agent; Zoho: %d token requests; %d leases now", len(order), 2*tokenTTL+10*time.Second, got.TokenRequests, leases)
+	if leases > 2 {
+		t.Fatalf("%d leases at once, want at most one per token the Agent holds (2)", leases)
+	}
+}
+
+// TestLeaseRenewCLI: `vault lease renew` answers what is left of a lease and
+// never extends it, even when asked to; a lease whose token is gone cannot be
+// renewed, and the error says to read creds/ again.
+func TestLeaseRenewCLI(t *testing.T) {
+	t.Parallel()
+	v := devVault(t)
+	c := v.root()
+	a := newAccount(t, sim, "renewcli")
+	a.configure(t, c)
+
+	var read struct {
+		LeaseID       string `json:"lease_id"`
+		LeaseDuration int    `json:"lease_duration"`
+		Renewable     bool   `json:"renewable"`
+	}
+	v.cliJSON(t, &read, "read", "-format=json", mountPath+"/creds/"+a.name)
+	if !read.Renewable || read.LeaseDuration <= 0 {
+		t.Fatalf("lease %+v: want renewable with a TTL", read)
+	}
+	end := time.Now().Add(time.Duration(read.LeaseDuration) * time.Second)
+	for _, args := range [][]string{
+		{"lease", "renew", "-format=json", read.LeaseID},
+		{"lease", "renew", "-format=json", "-increment=24h", read.LeaseID},
+	} {
+		var renewed struct {
+			LeaseDuration int `json:"lease_duration"`
+		}
+		v.cliJSON(t, &renewed, args...)
+		if got := time.Now().Add(time.Duration(renewed.LeaseDuration) * time.Second); got.After(end.Add(2*time.Second)) || renewed.LeaseDuration <= 0 {
+			t.Fatalf("%s: the lease now ends %s, past its end %s", strings.Join(args, " "), got.Format(time.RFC3339), end.Format(time.RFC3339))
+		}
+	}
+
+	// The operator revokes the refresh token: the lease cannot go on.
+	if _, err := c.Logical().Write(mountPath+"/revoke/"+a.name, nil); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	r := v.cli(t, v.token, "lease", "renew", read.LeaseID)
+	if r.code == 0 || !strings.Contains(r.stderr, "read creds/"+a.name+" again") {
+		t.Fatalf("renewing a lease of a revoked refresh token: %s", r)
+	}
+}
