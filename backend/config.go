@@ -255,7 +255,7 @@ func (b *Backend) freshTokenState(next *accountConfig, t *zoho.Token, now time.T
 	if t.APIDomain != "" {
 		next.APIDomain = t.APIDomain
 	}
-	scratch := &account{name: "", cfg: next, tok: &tokenState{Requests: []time.Time{now}}, records: map[string]*leaseRecord{}}
+	scratch := &account{name: "", cfg: next, tok: &tokenState{Requests: []time.Time{now}}}
 	b.installTokenLocked(scratch, t, now, next.RefreshTokenIssuer, newRhythm)
 	return scratch.tok
 }

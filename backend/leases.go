@@ -107,7 +107,7 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 	now := b.now()
 
 	a.mu.Lock()
-	rec := a.records[l.TokenID]
+	rec := a.recordLocked(l.TokenID)
 	stale := a.cfg.Generation != l.Generation || a.cfg.RefreshToken == ""
 	if stale || rec == nil || rec.Revoked || !now.Before(rec.ExpiresAt) {
 		a.mu.Unlock()
@@ -199,7 +199,7 @@ func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.Lea
 	}
 	now := b.now()
 	a.mu.Lock()
-	rec := a.records[l.TokenID]
+	rec := a.recordLocked(l.TokenID)
 	why := ""
 	switch {
 	case a.cfg.Generation != l.Generation || a.cfg.RefreshToken == "":

@@ -305,7 +305,7 @@ func (m *leaseModel) debugState() {
 	a.mu.Lock()
 	var parts []string
 	for _, mt := range a.tok.Minted {
-		r := a.records[mt.ID]
+		r := a.recordLocked(mt.ID)
 		parts = append(parts, fmt.Sprintf("%s[r%v R%v u%v o%d e%s]", mt.ID[:6], mt.Retired, mt.Revoked, mt.Unknown, r.outstanding(), mt.ExpiresAt.Sub(now).Round(time.Minute)))
 	}
 	rt := a.cfg.RefreshToken

@@ -190,7 +190,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		// Leases are only handed out on a stored token (a restart would not
 		// know them): this one is never served. It counts as live; after a
 		// restart, as the unknown token of the request stored in flight.
-		rec := a.records[a.tok.TokenID]
+		rec := a.recordLocked(a.tok.TokenID)
 		rec.Retired = true
 		rec.retired.Store(true)
 		b.logger.Error("could not store refreshed access token; it is not served", "account", a.name, "error", err)
@@ -307,16 +307,15 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	id := tokenID(t.AccessToken)
 	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn), Reserved: initialReservation, Issuer: issuer}
 	// Forget tokens that have expired: no lease can hold them any more.
-	kept := tok.Minted[:0]
-	for _, old := range tok.Minted {
-		if now.Before(old.ExpiresAt) {
-			kept = append(kept, old)
-		} else {
-			delete(a.records, old.ID)
+	kept, keptRecs := tok.Minted[:0], a.records[:0]
+	for _, rec := range a.records {
+		if now.Before(rec.ExpiresAt) {
+			kept, keptRecs = append(kept, rec.mintedToken), append(keptRecs, rec)
 		}
 	}
+	clear(a.records[len(keptRecs):])
 	tok.Minted = append(kept, m)
-	a.records[id] = newLeaseRecord(m, justMinted)
+	a.records = append(keptRecs, newLeaseRecord(m, justMinted))
 	tok.AccessToken = t.AccessToken
 	tok.TokenID = id
 	tok.TokenType = t.TokenType

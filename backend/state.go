@@ -27,7 +27,7 @@ type account struct {
 	mu      sync.Mutex
 	cfg     *accountConfig
 	tok     *tokenState
-	records map[string]*leaseRecord // by token ID
+	records []*leaseRecord // one per tok.Minted, in the same order
 
 	view       atomic.Pointer[tokenView]
 	lastRead   atomic.Int64 // unix nanoseconds of the last creds read
@@ -42,7 +42,6 @@ type tokenView struct {
 	apiDomain   string
 	scopes      []string
 	expiresAt   time.Time
-	expiresStr  string
 	lifetime    time.Duration
 	refreshAt   time.Time // when a background refresh should start
 	generation  int64
@@ -76,9 +75,9 @@ func (a *account) install(cfg *accountConfig, tok *tokenState, from origin) {
 	}
 	a.cfg = cfg
 	a.tok = tok
-	a.records = make(map[string]*leaseRecord, len(tok.Minted))
+	a.records = make([]*leaseRecord, 0, len(tok.Minted))
 	for _, m := range tok.Minted {
-		a.records[m.ID] = newLeaseRecord(m, from)
+		a.records = append(a.records, newLeaseRecord(m, from))
 	}
 	a.view.Store(a.buildViewLocked())
 }
@@ -99,7 +98,7 @@ func (a *account) buildViewLocked() *tokenView {
 	if a.cfg.RefreshToken == "" || tok.AccessToken == "" {
 		return nil
 	}
-	rec := a.records[tok.TokenID]
+	rec := a.recordLocked(tok.TokenID)
 	if rec == nil || rec.retired.Load() {
 		return nil
 	}
@@ -118,7 +117,6 @@ func (a *account) buildViewLocked() *tokenView {
 		apiDomain:   apiDomain,
 		scopes:      tokenScopes(tok.Scope, a.cfg.Scopes),
 		expiresAt:   tok.ExpiresAt,
-		expiresStr:  tok.ExpiresAt.UTC().Format(time.RFC3339),
 		lifetime:    lifetime,
 		refreshAt:   refreshPoint(tok.IssuedAt, tok.ExpiresAt, tok.TokenID, rhythm(tok.InRhythm)),
 		generation:  tok.Generation,
@@ -127,7 +125,8 @@ func (a *account) buildViewLocked() *tokenView {
 }
 
 // tokenScopes prefers the scopes Zoho reported for the token (comma- or
-// space-separated) over the configured ones.
+// space-separated) over the configured ones (shared, never modified: a
+// config write stores a new slice).
 func tokenScopes(granted string, configured []string) []string {
 	if granted != "" {
 		f := strings.FieldsFunc(granted, func(r rune) bool { return r == ',' || r == ' ' })
@@ -135,20 +134,26 @@ func tokenScopes(granted string, configured []string) []string {
 			return f
 		}
 	}
-	out := make([]string, len(configured))
-	copy(out, configured)
-	return out
+	return configured
+}
+
+// recordLocked returns the lease record of token id, nil if the account
+// tracks no such token. The caller holds mu.
+func (a *account) recordLocked(id string) *leaseRecord {
+	for _, r := range a.records {
+		if r.ID == id {
+			return r
+		}
+	}
+	return nil
 }
 
 // liveRecordsLocked returns the minted tokens that Zoho still counts as live
 // at now, oldest first. The caller holds mu.
 func (a *account) liveRecordsLocked(now time.Time) []*leaseRecord {
 	var out []*leaseRecord
-	for _, m := range a.tok.Minted {
-		if m.Revoked || !now.Before(m.ExpiresAt) {
-			continue
-		}
-		if r := a.records[m.ID]; r != nil {
+	for _, r := range a.records {
+		if !r.Revoked && now.Before(r.ExpiresAt) {
 			out = append(out, r)
 		}
 	}
@@ -202,7 +207,7 @@ func settleInFlight(tok *tokenState) *mintedToken {
 // was lost (see settleInFlight). The caller holds mu.
 func (a *account) settleInFlightLocked() {
 	if m := settleInFlight(a.tok); m != nil {
-		a.records[m.ID] = newLeaseRecord(m, justMinted)
+		a.records = append(a.records, newLeaseRecord(m, justMinted))
 	}
 }
 
