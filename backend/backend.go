@@ -60,7 +60,8 @@ type Backend struct {
 	logger hclog.Logger
 	opts   Options
 
-	accounts sync.Map // name → *account
+	accounts sync.Map // name → *account: loaded accounts
+	inUse    sync.Map // name → *account: accounts read within their token's life (background refreshes look only here)
 	locks    keyedLocks
 	flights  singleflight.Group
 	metrics  *metrics

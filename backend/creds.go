@@ -24,7 +24,7 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 		return nil, noAccountError(name)
 	}
 	now := b.now()
-	a.lastRead.Store(now.UnixNano())
+	b.markRead(a, now)
 
 	var refreshErr error
 	for attempt := 0; attempt < 4; attempt++ {

@@ -49,19 +49,27 @@ func (b *Backend) sweepPending(ctx context.Context, s logical.Storage) error {
 	return nil
 }
 
-// refreshDue refreshes every recently read account whose token has reached
-// its refresh point, a bounded number at a time.
+// refreshDue refreshes every account in use whose token has reached its
+// refresh point, a bounded number at a time. It looks only at accounts read
+// within their token's life (Backend.inUse), so its work grows with the
+// accounts in use, not with all accounts; idle ones leave the set and are
+// refreshed lazily on their next read.
 func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	now := b.now()
 	var due []*account
-	b.accounts.Range(func(_, v interface{}) bool {
+	b.inUse.Range(func(k, v interface{}) bool {
 		a := v.(*account)
 		view := a.view.Load()
-		if view == nil || now.Before(view.refreshAt) {
+		lifetime := time.Hour
+		if view != nil {
+			lifetime = view.lifetime
+		}
+		if b.cachedAccount(a.name) != a || now.Sub(time.Unix(0, a.lastRead.Load())) > lifetime {
+			b.leaveInUse(a, now, lifetime)
 			return true
 		}
-		if now.Sub(time.Unix(0, a.lastRead.Load())) > view.lifetime {
-			return true // idle: refreshed lazily on its next read
+		if view == nil || now.Before(view.refreshAt) {
+			return true
 		}
 		due = append(due, a)
 		return true
@@ -85,4 +93,22 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	}
 	_ = g.Wait()
 	return len(due)
+}
+
+// leaveInUse takes an idle (or replaced) account out of the in-use set. A
+// reader that marks it read meanwhile either sees the flag still set (and the
+// check after the removal sees its read) or sets it again itself.
+func (b *Backend) leaveInUse(a *account, now time.Time, lifetime time.Duration) {
+	a.inUse.Store(false)
+	b.inUse.CompareAndDelete(a.name, a)
+	if b.cachedAccount(a.name) == a && now.Sub(time.Unix(0, a.lastRead.Load())) <= lifetime && a.inUse.CompareAndSwap(false, true) {
+		b.inUse.Store(a.name, a)
+	}
+}
+
+// inUseCount is the size of the in-use set (for tests and metrics).
+func (b *Backend) inUseCount() int {
+	n := 0
+	b.inUse.Range(func(_, _ interface{}) bool { n++; return true })
+	return n
 }

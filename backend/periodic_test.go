@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -60,4 +61,60 @@ func TestExpiredConsentsAreSwept(t *testing.T) {
 	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 0 {
 		t.Fatalf("expired consents kept: %v", keys)
 	}
+}
+
+// The periodic function's work grows with the accounts in use, not with all
+// accounts: idle accounts are neither loaded nor looked at, and a status
+// listing does not keep every account in memory.
+func TestPeriodicLooksOnlyAtAccountsInUse(t *testing.T) {
+	e := newEnv(t)
+	const accounts, used = 60, 3
+	for i := 0; i < accounts; i++ {
+		e.account(fmt.Sprintf("acct%02d", i), nil)
+	}
+	e.restart() // nothing loaded
+	gets := e.storage.gets.Load()
+	if _, err := e.request(logical.RollbackOperation, "", nil); err != nil { // a periodic tick
+		t.Fatal(err)
+	}
+	e.b.refreshDue(context.Background(), e.storage)
+	if got := e.storage.gets.Load() - gets; got != 0 {
+		t.Fatalf("a periodic tick with %d idle accounts read storage %d times", accounts, got)
+	}
+	// Listing every account's status loads none of them for good.
+	e.must(logical.ListOperation, "status/", nil)
+	if n := loadedAccounts(e.b); n != 0 {
+		t.Fatalf("listing statuses left %d accounts in memory", n)
+	}
+	for i := 0; i < used; i++ {
+		e.creds(fmt.Sprintf("acct%02d", i), nil)
+	}
+	if n := e.b.inUseCount(); n != used {
+		t.Fatalf("%d accounts in use, want %d", n, used)
+	}
+	// Past their refresh point the accounts in use are refreshed; nothing else
+	// is looked at. Once idle they leave the set.
+	e.clock.Advance(55*time.Minute + 30*time.Second)
+	for i := 0; i < used; i++ {
+		e.b.cachedAccount(fmt.Sprintf("acct%02d", i)).lastRead.Store(e.clock.Now().UnixNano())
+	}
+	gets = e.storage.gets.Load()
+	if due := e.b.refreshDue(context.Background(), e.storage); due != used {
+		t.Fatalf("%d accounts due, want the %d in use", due, used)
+	}
+	e.b.bgWG.Wait()
+	if got := e.storage.gets.Load() - gets; got != 0 {
+		t.Fatalf("refreshing the accounts in use read storage %d times", got)
+	}
+	e.clock.Advance(3 * time.Hour)
+	e.b.refreshDue(context.Background(), e.storage)
+	if n := e.b.inUseCount(); n != 0 {
+		t.Fatalf("%d idle accounts still in use", n)
+	}
+}
+
+func loadedAccounts(b *Backend) int {
+	n := 0
+	b.accounts.Range(func(_, _ interface{}) bool { n++; return true })
+	return n
 }

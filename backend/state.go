@@ -31,7 +31,34 @@ type account struct {
 
 	view       atomic.Pointer[tokenView]
 	lastRead   atomic.Int64 // unix nanoseconds of the last creds read
+	inUse      atomic.Bool  // listed in Backend.inUse
 	refreshing atomic.Bool  // a background refresh is scheduled or running
+}
+
+// markRead records a creds read at now; an account read for the first time
+// since it went idle joins the set the periodic function looks at.
+func (b *Backend) markRead(a *account, now time.Time) {
+	a.lastRead.Store(now.UnixNano())
+	if !a.inUse.Load() && a.inUse.CompareAndSwap(false, true) {
+		b.inUse.Store(a.name, a)
+	}
+}
+
+// peekAccount returns the account without keeping it in memory if it is not
+// already there (status listings must not load every account for good).
+func (b *Backend) peekAccount(ctx context.Context, s logical.Storage, name string) (*account, error) {
+	if a := b.cachedAccount(name); a != nil {
+		return a, nil
+	}
+	cfg, err := loadConfig(ctx, s, name)
+	if err != nil || cfg == nil {
+		return nil, err
+	}
+	tok, err := loadTokenState(ctx, s, name)
+	if err != nil {
+		return nil, err
+	}
+	return newAccount(name, cfg, tok, fromStorage), nil
 }
 
 // tokenView is an immutable snapshot of the current access token, swapped

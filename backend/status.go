@@ -12,7 +12,7 @@ import (
 
 // ReadAccount implements paths.Engine.
 func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name string) (*paths.AccountStatus, error) {
-	a, err := b.account(ctx, s, name)
+	a, err := b.peekAccount(ctx, s, name)
 	if err != nil || a == nil {
 		return nil, err
 	}
