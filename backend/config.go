@@ -42,6 +42,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	}
 	defer unlock()
 	now := b.now()
+	existed := a != nil
 
 	var next accountConfig
 	if a != nil {
@@ -140,6 +141,9 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	if err := b.deleteWAL(ctx, s, exchangeID); err != nil {
 		b.logger.Warn("could not delete the exchange record", "account", name, "error", err)
 	}
+	if newTok != nil && existed {
+		b.clearAttention(ctx, s, name) // a new refresh token: whatever needed an operator is settled
+	}
 	if replaced != "" {
 		if err := b.revokeRefreshToken(ctx, refreshTokenIssuer(&prev), replaced); err != nil {
 			b.logger.Warn("could not revoke replaced refresh token; will retry", "account", name, "error", err)
@@ -195,6 +199,9 @@ func (b *Backend) clearBackoff(ctx context.Context, s logical.Storage, a *accoun
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		b.logger.Warn("could not store the cleared back-off", "account", a.name, "error", err)
 	}
+	if !a.tok.NeedsReauth && a.cfg.InterruptedExchangeAt.IsZero() && a.cfg.RevocationAbandonedAt.IsZero() {
+		b.clearAttention(ctx, s, a.name)
+	}
 }
 
 func clientChanged(a, b *accountConfig) bool {
@@ -226,7 +233,7 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 	next.RefreshToken = t.RefreshToken
 	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
-	next.InterruptedExchangeAt = time.Time{}
+	next.InterruptedExchangeAt, next.RevocationAbandonedAt = time.Time{}, time.Time{}
 	return b.freshTokenState(next, t, now), nil
 }
 
@@ -245,7 +252,7 @@ func (b *Backend) importRefreshToken(ctx context.Context, name string, next *acc
 	next.RefreshToken = rt
 	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
-	next.InterruptedExchangeAt = time.Time{}
+	next.InterruptedExchangeAt, next.RevocationAbandonedAt = time.Time{}, time.Time{}
 	return b.freshTokenState(next, t, now), nil
 }
 

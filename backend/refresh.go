@@ -170,6 +170,9 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
 			b.logger.Error("could not store refresh failure", "account", a.name, "error", perr)
 		}
+		if a.tok.ConsecutiveFailures == 1 {
+			b.flagAttention(ctx, s, a.name, now)
+		}
 		b.logger.Warn("token refresh failed", "account", a.name, "error", err, "elapsed", elapsed,
 			"next_attempt_at", a.tok.NextAttemptAt, "needs_reauthorization", a.tok.NeedsReauth)
 		if a.tok.NeedsReauth {
@@ -185,6 +188,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	b.metrics.refreshes.Inc()
 	// In rhythm if the token it replaces could still be served.
 	r := rhythm(satisfies(a.view.Load(), now, 0, withFloor))
+	recovered := a.tok.ConsecutiveFailures > 0 || a.tok.NeedsReauth
 	b.installTokenLocked(a, t, now, app.AccountsURL, r)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		// Leases are only handed out on a stored token (a restart would not
@@ -197,6 +201,9 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		return fmt.Errorf("account %q: storing the new access token: %w", a.name, err)
 	}
 	a.view.Store(a.buildViewLocked())
+	if recovered {
+		b.clearAttention(ctx, s, a.name)
+	}
 	b.logger.Debug("access token refreshed", "account", a.name, "expires_at", a.tok.ExpiresAt, "elapsed", elapsed)
 	return nil
 }

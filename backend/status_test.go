@@ -1,9 +1,14 @@
 package backend
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
 func TestStatusList(t *testing.T) {
@@ -31,5 +36,52 @@ func TestStatusList(t *testing.T) {
 	}
 	if _, ok := one.Data["client_id"]; ok {
 		t.Fatal("status shows only health")
+	}
+}
+
+// attention/ names the accounts that need an operator, and only those, from
+// an index kept as their health changes: failing, needing re-authorization,
+// and back to healthy.
+func TestAttentionIndex(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{"fine", "sick", "dead"} {
+		e.account(n, nil)
+	}
+	list := func() []string {
+		resp, err := e.request(logical.ListOperation, "attention/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp == nil || resp.Data["keys"] == nil {
+			return nil
+		}
+		return resp.Data["keys"].([]string)
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("healthy accounts listed: %v", got)
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	e.fails(logical.ReadOperation, "creds/sick", map[string]interface{}{"min_ttl": "59m59s"})
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "invalid_code", Times: 1})
+	e.fails(logical.ReadOperation, "creds/dead", map[string]interface{}{"min_ttl": "59m59s"})
+	if got := list(); strings.Join(got, ",") != "dead,sick" {
+		t.Fatalf("attention/ lists %v, want dead and sick", got)
+	}
+	resp, _ := e.request(logical.ListOperation, "attention/", nil)
+	reasons := resp.Data["key_info"].(map[string]interface{})["dead"].(map[string]interface{})["reasons"]
+	if !strings.Contains(fmt.Sprint(reasons), "needs_reauthorization") {
+		t.Fatalf("reasons for dead: %v", reasons)
+	}
+	// Recovery takes them off: a refresh that works, a new grant.
+	e.clock.Advance(10 * time.Minute)
+	e.creds("sick", map[string]interface{}{"min_ttl": "59m59s"})
+	c := e.b.cachedAccount("dead").cfg
+	e.must(logical.UpdateOperation, "config/dead", map[string]interface{}{"grant_code": e.code(zohosim.Client{ID: c.ClientID})})
+	if got := list(); len(got) != 0 {
+		t.Fatalf("recovered accounts still listed: %v", got)
+	}
+	if keys, _ := e.storage.List(context.Background(), attentionPrefix); len(keys) != 0 {
+		t.Fatalf("the index keeps %v", keys)
 	}
 }

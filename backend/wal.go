@@ -159,6 +159,7 @@ func (b *Backend) giveUpRevocationLocked(ctx context.Context, s logical.Storage,
 	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
 		return err
 	}
+	b.flagAttention(ctx, s, entry.Account, b.now())
 	b.accounts.Delete(entry.Account) // reloaded with the mark on next use
 	return nil
 }
@@ -183,6 +184,7 @@ func (b *Backend) settleExchangeLocked(ctx context.Context, s logical.Storage, e
 	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
 		return err
 	}
+	b.flagAttention(ctx, s, entry.Account, b.now())
 	b.accounts.Delete(entry.Account) // reloaded with the mark on next use
 	return nil
 }

@@ -44,6 +44,10 @@ type Engine interface {
 	StartAuthorization(ctx context.Context, s logical.Storage, name string) (*Authorization, error)
 	// CompleteAuthorization handles Zoho's redirect to the callback path.
 	CompleteAuthorization(ctx context.Context, s logical.Storage, cb Callback) (*CallbackResult, error)
+	// AccountsNeedingAttention returns the statuses of the accounts that need
+	// an operator (see AccountStatus.NeedsAttention), without reading the
+	// healthy ones.
+	AccountsNeedingAttention(ctx context.Context, s logical.Storage) ([]*AccountStatus, error)
 	// AccountStatuses summarises every account.
 	AccountStatuses(ctx context.Context, s logical.Storage) ([]*AccountStatus, error)
 	// Metrics renders the engine's metrics in Prometheus' text format.
@@ -151,3 +155,37 @@ type LeaseData struct {
 	// in leases created before it was introduced.
 	EndsAt time.Time
 }
+
+// Reasons an account needs an operator, as the attention list reports them.
+const (
+	ReasonNeedsReauthorization = "needs_reauthorization"
+	ReasonFailing              = "failing"
+	ReasonBackingOff           = "backing_off"
+	ReasonInterruptedExchange  = "interrupted_exchange"
+	ReasonRevocationAbandoned  = "revocation_abandoned"
+)
+
+// AttentionReasons says why the account needs an operator; empty when it
+// does not.
+func (st *AccountStatus) AttentionReasons() []string {
+	var out []string
+	if st.NeedsReauthorization {
+		out = append(out, ReasonNeedsReauthorization)
+	}
+	if st.ConsecutiveFailures > 0 {
+		out = append(out, ReasonFailing)
+	}
+	if !st.NextAttemptAt.IsZero() {
+		out = append(out, ReasonBackingOff)
+	}
+	if !st.InterruptedExchangeAt.IsZero() {
+		out = append(out, ReasonInterruptedExchange)
+	}
+	if !st.RevocationAbandonedAt.IsZero() {
+		out = append(out, ReasonRevocationAbandoned)
+	}
+	return out
+}
+
+// NeedsAttention reports whether the account needs an operator.
+func (st *AccountStatus) NeedsAttention() bool { return len(st.AttentionReasons()) > 0 }

@@ -141,6 +141,11 @@ func (f *fakeEngine) RevokeLease(ctx context.Context, s logical.Storage, lease L
 	return err
 }
 
+func (f *fakeEngine) AccountsNeedingAttention(ctx context.Context, s logical.Storage) ([]*AccountStatus, error) {
+	err := f.record("AccountsNeedingAttention", func() {})
+	return f.statuses, err
+}
+
 func (f *fakeEngine) RenewLease(ctx context.Context, s logical.Storage, lease LeaseData) (time.Duration, error) {
 	err := f.record("RenewLease", func() { f.lease = lease })
 	return f.renewTTL, err

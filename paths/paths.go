@@ -7,6 +7,7 @@ func Paths(e Engine, secret *framework.Secret) []*framework.Path {
 	out := pathConfig(e)
 	out = append(out, pathCreds(e, secret), pathRevoke(e), pathAuthURL(e), pathCallback(e), pathMetrics(e))
 	out = append(out, pathStatus(e)...)
+	out = append(out, pathAttention(e))
 	return out
 }
 
@@ -17,7 +18,7 @@ var Unauthenticated = []string{CallbackPath}
 // SealWrapStorage lists the storage prefixes holding secrets (client secrets,
 // refresh and access tokens, pending revocations); Vault seal-wraps them where
 // the seal supports it.
-var SealWrapStorage = []string{"config/", "token/", "wal/", "pending/"}
+var SealWrapStorage = []string{"config/", "token/", "wal/", "pending/", "attention/"}
 
 // Help is the engine's root help text.
 const Help = `
@@ -31,6 +32,7 @@ leases.
   revoke/<name>   revoke the account's refresh token at Zoho
   auth-url/<name> Zoho's consent URL; the redirect comes back to callback
   status/         health of every account
+  attention/      the accounts that need an operator, and why
   metrics         Prometheus metrics
 
 Zoho allows 10 new access tokens per refresh token per 10 minutes and keeps only

@@ -36,6 +36,7 @@ func routes() []route {
 		{logical.ReadOperation, "metrics", nil, "Metrics", "/metrics", false},
 		{logical.ListOperation, "status/", nil, "AccountStatuses", "/status/", false},
 		{logical.ReadOperation, "status/a", nil, "ReadAccount", "/status/{name}", false},
+		{logical.ListOperation, "attention/", nil, "AccountsNeedingAttention", "/attention/", false},
 	}
 }
 
@@ -63,7 +64,7 @@ func TestRoutesReachTheEngine(t *testing.T) {
 	for _, p := range te.b.Paths {
 		patterns = append(patterns, p.Pattern)
 	}
-	if len(patterns) != 9 {
+	if len(patterns) != 10 {
 		t.Errorf("paths changed (%v): extend routes()", patterns)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -95,4 +96,35 @@ func TestStatusEngineErrors(t *testing.T) {
 	te := newTestEnv(t)
 	checkCodedErrors(t, te, "ReadAccount", logical.ReadOperation, "status/a", nil)
 	checkCodedErrors(t, te, "AccountStatuses", logical.ListOperation, "status/", nil)
+}
+
+// attention/ lists the accounts the engine says need an operator, with their
+// health and the reasons.
+func TestAttentionList(t *testing.T) {
+	te := newTestEnv(t)
+	failing := fullStatus()
+	failing.Name, failing.NeedsReauthorization, failing.InterruptedExchangeAt, failing.RevocationAbandonedAt = "f", false, time.Time{}, time.Time{}
+	te.e.statuses = []*AccountStatus{fullStatus(), failing}
+	resp := te.ok(logical.ListOperation, "attention/", nil)
+	if !reflect.DeepEqual(resp.Data["keys"], []string{"a", "f"}) {
+		t.Fatalf("keys %v", resp.Data["keys"])
+	}
+	info := resp.Data["key_info"].(map[string]interface{})
+	want := map[string][]string{
+		"a": {ReasonNeedsReauthorization, ReasonFailing, ReasonBackingOff, ReasonInterruptedExchange, ReasonRevocationAbandoned},
+		"f": {ReasonFailing, ReasonBackingOff},
+	}
+	for name, reasons := range want {
+		got := info[name].(map[string]interface{})
+		if !reflect.DeepEqual(got["reasons"], reasons) {
+			t.Errorf("%s: reasons %v, want %v", name, got["reasons"], reasons)
+		}
+		if got["last_error"] == nil || got["client_id"] != nil {
+			t.Errorf("%s: key_info %v: want the health, not the client", name, got)
+		}
+	}
+	healthy := &AccountStatus{Name: "h", HasRefreshToken: true}
+	if healthy.NeedsAttention() {
+		t.Fatal("a healthy account needs attention")
+	}
 }
