@@ -56,7 +56,7 @@ var nameRe = regexp.MustCompile(`^\w(([\w.-]+)?\w)?$`)
 func nameField() *framework.FieldSchema {
 	return &framework.FieldSchema{
 		Type:        framework.TypeString,
-		Description: "Name of the Zoho account: letters, digits, '_', '-' and '.', starting and ending with a letter or digit.",
+		Description: "Name of the Zoho account: letters, digits, '_', '-' and '.', not starting or ending with '-' or '.'.",
 		Required:    true,
 	}
 }
@@ -114,7 +114,7 @@ func validateName(name string) *InputError {
 	case len(name) > maxNameLen:
 		return inputErr(FieldName, "must be at most %d characters", maxNameLen)
 	case !nameRe.MatchString(name):
-		return inputErr(FieldName, "%q is not a valid name: use letters, digits, '_', '-' and '.', starting and ending with a letter or digit", truncateForMsg(name))
+		return inputErr(FieldName, "%q is not a valid name: use letters, digits, '_', '-' and '.', not starting or ending with '-' or '.'", truncateForMsg(name))
 	}
 	return nil
 }

@@ -102,3 +102,21 @@ func TestTokenFieldsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// The account-name rule the docs and the error state is the one enforced:
+// '_' may start or end a name, '-' and '.' may not.
+func TestAccountNameRuleAsDocumented(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"a": true, "_u": true, "bad_": true, "a.b-c_d": true, "9": true,
+		"-x": false, "x-": false, ".x": false, "x.": false, "a b": false, "a/b": false, "é": false,
+	} {
+		if got := nameRe.MatchString(name); got != ok {
+			t.Errorf("%q accepted=%v, want %v", name, got, ok)
+		}
+	}
+	for _, text := range []string{nameField().Description, validateName("-x").Error()} {
+		if !strings.Contains(text, "not starting or ending with '-' or '.'") {
+			t.Errorf("%q does not state the rule", text)
+		}
+	}
+}
