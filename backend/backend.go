@@ -73,6 +73,17 @@ type Backend struct {
 
 var _ paths.Engine = (*Backend)(nil)
 
+// HandleRequest serves a request, restating the framework's answer to a value
+// it cannot convert in the engine's words (the field, what was given, what is
+// expected).
+func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	resp, err := b.Backend.HandleRequest(ctx, req)
+	if err == nil && resp != nil && resp.IsError() {
+		resp = paths.ExplainConversionError(b.Backend.Route(req.Path), req, resp)
+	}
+	return resp, err
+}
+
 // Factory is the logical.Factory Vault calls.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	return FactoryWithOptions(Options{})(ctx, conf)

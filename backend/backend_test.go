@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -32,5 +34,19 @@ func TestWritingPathsAreForwarded(t *testing.T) {
 				t.Errorf("%s %s is not forwarded to the active node", op, path)
 			}
 		}
+	}
+}
+
+// The backend answers values the framework cannot convert in its own words.
+func TestConversionErrorsInTheEnginesWords(t *testing.T) {
+	e := newEnv(t)
+	e.account("conv", nil)
+	msg, status := e.fails(logical.UpdateOperation, "config/conv", map[string]interface{}{"live_token_cap": "abc"})
+	if status != http.StatusBadRequest || !strings.Contains(msg, `live_token_cap: "abc" is not a whole number`) {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	msg, status = e.fails(logical.ReadOperation, "metrics", map[string]interface{}{"per_account": "yes"})
+	if status != http.StatusBadRequest || !strings.Contains(msg, `per_account: "yes" is not true or false`) {
+		t.Fatalf("got %d %q", status, msg)
 	}
 }

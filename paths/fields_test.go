@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,33 @@ func TestAccountNameRuleAsDocumented(t *testing.T) {
 	for _, text := range []string{nameField().Description, validateName("-x").Error()} {
 		if !strings.Contains(text, "not starting or ending with '-' or '.'") {
 			t.Errorf("%q does not state the rule", text)
+		}
+	}
+}
+
+// A value the framework cannot convert is answered in the engine's words:
+// the field, what was given, what is expected.
+func TestConversionErrorsNameFieldValueAndExpectation(t *testing.T) {
+	te := newTestEnv(t)
+	for _, tc := range []struct {
+		op          logical.Operation
+		path, field string
+		value       interface{}
+		want        string
+	}{
+		{logical.UpdateOperation, "config/a", FieldLiveTokenCap, "abc", `live_token_cap: "abc" is not a whole number`},
+		{logical.ReadOperation, "metrics", "per_account", "yes", `per_account: "yes" is not true or false`},
+		{logical.ReadOperation, "creds/a", FieldMinTTL, "soon", `min_ttl: "soon" is not a duration`},
+	} {
+		req := te.request(tc.op, tc.path, map[string]interface{}{tc.field: tc.value})
+		resp, err := te.b.HandleRequest(context.Background(), req)
+		if err != nil || resp == nil || !resp.IsError() {
+			t.Fatalf("%s %s: %v %v", tc.op, tc.path, resp, err)
+		}
+		route := te.b.Route(tc.path)
+		got := ExplainConversionError(route, req, resp).Data["error"].(string)
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s=%v: %q, want it to start with %q", tc.field, tc.value, got, tc.want)
 		}
 	}
 }
