@@ -5,6 +5,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -25,6 +26,12 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 	}
 	now := b.now()
 	b.markRead(a, now)
+	if minTTL > 0 {
+		if life := a.tokenLifetime(); minTTL > life {
+			return nil, &paths.InputError{Field: paths.FieldMinTTL, Msg: fmt.Sprintf(
+				"account %q: no Zoho access token lives %s (this account's live %s); every such read would force a refresh and spend Zoho's budget of 10 tokens per 10 minutes: ask for less", name, minTTL, life)}
+		}
+	}
 
 	var refreshErr error
 	for attempt := 0; attempt < 4; attempt++ {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -262,4 +263,22 @@ func TestReaderContextEndsWhileRefreshIsSlow(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A min_ttl no Zoho token can satisfy is refused before anything is spent.
+func TestUnsatisfiableMinTTLIsRefused(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("greedy", nil)
+	before := e.sim.ClientCounters(c.ID).TokenRequests
+	for i := 0; i < 2; i++ {
+		msg, status := e.fails(logical.ReadOperation, "creds/greedy", map[string]interface{}{"min_ttl": "2h"})
+		if status != http.StatusBadRequest || !strings.Contains(msg, "min_ttl") || !strings.Contains(msg, "1h0m0s") {
+			t.Fatalf("got %d %q", status, msg)
+		}
+	}
+	if got := e.sim.ClientCounters(c.ID).TokenRequests - before; got != 0 {
+		t.Fatalf("refused reads spent %d token requests", got)
+	}
+	// Up to a token's life is fine (at most: as fresh as possible).
+	e.creds("greedy", map[string]interface{}{"min_ttl": "30m"})
 }

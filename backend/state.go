@@ -330,3 +330,17 @@ func refreshTokenIssuer(cfg *accountConfig) string {
 func appFor(cfg *accountConfig) zoho.App {
 	return zoho.App{AccountsURL: accountsURL(cfg), ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret}
 }
+
+// tokenLifetime is how long the account's access tokens live: the current
+// token's lifetime, or Zoho's hour before the first one.
+func (a *account) tokenLifetime() time.Duration {
+	if v := a.view.Load(); v != nil && v.lifetime > 0 {
+		return v.lifetime
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l := a.tok.ExpiresAt.Sub(a.tok.IssuedAt); l > 0 {
+		return l
+	}
+	return assumedLifetime
+}
