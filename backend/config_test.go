@@ -87,8 +87,8 @@ func TestFailedExchangeStoresNothing(t *testing.T) {
 	}
 	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultReset, Times: 1})
 	msg, status = e.fails(logical.CreateOperation, "config/x", with("grant_code", code))
-	if status != http.StatusBadGateway {
-		t.Fatalf("a reset connection should be a 502, got %d %q", status, msg)
+	if status != http.StatusBadGateway || !strings.Contains(msg, "nothing will retry") || !strings.Contains(msg, "new grant_code") || strings.Contains(msg, "retries with back-off") {
+		t.Fatalf("a reset connection should be a 502 that says what to do (no retry comes), got %d %q", status, msg)
 	}
 	// Rejections store nothing; a lost answer leaves only the record of the
 	// exchange (Zoho may have issued a refresh token), settled by the rollback.

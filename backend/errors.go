@@ -73,10 +73,24 @@ func upstreamError(name string, err error) error {
 
 // fieldError reports Zoho's rejection of a value written to config/ as a 400
 // naming the field; temporary failures stay 502.
+//
+// A write is one-shot: nothing retries it, so a temporary failure says what
+// the operator must do instead of promising a retry.
 func fieldError(name, field string, err error) error {
 	ze, ok := zoho.AsError(err)
-	if !ok || ze.Temporary() {
+	if !ok {
 		return upstreamError(name, err)
+	}
+	if ze.Temporary() {
+		status := http.StatusBadGateway
+		if ze.Kind == zoho.KindThrottled {
+			status = http.StatusTooManyRequests
+		}
+		again := "write it again"
+		if field == paths.FieldGrantCode {
+			again = "write a new grant_code (this one may have expired or been used meanwhile), or open a new auth-url"
+		}
+		return logical.CodedError(status, fmt.Sprintf("account %q: %s; nothing was stored and nothing will retry: once Zoho is reachable, %s", name, ze.Error(), again))
 	}
 	return &paths.InputError{Field: field, Msg: fmt.Sprintf("account %q: %s; %s; nothing was stored", name, ze.Error(), ze.Hint())}
 }
