@@ -139,7 +139,7 @@ func (b *bench) partThroughput(ctx context.Context) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	b.pids.vault = b.v.pid()
+	b.pids.vault = b.v.PID()
 	b.pids.engine = waitPlugin(b.pids.vault, engineCommand, 10*time.Second)
 	b.pids.floor = waitPlugin(b.pids.vault, floorCommand, 10*time.Second)
 	if b.pids.engine == 0 || b.pids.floor == 0 {
@@ -712,7 +712,7 @@ type manyResult struct {
 func (b *bench) partMany(ctx context.Context) error {
 	n := b.set.ManyAccounts
 	logf("part 4: %d accounts", n)
-	vaultPID := b.v.pid()
+	vaultPID := b.v.PID()
 	res := manyResult{Accounts: n}
 	cpu0 := snapCPU(b.pids)
 	res.PIDBefore = findPlugin(vaultPID, engineCommand)

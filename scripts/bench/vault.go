@@ -4,11 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -28,77 +23,7 @@ const (
 	floorName     = "floor"
 	floorCommand  = "vault-plugin-secrets-floor"
 	pluginVersion = "v0.1.0"
-	modulePath    = "github.com/zoho-vault/vault-plugin-secrets-zoho"
 )
-
-// findRepoRoot walks up from the working directory to this module's go.mod.
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(data), "module "+modulePath+"\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the module (no go.mod of " + modulePath + " above the working directory)")
-		}
-		dir = parent
-	}
-}
-
-// resolveVault finds the Vault binary: $VAULT_BIN, else what scripts/vault.sh
-// prints, else the project's cached build.
-func resolveVault(root, fromEnv string) (string, error) {
-	if fromEnv != "" {
-		return checkExecutable(fromEnv)
-	}
-	var reasons []string
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "vault.sh"))
-	cmd.Dir = root
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err == nil {
-		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-		if p, err := checkExecutable(strings.TrimSpace(lines[len(lines)-1])); err == nil {
-			return p, nil
-		} else {
-			reasons = append(reasons, err.Error())
-		}
-	} else {
-		reasons = append(reasons, fmt.Sprintf("scripts/vault.sh: %v: %s", err, strings.TrimSpace(stderr.String())))
-	}
-	matches, _ := filepath.Glob(filepath.Join(root, ".cache", "vault-*"))
-	for _, m := range matches {
-		if strings.Contains(filepath.Base(m), "build") {
-			continue
-		}
-		if p, err := checkExecutable(m); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no Vault binary: set VAULT_BIN (%s)", strings.Join(reasons, "; "))
-}
-
-func checkExecutable(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(abs)
-	if err != nil {
-		return "", err
-	}
-	if st.IsDir() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("%s is not an executable file", abs)
-	}
-	return abs, nil
-}
 
 // goBuild builds pkg (relative to root) into out.
 func goBuild(root, pkg, out string, ldflags string) error {
@@ -121,152 +46,6 @@ func goBuild(root, pkg, out string, ldflags string) error {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, buf.String())
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// vaultProc is the dev-mode Vault server under test.
-type vaultProc struct {
-	bin     string
-	addr    string // http://127.0.0.1:port
-	dir     string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// childEnv is this process's environment without anything that would point
-// Vault elsewhere or through a proxy, with a private HOME and TMPDIR.
-func childEnv(home, tmp string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k := strings.ToUpper(strings.SplitN(kv, "=", 2)[0])
-		if strings.HasPrefix(k, "VAULT_") || strings.HasSuffix(k, "_PROXY") || k == "HOME" || k == "TMPDIR" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "HOME="+home, "TMPDIR="+tmp, "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
-}
-
-// startVault starts `vault server -dev` on a free loopback port with the
-// plugin directory and waits until it is unsealed and active.
-func startVault(bin, dir, pluginDir string) (*vaultProc, error) {
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		v, err := startVaultOnce(bin, dir, pluginDir)
-		if err == nil {
-			return v, nil
-		}
-		lastErr = err
-		if !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	return nil, lastErr
-}
-
-func startVaultOnce(bin, dir, pluginDir string) (*vaultProc, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	home, tmp := filepath.Join(dir, "home"), filepath.Join(dir, "tmp")
-	for _, d := range []string{home, tmp} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	cfg := filepath.Join(dir, "dev.hcl")
-	hcl := fmt.Sprintf("plugin_directory = %q\ndisable_mlock = true\nraw_storage_endpoint = true\n", pluginDir)
-	if err := os.WriteFile(cfg, []byte(hcl), 0o600); err != nil {
-		return nil, err
-	}
-	v := &vaultProc{bin: bin, addr: "http://" + addr, dir: dir, logPath: filepath.Join(dir, "vault.log"), done: make(chan struct{})}
-	logf, err := os.OpenFile(v.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	v.cmd = exec.Command(bin, "server", "-dev", "-dev-root-token-id=root", "-dev-listen-address="+addr,
-		"-dev-no-store-token", "-config="+cfg, "-log-level=warn")
-	v.cmd.Env = childEnv(home, tmp)
-	v.cmd.Stdout, v.cmd.Stderr = logf, logf
-	// Own process group, so that stopping Vault also ends its plugins; and
-	// Pdeathsig, so that a harness killed by a signal takes Vault with it.
-	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := v.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() {
-		_ = v.cmd.Wait()
-		logf.Close()
-		close(v.done)
-	}()
-	deadline := time.Now().Add(90 * time.Second)
-	c := newAdminClient(v.addr, nil, 5*time.Second)
-	for {
-		select {
-		case <-v.done:
-			return nil, fmt.Errorf("vault exited during start-up:\n%s", v.logTail(40))
-		default:
-		}
-		h, err := c.Sys().Health()
-		if err == nil && h.Initialized && !h.Sealed && !h.Standby {
-			return v, nil
-		}
-		if time.Now().After(deadline) {
-			v.stop()
-			return nil, fmt.Errorf("vault not ready after 90 s (last error %v):\n%s", err, v.logTail(40))
-		}
-		time.Sleep(150 * time.Millisecond)
-	}
-}
-
-func (v *vaultProc) pid() int { return v.cmd.Process.Pid }
-
-// stop ends Vault and its process group (its plugins): SIGTERM, then SIGKILL.
-func (v *vaultProc) stop() {
-	if v == nil || v.cmd == nil || v.cmd.Process == nil {
-		return
-	}
-	pgid := v.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-v.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-v.done
-	}
-}
-
-func (v *vaultProc) logTail(n int) string {
-	data, _ := os.ReadFile(v.logPath)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // version asks the binary for its version line.
@@ -310,21 +89,6 @@ func newAdminClient(addr string, tr *http.Transport, timeout time.Duration) *api
 	}
 	c.SetToken("root")
 	return c
-}
-
-// registerAndMount registers a plugin by its sha256 and mounts it at path.
-func registerAndMount(ctx context.Context, c *api.Client, name, command, sum, path string) error {
-	if err := c.Sys().RegisterPluginWithContext(ctx, &api.RegisterPluginInput{
-		Name: name, Type: api.PluginTypeSecrets, Command: command, SHA256: sum, Version: pluginVersion,
-	}); err != nil {
-		return fmt.Errorf("registering plugin %s: %w", name, err)
-	}
-	if _, err := c.Logical().WriteWithContext(ctx, "sys/mounts/"+path, map[string]interface{}{
-		"type": name, "plugin_version": pluginVersion,
-	}); err != nil {
-		return fmt.Errorf("mounting %s at %s/: %w", name, path, err)
-	}
-	return nil
 }
 
 // --- /proc ---
