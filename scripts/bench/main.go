@@ -12,7 +12,10 @@
 //     lazy first reads after it; the spread of background refreshes;
 //  5. Vault lease growth per 1000 reads;
 //
-// prints a Markdown report and writes it to docs/benchmarks.md.
+// prints a Markdown report and writes it to docs/benchmarks.md. Each part has
+// its file (part1_throughput.go, part2_bursts.go, part3_boundary.go,
+// part4_many.go, part4b_spread.go, part5_leases.go); this one holds the
+// settings and runs them in order.
 //
 //	go run ./scripts/bench [-quick] [-out docs/benchmarks.md]
 //
