@@ -4,11 +4,15 @@
 # all it needs). Ctrl-C stops everything it started.
 # DEV_NONINTERACTIVE=1 stops right after printing what to try (for CI): exit
 # status 0 only if a token was read through Vault and accepted by the simulator.
+# DEV_DIR (default .cache/dev) holds the run's logs, plugin directory and
+# Vault's HOME.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state="${DEV_DIR:-$root/.cache/dev}"
+mkdir -p "$state"
+state="$(cd "$state" && pwd)"
 cd "$root"
-state="$root/.cache/dev"
 plugin=vault-plugin-secrets-zoho
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -28,7 +32,9 @@ if [[ -f "$state/dev.pid" ]] && kill -0 "$(cat "$state/dev.pid")" 2>/dev/null; t
 	echo "dev: make dev is already running (pid $(cat "$state/dev.pid")); stop it first" >&2
 	exit 1
 fi
-rm -rf "$state"
+# What a previous run left (only its own files: DEV_DIR may name any directory).
+rm -rf "$state/plugins" "$state/home"
+rm -f "$state/vault.hcl" "$state/vault.log" "$state/zoho-sim.log" "$state/sim.url"
 mkdir -p "$state/plugins" "$state/home"
 echo $$ >"$state/dev.pid"
 
