@@ -27,8 +27,8 @@ type vaultServer struct {
 	*vaultproc.Server
 }
 
-// config is the launcher's configuration for a server of the suite.
-func config(dir, level string) vaultproc.Config {
+// serverConfig is the launcher's configuration for a server of the suite.
+func serverConfig(dir, level string) vaultproc.Config {
 	return vaultproc.Config{Bin: vaultBin, Dir: dir, PluginDir: pluginDir, LogLevel: level}
 }
 
@@ -39,7 +39,7 @@ func startDevVault(dir string) (*vaultServer, error) {
 
 // startDevVaultLevel starts a dev Vault logging at level.
 func startDevVaultLevel(dir, level string) (*vaultServer, error) {
-	s, err := vaultproc.StartDev(config(dir, level))
+	s, err := vaultproc.StartDev(serverConfig(dir, level))
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ type persistentVault struct {
 // newPersistentVault initializes a file-storage Vault in dir and leaves it
 // running and unsealed.
 func newPersistentVault(dir string) (*persistentVault, *vaultServer, error) {
-	p, s, err := vaultproc.InitPersistent(config(dir, "debug"))
+	p, s, err := vaultproc.InitPersistent(serverConfig(dir, "debug"))
 	if err != nil {
 		return nil, nil, err
 	}
