@@ -38,8 +38,11 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# Packages whose tests run a real Vault server: make e2e runs them.
+VAULT_TESTS := /scripts/e2e$$|/scripts/internal/vaultproc$$
+
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /scripts/e2e)
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -E '$(VAULT_TESTS)')
 
 # MODEL_SEEDS: how many random seeds the lease bookkeeping model sweeps
 # (make unit runs it with fixed seeds).
@@ -50,8 +53,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRevokeResponse$$' -fuzztime=$(FUZZTIME) ./backend/zoho/
 	MODEL_SEEDS=$(MODEL_SEEDS) $(GO) test -count=1 -run='^TestLeaseModel$$' ./backend/
 
+# The Vault launcher's own tests, then the end-to-end suite.
 e2e: build
 	vault_bin="$$(bash scripts/vault.sh)" && \
+	VAULT_BIN="$$vault_bin" $(GO) test -race -count=1 ./scripts/internal/vaultproc/ && \
 	VAULT_BIN="$$vault_bin" PLUGIN_DIR="$(BIN)" $(GO) test -count=1 -timeout=20m -v ./scripts/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
 
 # Benchmarks against a real Vault; writes docs/benchmarks.md.

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # make dev: a Vault dev server with the Zoho plugin, the Zoho simulator and a
 # demo account, all on loopback and offline (Go, bash, curl and coreutils are
-# all it needs). Ctrl-C stops everything it started.
+# all it needs). Ctrl-C, or a TERM or HUP to it or its process group, stops
+# everything it started.
 # DEV_NONINTERACTIVE=1 stops right after printing what to try (for CI): exit
 # status 0 only if a token was read through Vault and accepted by the simulator.
+# DEV_DIR (default .cache/dev) holds the run's logs, plugin directory and
+# Vault's HOME.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+state="${DEV_DIR:-$root/.cache/dev}"
+mkdir -p "$state"
+state="$(cd "$state" && pwd)"
 cd "$root"
-state="$root/.cache/dev"
 plugin=vault-plugin-secrets-zoho
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -28,23 +33,31 @@ if [[ -f "$state/dev.pid" ]] && kill -0 "$(cat "$state/dev.pid")" 2>/dev/null; t
 	echo "dev: make dev is already running (pid $(cat "$state/dev.pid")); stop it first" >&2
 	exit 1
 fi
-rm -rf "$state"
+# What a previous run left (only its own files: DEV_DIR may name any directory).
+rm -rf "$state/plugins" "$state/home"
+rm -f "$state/vault.hcl" "$state/vault.log" "$state/zoho-sim.log" "$state/sim.url"
 mkdir -p "$state/plugins" "$state/home"
 echo $$ >"$state/dev.pid"
 
-# Everything started here runs in its own session (setsid), so the terminal's
-# Ctrl-C reaches only this script, which stops the rest in order: a TERM to each
-# main process (Vault stops its plugin processes itself), then, after a grace
-# period, a KILL to whatever is left in its process group.
+# Everything started here runs in its own session (setsid), so a signal meant
+# for this script (the terminal's Ctrl-C or hangup, a TERM to it or to its
+# process group) reaches only it, and it stops the rest in order: a TERM to
+# each main process (Vault stops its plugin processes itself), then, after a
+# grace period, a KILL to whatever is left in its process group. Once stopping
+# has begun, INT, TERM and HUP are ignored, by this script and by the commands
+# it runs meanwhile: make passes a TERM on to this script, timeout and
+# supervisors may send more than one, and such a second signal used to kill the
+# script halfway, leaving Vault and the simulator running.
 pids=()
 names=()
 cleanup() {
-	local code=$? i pid
-	trap - EXIT INT TERM
+	local code=$? i n pid
+	trap '' INT TERM HUP
+	trap - EXIT
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
 		pid=${pids[i]}
 		kill -TERM "$pid" 2>/dev/null || continue
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		for ((n = 0; n < 100; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	done
 	for pid in "${pids[@]}"; do
 		kill -KILL -- "-$pid" 2>/dev/null || true
@@ -56,6 +69,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 start() { # start NAME LOG CMD...: runs CMD in the background in its own session
 	local name=$1 log=$2

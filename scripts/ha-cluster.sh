@@ -76,7 +76,7 @@ three_voters() {
 unseal() { VAULT_ADDR="$(addr "$1")" "$vault" operator unseal "$(cat "$dir/unseal-key")" >/dev/null; }
 
 cmd_start() {
-	vault="${VAULT_BIN:-$(bash "$root/scripts/vault.sh")}"
+	vault="$(bash "$root/scripts/vault.sh")" # honours VAULT_BIN
 	if [[ ! -x "$plugin_dir/vault-plugin-secrets-zoho" ]]; then
 		make -C "$root" build >&2
 	fi

@@ -1,3 +1,8 @@
+// The heap probe of part 4 runs the engine in a child process of the
+// harness (no Vault, no gRPC, storage discarded as it lives in Vault) with N
+// accounts, each read once, and reports the live heap per account with a
+// heap profile: where the plugin's memory goes.
+
 package main
 
 import (
@@ -22,11 +27,6 @@ import (
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 )
-
-// The heap probe runs the engine in a child process of the harness (no
-// Vault, no gRPC, storage discarded as it lives in Vault) with N accounts,
-// each read once, and reports the live heap per account with a heap profile:
-// where the plugin's memory goes.
 
 type heapProbeResult struct {
 	Accounts        int     `json:"accounts"`

@@ -1,3 +1,8 @@
+// The load generators the parts drive Vault with (closed loop, open loop,
+// bounded parallel), latency summaries, and the CPU accounting that splits a
+// measurement's CPU time between Vault, the plugins, this harness and the
+// rest of the machine.
+
 package main
 
 import (

@@ -12,7 +12,10 @@
 //     lazy first reads after it; the spread of background refreshes;
 //  5. Vault lease growth per 1000 reads;
 //
-// prints a Markdown report and writes it to docs/benchmarks.md.
+// prints a Markdown report and writes it to docs/benchmarks.md. Each part has
+// its file (part1_throughput.go, part2_bursts.go, part3_boundary.go,
+// part4_many.go, part4b_spread.go, part5_leases.go); this one holds the
+// settings and runs them in order.
 //
 //	go run ./scripts/bench [-quick] [-out docs/benchmarks.md]
 //
@@ -36,6 +39,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
 // settings are the sizes and durations of one run.
@@ -95,7 +99,7 @@ type bench struct {
 	root     string
 	work     string
 	vaultBin string
-	v        *vaultProc
+	v        *vaultproc.Server
 	tr       *http.Transport
 	admin    *api.Client // long timeout, for revocations and reloads
 	pids     pids
@@ -142,7 +146,7 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		if b.v != nil {
-			fmt.Fprintf(os.Stderr, "--- vault log (tail) ---\n%s\n", b.v.logTail(40))
+			fmt.Fprintf(os.Stderr, "--- vault log (tail) ---\n%s\n", b.v.LogTail(40))
 		}
 	}
 	b.shutdown(*keep || err != nil)
@@ -174,18 +178,22 @@ func logf(format string, args ...interface{}) {
 }
 
 func (b *bench) run(ctx context.Context) error {
-	vaultBinEnv := os.Getenv("VAULT_BIN")
+	root, err := vaultproc.RepoRoot()
+	if err != nil {
+		return err
+	}
+	b.root = root
+	// $VAULT_BIN, vault on PATH or the cached build; otherwise
+	// scripts/vault.sh builds it.
+	if b.vaultBin, err = vaultproc.FindOrBuild(ctx, root, os.Stderr); err != nil {
+		return err
+	}
 	// The API clients of this process must not pick up a developer's Vault.
 	for _, kv := range os.Environ() {
 		if k := strings.SplitN(kv, "=", 2)[0]; strings.HasPrefix(k, "VAULT_") {
 			os.Unsetenv(k)
 		}
 	}
-	root, err := findRepoRoot()
-	if err != nil {
-		return err
-	}
-	b.root = root
 	if b.work, err = os.MkdirTemp("", "zoho-bench-"); err != nil {
 		return err
 	}
@@ -196,9 +204,6 @@ func (b *bench) run(ctx context.Context) error {
 	b.res.GoVersion = runtime.Version()
 	b.res.Commit = gitCommit(root)
 
-	if b.vaultBin, err = resolveVault(root, vaultBinEnv); err != nil {
-		return err
-	}
 	b.res.VaultVersion = vaultVersion(b.vaultBin)
 	logf("vault %s (%s)", b.vaultBin, b.res.VaultVersion)
 
@@ -236,23 +241,28 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	// Vault.
-	if b.v, err = startVault(b.vaultBin, filepath.Join(b.work, "vault"), pluginDir); err != nil {
+	b.v, err = vaultproc.StartDev(vaultproc.Config{
+		Bin: b.vaultBin, Dir: filepath.Join(b.work, "vault"), PluginDir: pluginDir,
+		LogLevel: "warn", HCL: "raw_storage_endpoint = true\n", ReadyTimeout: 90 * time.Second,
+	})
+	if err != nil {
 		return err
 	}
 	b.tr = newTransport()
-	b.admin = newAdminClient(b.v.addr, b.tr, 10*time.Minute)
+	b.admin = newAdminClient(b.v.Addr, b.tr, 10*time.Minute)
 	for _, p := range []struct{ name, command, path string }{{engineName, engineCommand, "zoho"}, {floorName, floorCommand, "floor"}} {
-		sum, err := fileSHA256(filepath.Join(pluginDir, p.command))
+		sum, err := vaultproc.SHA256File(filepath.Join(pluginDir, p.command))
 		if err != nil {
 			return err
 		}
-		if err := registerAndMount(ctx, b.admin, p.name, p.command, sum, p.path); err != nil {
+		plugin := vaultproc.Plugin{Name: p.name, Command: p.command, Version: pluginVersion, SHA256: sum}
+		if err := b.v.EnablePlugin(ctx, plugin, p.path); err != nil {
 			return err
 		}
 	}
-	logf("vault %s up (pid %d), plugins mounted at zoho/ and floor/", b.v.addr, b.v.pid())
+	logf("vault %s up (pid %d), plugins mounted at zoho/ and floor/", b.v.Addr, b.v.PID())
 
-	b.pids = pids{vault: b.v.pid(), engine: waitPlugin(b.v.pid(), engineCommand, 10*time.Second), floor: waitPlugin(b.v.pid(), floorCommand, 10*time.Second)}
+	b.pids = pids{vault: b.v.PID(), engine: waitPlugin(b.v.PID(), engineCommand, 10*time.Second), floor: waitPlugin(b.v.PID(), floorCommand, 10*time.Second)}
 	if b.want("throughput") {
 		if err := b.partThroughput(ctx); err != nil {
 			return fmt.Errorf("throughput: %w", err)
@@ -310,7 +320,7 @@ func (b *bench) want(part string) bool { return b.parts["all"] || b.parts[part] 
 
 func (b *bench) shutdown(keep bool) {
 	if b.v != nil {
-		b.v.stop()
+		b.v.Stop()
 	}
 	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread} {
 		if s != nil {
@@ -328,5 +338,5 @@ func (b *bench) shutdown(keep bool) {
 
 // client is a fresh root-token API client on the shared transport.
 func (b *bench) client() *api.Client {
-	return newAdminClient(b.v.addr, b.tr, time.Minute)
+	return newAdminClient(b.v.Addr, b.tr, time.Minute)
 }

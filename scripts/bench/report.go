@@ -1,3 +1,6 @@
+// The results of a run and the Markdown report rendered from them, with the
+// targets each part is judged against.
+
 package main
 
 import (

@@ -6,13 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
 // TestAgentRendersFreshToken runs a real Vault Agent whose template renders
@@ -74,7 +74,7 @@ template {
   destination = %q
   perms       = "0600"
 }
-`, v.addr, tokenFile, mountPath, rendered)
+`, v.Addr, tokenFile, mountPath, rendered)
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := writeFile(cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
@@ -84,17 +84,12 @@ template {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(dir, "agent.log")
-	cmd, logf, done, _, err := startProcess(vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=debug"}, childEnv(home), logPath)
+	agent, err := vaultproc.StartProcess(vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=debug"}, vaultproc.Env(home), logPath)
 	if err != nil {
 		t.Fatalf("starting vault agent: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-		}
-		logf.Close()
+		agent.Kill()
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
 			t.Logf("--- vault agent log ---\n%s", lastLines(string(data), 300))
@@ -102,10 +97,8 @@ template {
 	})
 
 	readRendered := func() (string, error) {
-		select {
-		case <-done:
+		if gone, _ := agent.Exited(); gone {
 			return "", errors.New("vault agent exited")
-		default:
 		}
 		data, err := os.ReadFile(rendered)
 		if err != nil {

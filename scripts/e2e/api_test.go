@@ -23,7 +23,7 @@ func TestAPIPaths(t *testing.T) {
 	a.expectCounters(t, 1, 0)
 
 	// Read: non-secret fields only.
-	res := v.raw(t, v.token, http.MethodGet, cfgPath, nil)
+	res := v.raw(t, v.Token, http.MethodGet, cfgPath, nil)
 	if res.status != http.StatusOK {
 		t.Fatalf("GET %s: %s", cfgPath, res)
 	}
@@ -88,7 +88,7 @@ func TestAPIPaths(t *testing.T) {
 	a.expectCounters(t, 1, 0)
 
 	// The config read still holds no token after creds were issued.
-	res = v.raw(t, v.token, http.MethodGet, cfgPath, nil)
+	res = v.raw(t, v.Token, http.MethodGet, cfgPath, nil)
 	if strings.Contains(string(res.body), cr.accessToken) {
 		t.Fatalf("config read contains the access token: %s", res.body)
 	}
@@ -145,7 +145,7 @@ func TestAPIPaths(t *testing.T) {
 	if err := tokenDead(t, sim, cr3.accessToken); err != nil {
 		t.Fatalf("after delete: %v", err)
 	}
-	if res := v.raw(t, v.token, http.MethodGet, cfgPath, nil); res.status != http.StatusNotFound {
+	if res := v.raw(t, v.Token, http.MethodGet, cfgPath, nil); res.status != http.StatusNotFound {
 		t.Fatalf("GET %s after delete: %s; want 404", cfgPath, res)
 	}
 	if list, err := c.Logical().List(mountPath + "/config"); err != nil {
@@ -219,14 +219,14 @@ func TestAPIBadInput(t *testing.T) {
 	if got := a.counters(); got.TokenRequests != 0 {
 		t.Fatalf("bad input reached Zoho: %+v", got)
 	}
-	if res := v.raw(t, v.token, http.MethodGet, cfgPath, nil); res.status != http.StatusNotFound {
+	if res := v.raw(t, v.Token, http.MethodGet, cfgPath, nil); res.status != http.StatusNotFound {
 		t.Fatalf("GET %s after refused writes: %s; want 404", cfgPath, res)
 	}
 
 	// A grant code Zoho rejects: 400 naming grant_code, nothing stored.
 	_, err := c.Logical().Write(cfgPath, with(map[string]interface{}{"grant_code": "1000.0000000000000000000000000000dead.00000000000000000000000000000000"}))
 	expectStatus(t, "rejected grant code", err, http.StatusBadRequest, "grant_code", "invalid_code")
-	if res := v.raw(t, v.token, http.MethodGet, cfgPath, nil); res.status != http.StatusNotFound {
+	if res := v.raw(t, v.Token, http.MethodGet, cfgPath, nil); res.status != http.StatusNotFound {
 		t.Fatalf("GET %s after a rejected grant code: %s; want 404", cfgPath, res)
 	}
 

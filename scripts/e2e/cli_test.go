@@ -23,7 +23,7 @@ func TestCLIFlows(t *testing.T) {
 	cfgPath := mountPath + "/config/" + a.name
 
 	// Bad input first: the CLI shows the 400 and the field.
-	r := v.cli(t, v.token, "write", cfgPath, "client_id="+a.client.ID, "client_secret="+a.client.Secret,
+	r := v.cli(t, v.Token, "write", cfgPath, "client_id="+a.client.ID, "client_secret="+a.client.Secret,
 		"data_center=mars", "accounts_url="+sim.AccountsURL("us"), "grant_code="+a.grantCode(t))
 	if r.code != 2 || !strings.Contains(r.stderr, "Code: 400") || !strings.Contains(r.stderr, "data_center") {
 		t.Fatalf("bad data_center: %s\nwant exit 2 with Code: 400 naming data_center", r)
@@ -114,7 +114,7 @@ func TestCLIFlows(t *testing.T) {
 	if err := tokenDead(t, sim, tok); err != nil {
 		t.Fatalf("after revoke: %v", err)
 	}
-	r = v.cli(t, v.token, "read", mountPath+"/creds/"+a.name)
+	r = v.cli(t, v.Token, "read", mountPath+"/creds/"+a.name)
 	if r.code != 2 || !strings.Contains(r.stderr, "Code: 400") || !strings.Contains(r.stderr, "grant_code") {
 		t.Fatalf("creds after revoke: %s\nwant exit 2, Code: 400, telling to write a grant_code", r)
 	}
@@ -124,11 +124,11 @@ func TestCLIFlows(t *testing.T) {
 	if !strings.Contains(r.stdout, "Success! Data deleted (if it existed) at: "+cfgPath) {
 		t.Fatalf("delete output: %s", r)
 	}
-	r = v.cli(t, v.token, "read", cfgPath)
+	r = v.cli(t, v.Token, "read", cfgPath)
 	if r.code != 2 || !strings.Contains(r.stderr, "No value found at "+cfgPath) {
 		t.Fatalf("config read after delete: %s\nwant exit 2, No value found", r)
 	}
-	r = v.cli(t, v.token, "list", "-format=json", mountPath+"/config")
+	r = v.cli(t, v.Token, "list", "-format=json", mountPath+"/config")
 	if r.code == 0 && strings.Contains(r.stdout, `"`+a.name+`"`) {
 		t.Fatalf("list after delete still has %s: %s", a.name, r.stdout)
 	}

@@ -20,7 +20,7 @@ func TestConsentThroughVaultCallback(t *testing.T) {
 	t.Parallel()
 	v := devVault(t)
 	c := v.root()
-	callback := v.addr + "/v1/" + mountPath + "/callback"
+	callback := v.Addr + "/v1/" + mountPath + "/callback"
 	client := sim.RegisterClient(zohosim.Client{DC: "us", RedirectURIs: []string{callback}})
 	a := &account{name: "consent", sim: sim, client: client, scopes: []string{"ZohoCRM.modules.ALL"}}
 	_, err := c.Logical().Write(mountPath+"/config/"+a.name, map[string]interface{}{

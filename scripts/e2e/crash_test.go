@@ -39,7 +39,7 @@ func TestCrashMidRefreshAndMidExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { v.stop() })
+	t.Cleanup(func() { v.Kill() })
 	v.dumpLogOnFailure(t, "crash Vault")
 	if err := v.enablePlugin(); err != nil {
 		t.Fatal(err)
@@ -96,12 +96,12 @@ func TestCrashMidRefreshAndMidExchange(t *testing.T) {
 		return nil
 	})
 
-	v.stop() // SIGKILL to Vault and its plugin processes
+	v.Kill() // SIGKILL to Vault and its plugin processes
 	v2, err := pv.start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { v2.stop() })
+	t.Cleanup(func() { v2.Kill() })
 	if err := pv.unseal(v2); err != nil {
 		t.Fatal(err)
 	}

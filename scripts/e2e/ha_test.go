@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,35 +18,8 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
-
-// freePortBlock finds n consecutive free loopback ports.
-func freePortBlock(n int) (int, error) {
-	for try := 0; try < 50; try++ {
-		addr, err := freeAddr()
-		if err != nil {
-			return 0, err
-		}
-		_, p, _ := net.SplitHostPort(addr)
-		base, _ := strconv.Atoi(p)
-		if base+n > 65535 {
-			continue
-		}
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no block of %d free ports", n)
-}
 
 // haCluster runs scripts/ha-cluster.sh with a private directory and ports.
 type haCluster struct {
@@ -117,12 +89,12 @@ func TestRaftFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = zs.Close() })
-	base, err := freePortBlock(6)
+	base, err := vaultproc.FreePortBlock(6)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &haCluster{dir: t.TempDir()}
-	h.env = append(childEnv(filepath.Join(h.dir, "home")), "HA_DIR="+h.dir, "HA_BASE_PORT="+strconv.Itoa(base),
+	h.env = append(vaultproc.Env(filepath.Join(h.dir, "home")), "HA_DIR="+h.dir, "HA_BASE_PORT="+strconv.Itoa(base),
 		"VAULT_BIN="+vaultBin, "PLUGIN_DIR="+pluginDir, "PLUGIN_VERSION="+pluginVersion)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -115,7 +115,7 @@ func TestOpenAPI(t *testing.T) {
 	t.Parallel()
 	v := devVault(t)
 
-	res := v.raw(t, v.token, http.MethodGet, "sys/internal/specs/openapi", nil)
+	res := v.raw(t, v.Token, http.MethodGet, "sys/internal/specs/openapi", nil)
 	if res.status != http.StatusOK {
 		t.Fatalf("GET sys/internal/specs/openapi: %s", res)
 	}

@@ -21,13 +21,13 @@ func TestSecretHygiene(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { v.stop() })
+	t.Cleanup(func() { v.Kill() })
 	v.dumpLogOnFailure(t, "trace Vault")
 	if err := v.enablePlugin(); err != nil {
 		t.Fatal(err)
 	}
 	c := v.root()
-	auditPath := filepath.Join(v.dir, "audit.log")
+	auditPath := filepath.Join(v.Dir, "audit.log")
 	if err := c.Sys().EnableAuditWithOptions("file", &api.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": auditPath}}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestSecretHygiene(t *testing.T) {
 	record(c.Logical().List(mountPath + "/config"))
 	record(c.Logical().List(mountPath + "/status"))
 	record(c.Logical().Read(mountPath + "/status/" + a.name))
-	rawMetrics := v.raw(t, v.token, "GET", mountPath+"/metrics?per_account=true", nil)
+	rawMetrics := v.raw(t, v.Token, "GET", mountPath+"/metrics?per_account=true", nil)
 	responses = append(responses, string(rawMetrics.body))
 	// Errors: a bad code, a forced refresh, bad input.
 	bad := a.configData(t)
@@ -96,7 +96,7 @@ func TestSecretHygiene(t *testing.T) {
 		_, err := os.Stat(auditPath)
 		return err
 	})
-	vaultLog, _ := os.ReadFile(v.logPath)
+	vaultLog, _ := os.ReadFile(v.LogPath)
 	auditLog, _ := os.ReadFile(auditPath)
 	if !strings.Contains(string(vaultLog), "account written") {
 		t.Fatal("the Vault log carries nothing of the plugin: the check would prove nothing")

@@ -3,11 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
 const (
@@ -51,7 +48,7 @@ func TestMain(m *testing.M) {
 }
 
 func setupAndRun(m *testing.M) (int, error) {
-	root, err := findRepoRoot()
+	root, err := vaultproc.RepoRoot()
 	if err != nil {
 		return 0, err
 	}
@@ -73,13 +70,18 @@ func setupAndRun(m *testing.M) (int, error) {
 	if err := buildPlugin(pluginDir); err != nil {
 		return 0, err
 	}
-	sum, err := fileSHA256(filepath.Join(pluginDir, pluginCommand))
+	sum, err := vaultproc.SHA256File(filepath.Join(pluginDir, pluginCommand))
 	if err != nil {
 		return 0, err
 	}
 	pluginSHA = sum
 
-	if vaultBin, err = resolveVault(); err != nil {
+	// $VAULT_BIN, vault on PATH or the cached build; otherwise
+	// scripts/vault.sh builds it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	vaultBin, err = vaultproc.FindOrBuild(ctx, repoRoot, os.Stderr)
+	cancel()
+	if err != nil {
 		return 0, err
 	}
 	fmt.Fprintf(os.Stderr, "e2e: vault binary %s, plugin sha256 %s\n", vaultBin, pluginSHA)
@@ -93,30 +95,11 @@ func setupAndRun(m *testing.M) (int, error) {
 	sharedDir = filepath.Join(work, "shared-vault")
 	defer func() {
 		if sharedVault != nil {
-			sharedVault.stop()
+			sharedVault.Kill()
 		}
 	}()
 
 	return m.Run(), nil
-}
-
-// findRepoRoot walks up from the package directory to the module's go.mod.
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.Contains(string(data), "module github.com/zoho-vault/vault-plugin-secrets-zoho\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("cannot find the module root (go.mod of github.com/zoho-vault/vault-plugin-secrets-zoho)")
-		}
-		dir = parent
-	}
 }
 
 func goTool() string {
@@ -142,71 +125,6 @@ func buildPlugin(dir string) error {
 	return nil
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// resolveVault finds the Vault binary: $VAULT_BIN, else what scripts/vault.sh
-// prints, else the binary the project builds into .cache/.
-func resolveVault() (string, error) {
-	if p := os.Getenv("VAULT_BIN"); p != "" {
-		return checkVault(p)
-	}
-	var reasons []string
-	script := filepath.Join(repoRoot, "scripts", "vault.sh")
-	if _, err := os.Stat(script); err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "bash", script)
-		cmd.Dir = repoRoot
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err == nil {
-			lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-			if p := strings.TrimSpace(lines[len(lines)-1]); p != "" {
-				if abs, err := checkVault(p); err == nil {
-					return abs, nil
-				} else {
-					reasons = append(reasons, err.Error())
-				}
-			}
-		} else {
-			reasons = append(reasons, fmt.Sprintf("scripts/vault.sh failed: %v: %s", err, lastLines(stderr.String(), 20)))
-		}
-	}
-	cached := filepath.Join(repoRoot, ".cache", "vault-1.21.0")
-	if abs, err := checkVault(cached); err == nil {
-		return abs, nil
-	} else {
-		reasons = append(reasons, err.Error())
-	}
-	return "", fmt.Errorf("no Vault binary: set VAULT_BIN (%s)", strings.Join(reasons, "; "))
-}
-
-func checkVault(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(abs)
-	if err != nil {
-		return "", fmt.Errorf("vault binary %s: %w", abs, err)
-	}
-	if st.IsDir() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("vault binary %s is not an executable file", abs)
-	}
-	return abs, nil
-}
-
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -227,8 +145,8 @@ func devVault(t *testing.T) *vaultServer {
 			return
 		}
 		if err := v.enablePlugin(); err != nil {
-			sharedErr = fmt.Errorf("%w\n--- vault log ---\n%s", err, v.logTail(200))
-			v.stop()
+			sharedErr = fmt.Errorf("%w\n--- vault log ---\n%s", err, v.LogTail(200))
+			v.Kill()
 			return
 		}
 		sharedVault = v
@@ -237,10 +155,10 @@ func devVault(t *testing.T) *vaultServer {
 		t.Fatalf("shared dev Vault: %v", sharedErr)
 	}
 	v := sharedVault
-	from := v.logSize()
+	from := v.LogSize()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- shared Vault log during %s ---\n%s", t.Name(), v.logSince(from))
+			t.Logf("--- shared Vault log during %s ---\n%s", t.Name(), v.LogSince(from))
 		}
 	})
 	return v

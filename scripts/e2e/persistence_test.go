@@ -15,7 +15,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starting a file-storage Vault: %v", err)
 	}
-	t.Cleanup(func() { v.stop() })
+	t.Cleanup(func() { v.Kill() })
 	v.dumpLogOnFailure(t, "file-storage Vault")
 
 	if err := v.enablePlugin(); err != nil {
@@ -33,7 +33,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	counters := a.counters()
 
 	// Stop with SIGTERM and wait for a clean exit.
-	if err := v.terminate(60 * time.Second); err != nil {
+	if err := v.Terminate(60 * time.Second); err != nil {
 		t.Fatalf("stopping Vault: %v", err)
 	}
 
@@ -42,8 +42,8 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("restarting Vault: %v", err)
 	}
-	t.Cleanup(func() { v2.stop() })
-	if st, err := v2.client("").Sys().SealStatus(); err != nil || !st.Sealed || !st.Initialized {
+	t.Cleanup(func() { v2.Kill() })
+	if st, err := v2.Client("").Sys().SealStatus(); err != nil || !st.Sealed || !st.Initialized {
 		t.Fatalf("restarted Vault: seal status %+v %v; want initialized and sealed", st, err)
 	}
 	if err := pv.unseal(v2); err != nil {

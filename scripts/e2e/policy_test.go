@@ -32,7 +32,7 @@ func TestPolicies(t *testing.T) {
 		t.Fatalf("creating a token: %v", err)
 	}
 	tok := tokSecret.Auth.ClientToken
-	app := v.client(tok)
+	app := v.Client(tok)
 
 	// Allowed: the analytics token.
 	cr := readCreds(t, app, analytics)

@@ -74,7 +74,7 @@ func TestPluginVersioning(t *testing.T) {
 	}
 
 	// A catalog read over HTTP by version agrees.
-	res := v.raw(t, v.token, http.MethodGet, "sys/plugins/catalog/secret/"+pluginName+"?version="+pluginVersion, nil)
+	res := v.raw(t, v.Token, http.MethodGet, "sys/plugins/catalog/secret/"+pluginName+"?version="+pluginVersion, nil)
 	if res.status != http.StatusOK {
 		t.Fatalf("catalog read: %s", res)
 	}

@@ -1,0 +1,223 @@
+// Part 3: read latency across refresh boundaries: a steady open-loop read
+// rate on one account with short-lived tokens, p99 near refreshes and near
+// the ends of a token's leases ÷ p99 elsewhere.
+
+package main
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+)
+
+type boundaryResult struct {
+	Rate                   float64
+	Seconds                float64
+	TTL                    time.Duration
+	Reads, Errors          int
+	FirstErr               string
+	Refreshes              int
+	RefreshN, QuietN       int
+	LeaseN                 int
+	RefreshP50, RefreshP99 time.Duration
+	QuietP50, QuietP99     time.Duration
+	LeaseP50, LeaseP99     time.Duration
+	AllP50, AllP99         time.Duration
+	Ratio, LeaseRatio      float64
+	OtherCores             float64 // other processes' load meanwhile
+	Slowest                []slowSecond
+	Created                time.Duration   // when the account's first token was minted (config write answered)
+	RefreshesAtLeaseEnd    int             // refreshes that fell inside a lease-end window
+	RefreshAt              []time.Duration // when the simulator saw each refresh
+}
+
+// slowSecond is one second of part 3 with its slowest read, placed relative
+// to the nearest refresh and the nearest end of a token's leases.
+type slowSecond struct {
+	At, Max               time.Duration
+	Reads                 int
+	ToRefresh, ToLeaseEnd time.Duration // signed: negative = before it
+}
+
+// slowestSeconds bins reads by start second and returns the n seconds with
+// the slowest reads.
+func slowestSeconds(reads []timedRead, from time.Duration, refreshes, mints []time.Duration, leaseEndAfterMint time.Duration, n int) []slowSecond {
+	bins := map[int]*slowSecond{}
+	for _, r := range reads {
+		if r.err || r.at < from {
+			continue
+		}
+		k := int(r.at / time.Second)
+		b := bins[k]
+		if b == nil {
+			b = &slowSecond{At: time.Duration(k) * time.Second}
+			bins[k] = b
+		}
+		b.Reads++
+		if r.lat > b.Max {
+			b.Max = r.lat
+		}
+	}
+	nearest := func(at time.Duration, marks []time.Duration) time.Duration {
+		best := time.Duration(1<<62 - 1)
+		for _, m := range marks {
+			if d := at - m; absDur(d) < absDur(best) {
+				best = d
+			}
+		}
+		return best
+	}
+	var ends []time.Duration
+	for _, m := range mints {
+		ends = append(ends, m+leaseEndAfterMint)
+	}
+	var all []slowSecond
+	for _, b := range bins {
+		mid := b.At + time.Second/2
+		b.ToRefresh, b.ToLeaseEnd = nearest(mid, refreshes), nearest(mid, ends)
+		all = append(all, *b)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Max > all[j].Max })
+	if len(all) > n {
+		all = all[:n]
+	}
+	return all
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+const (
+	refreshHalfWindow = time.Second // reads within ±1 s of a refresh
+	leaseWindowBefore = 1500 * time.Millisecond
+	leaseWindowAfter  = 1500 * time.Millisecond
+)
+
+func (b *bench) partBoundary(ctx context.Context) error {
+	ttl := b.set.ShortTTL
+	logf("part 3: steady %.0f reads/s for %s on one account, token lifetime %s", b.set.BoundaryRate, b.set.BoundaryDuration, ttl)
+	c := b.client()
+	origin := time.Now()
+	a, err := b.createAccount(ctx, c, b.simShort, "boundary")
+	if err != nil {
+		return err
+	}
+	mints := []time.Duration{time.Since(origin)}
+	var (
+		mu        sync.Mutex
+		refreshes []time.Duration
+	)
+	wctx, wcancel := context.WithCancel(ctx)
+	var wwg sync.WaitGroup
+	wwg.Add(1)
+	go func() {
+		defer wwg.Done()
+		last := a.sim.ClientCounters(a.id).Refreshes
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
+			}
+			if n := a.sim.ClientCounters(a.id).Refreshes; n > last {
+				at := time.Since(origin)
+				mu.Lock()
+				for ; last < n; last++ {
+					refreshes = append(refreshes, at)
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	loopStart := time.Since(origin)
+	cpu0 := snapCPU(b.pids)
+	reads, firstErr := openLoop(ctx, c, "zoho/creds/"+a.name, b.set.BoundaryRate, b.set.BoundaryDuration, origin)
+	otherCores := cpu0.to(snapCPU(b.pids)).otherCores()
+	wcancel()
+	wwg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	margin := ttl / 20
+	if margin < time.Second {
+		margin = time.Second
+	}
+	if margin > time.Minute {
+		margin = time.Minute
+	}
+	mints = append(mints, refreshes...)
+	inRefresh := func(at time.Duration) bool {
+		for _, r := range refreshes {
+			if at >= r-refreshHalfWindow && at <= r+refreshHalfWindow {
+				return true
+			}
+		}
+		return false
+	}
+	// All leases of one token end together, margin before it expires.
+	inLeaseEnd := func(at time.Duration) bool {
+		for _, m := range mints {
+			e := m + ttl - margin
+			if at >= e-leaseWindowBefore && at <= e+leaseWindowAfter {
+				return true
+			}
+		}
+		return false
+	}
+	var all, refresh, quiet, lease []time.Duration
+	res := boundaryResult{Rate: b.set.BoundaryRate, Seconds: b.set.BoundaryDuration.Seconds(), TTL: ttl, Refreshes: len(refreshes), FirstErr: firstErr, OtherCores: otherCores}
+	for _, r := range reads {
+		res.Reads++
+		if r.err {
+			res.Errors++
+			continue
+		}
+		if r.at < loopStart+2*time.Second {
+			continue // warm-up
+		}
+		all = append(all, r.lat)
+		rf, le := inRefresh(r.at), inLeaseEnd(r.at)
+		switch {
+		case le:
+			// The end of a token's leases is its own event (part of it may
+			// overlap a refresh window); it is reported apart.
+			lease = append(lease, r.lat)
+		case rf:
+			refresh = append(refresh, r.lat)
+		default:
+			quiet = append(quiet, r.lat)
+		}
+	}
+	for _, r := range refreshes {
+		res.RefreshAt = append(res.RefreshAt, r)
+	}
+	res.Created = mints[0]
+	for _, r := range refreshes {
+		if inLeaseEnd(r) {
+			res.RefreshesAtLeaseEnd++
+		}
+	}
+	res.Slowest = slowestSeconds(reads, loopStart+2*time.Second, refreshes, mints, ttl-margin, 3)
+	sa, sr, sq, sl := summarise(all, 0, 0, ""), summarise(refresh, 0, 0, ""), summarise(quiet, 0, 0, ""), summarise(lease, 0, 0, "")
+	res.AllP50, res.AllP99 = sa.P50, sa.P99
+	res.RefreshP50, res.RefreshP99, res.RefreshN = sr.P50, sr.P99, sr.N
+	res.QuietP50, res.QuietP99, res.QuietN = sq.P50, sq.P99, sq.N
+	res.LeaseP50, res.LeaseP99, res.LeaseN = sl.P50, sl.P99, sl.N
+	if sq.P99 > 0 {
+		res.Ratio = float64(sr.P99) / float64(sq.P99)
+		res.LeaseRatio = float64(sl.P99) / float64(sq.P99)
+	}
+	b.res.Boundary = res
+	logf("  token minted at %.1f s, refreshes at %v", res.Created.Seconds(), roundAll(res.RefreshAt))
+	logf("  %d reads, %d errors, %d refreshes; p99 across refreshes %.2f ms (n=%d), quiet %.2f ms (n=%d), at lease ends %.2f ms (n=%d)",
+		res.Reads, res.Errors, res.Refreshes, ms(res.RefreshP99), res.RefreshN, ms(res.QuietP99), res.QuietN, ms(res.LeaseP99), res.LeaseN)
+	return nil
+}

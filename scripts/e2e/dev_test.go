@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDevStopsEverything runs `make dev`'s script, scripts/dev.sh, in a
+// process group of its own with a private DEV_DIR, and stops it each way it
+// can be stopped. Every time, the Vault server, its plugin and the Zoho
+// simulator it started must be gone, their ports closed and dev.pid removed.
+func TestDevStopsEverything(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		// stop stops the running script (its process group is its pid);
+		// nil: the script stops by itself (DEV_NONINTERACTIVE=1).
+		stop func(pgid int, done <-chan struct{})
+	}{
+		// What `timeout`, process supervisors and `kill -- -PGID` send.
+		{"SIGTERM to the group", signalGroup(syscall.SIGTERM)},
+		// Make passes a TERM on to its recipe too, and timeout and
+		// supervisors may send more than one: the later ones reach the
+		// script while it is stopping.
+		{"SIGTERM to the group, repeated while stopping", func(pgid int, done <-chan struct{}) {
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				_ = syscall.Kill(-pgid, syscall.SIGTERM)
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+				}
+			}
+		}},
+		{"SIGTERM to the script", func(pgid int, _ <-chan struct{}) { _ = syscall.Kill(pgid, syscall.SIGTERM) }},
+		// Ctrl-C in a terminal.
+		{"SIGINT to the group", signalGroup(syscall.SIGINT)},
+		// The terminal closed.
+		{"SIGHUP to the group", signalGroup(syscall.SIGHUP)},
+		{"DEV_NONINTERACTIVE=1", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runDev(t, tc.stop)
+		})
+	}
+}
+
+func signalGroup(sig syscall.Signal) func(int, <-chan struct{}) {
+	return func(pgid int, _ <-chan struct{}) { _ = syscall.Kill(-pgid, sig) }
+}
+
+var (
+	vaultAddrRe = regexp.MustCompile(`export VAULT_ADDR=(http://127\.0\.0\.1:[0-9]+)`)
+	simURLRe    = regexp.MustCompile(`Zoho simulator at (http://127\.0\.0\.1:[0-9]+)`)
+)
+
+func runDev(t *testing.T, stop func(int, <-chan struct{})) {
+	state := t.TempDir()
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "VAULT_") || strings.HasPrefix(k, "DEV_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	// HOME stays: make dev builds the plugin with the developer's Go cache.
+	env = append(env, "VAULT_BIN="+vaultBin, "DEV_DIR="+state)
+	if stop == nil {
+		env = append(env, "DEV_NONINTERACTIVE=1")
+	}
+
+	out := &syncBuffer{}
+	cmd := exec.Command("bash", filepath.Join(repoRoot, "scripts", "dev.sh"))
+	cmd.Dir = repoRoot
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		// Whatever the script left behind is this test's to end.
+		select {
+		case <-done:
+		default:
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		for pid := range startedIn(state) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if t.Failed() {
+			t.Logf("--- dev.sh output ---\n%s", out.String())
+			for _, name := range []string{"vault.log", "zoho-sim.log"} {
+				data, _ := os.ReadFile(filepath.Join(state, name))
+				t.Logf("--- %s ---\n%s", name, lastLines(string(data), 40))
+			}
+		}
+	})
+
+	// Ready: everything is up and a token was read through Vault. Until the
+	// script stops, the processes it started name DEV_DIR in their command
+	// lines.
+	var running map[int]string
+	eventually(t, 3*time.Minute, func() error {
+		select {
+		case <-done:
+			if stop != nil {
+				t.Fatalf("dev.sh exited before it was ready: %v", waitErr)
+			}
+			return nil
+		default:
+		}
+		if stop == nil {
+			return errors.New("dev.sh is running") // it stops by itself
+		}
+		if !strings.Contains(out.String(), "press Ctrl-C to stop") {
+			return errors.New("dev.sh is not ready")
+		}
+		running = startedIn(state)
+		return nil
+	})
+	var vaultAddr, simURL string
+	if m := vaultAddrRe.FindStringSubmatch(out.String()); m != nil {
+		vaultAddr = m[1]
+	}
+	if m := simURLRe.FindStringSubmatch(out.String()); m != nil {
+		simURL = m[1]
+	}
+	if vaultAddr == "" || simURL == "" {
+		t.Fatalf("dev.sh printed no Vault address (%q) or simulator URL (%q)", vaultAddr, simURL)
+	}
+	if stop == nil {
+		if waitErr != nil {
+			t.Fatalf("DEV_NONINTERACTIVE=1 dev.sh: %v", waitErr)
+		}
+	} else {
+		kinds := map[string]bool{}
+		for _, cmdline := range running {
+			switch {
+			case strings.Contains(cmdline, " server -dev "):
+				kinds["vault"] = true
+			case strings.Contains(cmdline, "/plugins/vault-plugin-secrets-zoho"):
+				kinds["plugin"] = true
+			case strings.Contains(cmdline, "zoho-sim "):
+				kinds["simulator"] = true
+			}
+		}
+		if !kinds["vault"] || !kinds["plugin"] || !kinds["simulator"] {
+			t.Fatalf("dev.sh is ready, but not everything runs: %v", running)
+		}
+		stop(cmd.Process.Pid, done)
+	}
+
+	eventually(t, time.Minute, func() error {
+		select {
+		case <-done:
+		default:
+			return errors.New("dev.sh has not exited")
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		if left := startedIn(state); len(left) > 0 {
+			return fmt.Errorf("left running after dev.sh exited (%v): %v", waitErr, left)
+		}
+		for _, addr := range []string{vaultAddr, simURL} {
+			if err := portClosed(addr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(state, "dev.pid")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dev.pid left behind (dev.sh: %v)", waitErr)
+	}
+}
+
+// startedIn lists the live processes whose command line names dir: those a
+// dev.sh run with DEV_DIR=dir started (Vault's config, the plugin directory,
+// the simulator's ready file are all in it).
+func startedIn(dir string) map[int]string {
+	found := map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(dir+"/")) {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
+			s := string(stat)
+			if f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]); len(f) > 0 && f[0] == "Z" {
+				continue // exited; waiting for its parent
+			}
+		}
+		found[pid] = string(bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte{' '}))
+	}
+	return found
+}
+
+// portClosed reports nil once nothing accepts connections at the URL's host.
+func portClosed(rawURL string) error {
+	if rawURL == "" {
+		return nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	c, err := net.DialTimeout("tcp", u.Host, time.Second)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return fmt.Errorf("%s still accepts connections", u.Host)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
