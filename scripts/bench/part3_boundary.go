@@ -196,9 +196,7 @@ func (b *bench) partBoundary(ctx context.Context) error {
 			quiet = append(quiet, r.lat)
 		}
 	}
-	for _, r := range refreshes {
-		res.RefreshAt = append(res.RefreshAt, r)
-	}
+	res.RefreshAt = append(res.RefreshAt, refreshes...)
 	res.Created = mints[0]
 	for _, r := range refreshes {
 		if inLeaseEnd(r) {

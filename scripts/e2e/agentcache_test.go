@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
 // cachingAgent is a real `vault agent` with auto-auth, a lease cache and an
@@ -21,7 +21,7 @@ import (
 // processes.
 type cachingAgent struct {
 	addr string
-	done chan struct{}
+	proc *vaultproc.Process
 }
 
 // startCachingAgent runs an Agent for account a's policy against v.
@@ -35,10 +35,11 @@ func startCachingAgent(t *testing.T, v *vaultServer, c *api.Client, a *account) 
 	if err != nil {
 		t.Fatalf("creating the agent's token: %v", err)
 	}
-	addr, err := freeAddr()
+	port, err := vaultproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "vault-token")
 	if err := writeFile(tokenFile, tok.Auth.ClientToken+"\n", 0o600); err != nil {
@@ -62,7 +63,7 @@ listener "tcp" {
   address     = %q
   tls_disable = true
 }
-`, v.addr, tokenFile, addr)
+`, v.Addr, tokenFile, addr)
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := writeFile(cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
@@ -72,23 +73,18 @@ listener "tcp" {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(dir, "agent.log")
-	cmd, logf, done, _, err := startProcess(vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=debug"}, childEnv(home), logPath)
+	proc, err := vaultproc.StartProcess(vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=debug"}, vaultproc.Env(home), logPath)
 	if err != nil {
 		t.Fatalf("starting vault agent: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-		}
-		logf.Close()
+		proc.Kill()
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
 			t.Logf("--- vault agent log ---\n%s", lastLines(string(data), 200))
 		}
 	})
-	ag := &cachingAgent{addr: "http://" + addr, done: done}
+	ag := &cachingAgent{addr: "http://" + addr, proc: proc}
 	eventually(t, 30*time.Second, func() error {
 		_, err := ag.read(a)
 		return err
@@ -99,10 +95,8 @@ listener "tcp" {
 // read is one application read of the account's token through the Agent,
 // without a Vault token of its own.
 func (ag *cachingAgent) read(a *account) (string, error) {
-	select {
-	case <-ag.done:
+	if gone, _ := ag.proc.Exited(); gone {
 		return "", errors.New("vault agent exited")
-	default:
 	}
 	cfg := api.DefaultConfig()
 	cfg.Address = ag.addr
@@ -273,7 +267,7 @@ func TestLeaseRenewCLI(t *testing.T) {
 	if _, err := c.Logical().Write(mountPath+"/revoke/"+a.name, nil); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
-	r := v.cli(t, v.token, "lease", "renew", read.LeaseID)
+	r := v.cli(t, v.Token, "lease", "renew", read.LeaseID)
 	if r.code == 0 || !strings.Contains(r.stderr, "read creds/"+a.name+" again") {
 		t.Fatalf("renewing a lease of a revoked refresh token: %s", r)
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -102,11 +101,16 @@ func setupAndRun(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
+// goTool is the go command: on PATH, else in GOROOT as `go env` would say
+// (the test binary runs from a temporary directory).
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
+	}
+	return "go"
 }
 
 func buildPlugin(dir string) error {
