@@ -307,10 +307,29 @@ func checkAgentConfig(t *testing.T, path, src string) {
 		t.Errorf("%s: vault.address %q should be an https URL", name, addr)
 	}
 	aa := blocks(list, "auto_auth")
+	sinks := 0
 	if len(aa) == 0 {
 		t.Errorf("%s: no auto_auth block", name)
-	} else if len(blocks(body(aa[0]), "method")) != 1 {
-		t.Errorf("%s: auto_auth needs exactly one method", name)
+	} else {
+		methods := blocks(body(aa[0]), "method")
+		if len(methods) != 1 {
+			t.Errorf("%s: auto_auth needs exactly one method", name)
+		}
+		// By default the Agent deletes AppRole's secret ID after the first
+		// login; after a restart it then loops on "no known secret ID".
+		for _, m := range methods {
+			if label(m) != "approle" {
+				continue
+			}
+			cfg := blocks(body(m), "config")
+			if len(cfg) == 0 {
+				continue
+			}
+			if v, set := attr(body(cfg[0]), "remove_secret_id_file_after_reading"); !set || v != "false" {
+				t.Errorf("%s: the approle method needs remove_secret_id_file_after_reading = false (else the Agent deletes the secret ID and cannot log in after a restart)", name)
+			}
+		}
+		sinks = len(blocks(body(aa[0]), "sink"))
 	}
 
 	templates := blocks(list, "template")
@@ -365,8 +384,9 @@ func checkAgentConfig(t *testing.T, path, src string) {
 		}
 		return
 	}
-	if len(templates) == 0 {
-		t.Errorf("%s: neither template nor env_template blocks", name)
+	caching := len(blocks(list, "cache")) > 0 && len(blocks(list, "api_proxy")) > 0 && len(listeners) > 0
+	if len(templates) == 0 && !caching && sinks == 0 {
+		t.Errorf("%s: neither templates, nor a cache with api_proxy and a listener, nor a token sink", name)
 	}
 	for i, tb := range templates {
 		b := body(tb)
@@ -401,4 +421,62 @@ func checkTemplateSource(t *testing.T, name, what string, b *ast.ObjectList, dir
 	if _, err := renderCT(contents); err != nil {
 		t.Errorf("%s: %s: %v", name, what, err)
 	}
+}
+
+// TestDocAgentSnippetsComeFromExamples: an Agent configuration shown in the
+// guides is an excerpt of one of the example files under docs/examples/agent
+// (which TestAgentConfigs checks), so a snippet cannot drift from a working
+// configuration.
+func TestDocAgentSnippetsComeFromExamples(t *testing.T) {
+	dir := filepath.Join(examplesDir(t), "agent")
+	var files []string
+	for _, f := range exampleFiles(t, ".hcl") {
+		if strings.HasPrefix(f, dir+string(filepath.Separator)) {
+			files = append(files, f)
+		}
+	}
+	agentish := regexp.MustCompile(`(?m)^\s*(auto_auth|api_proxy|cache|listener|template|template_config|env_template)\b|sink "`)
+	n := 0
+	for _, d := range ownedDocs {
+		for _, b := range codeBlocks(ownedDoc(t, d)) {
+			if b.lang != "hcl" || !agentish.MatchString(b.text) {
+				continue
+			}
+			n++
+			found := false
+			for _, f := range files {
+				if isExcerpt(b.text, readFile(t, f)) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("%s:%d: this Agent configuration is not an excerpt of any file under docs/examples/agent", d, b.line)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no Agent configuration found in the guides: the check checks nothing")
+	}
+}
+
+// isExcerpt reports whether every non-blank line of snippet appears in file,
+// in order (indentation aside).
+func isExcerpt(snippet, file string) bool {
+	lines := strings.Split(file, "\n")
+	i := 0
+	for _, want := range strings.Split(snippet, "\n") {
+		want = strings.TrimSpace(want)
+		if want == "" {
+			continue
+		}
+		for i < len(lines) && strings.TrimSpace(lines[i]) != want {
+			i++
+		}
+		if i == len(lines) {
+			return false
+		}
+		i++
+	}
+	return true
 }

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // TestPluginVersioning checks the catalog entry (version and sha256) and the
@@ -78,4 +80,41 @@ func TestPluginVersioning(t *testing.T) {
 	if res.status != http.StatusOK {
 		t.Fatalf("catalog read: %s", res)
 	}
+}
+
+// TestReloadCommandsFromTheDocs runs the reload commands docs/install.md
+// gives, on a server of its own: both reload the mount, and the account's
+// token survives (it is in storage).
+func TestReloadCommandsFromTheDocs(t *testing.T) {
+	t.Parallel()
+	v, err := startDevVault(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Stop)
+	v.dumpLogOnFailure(t, "reload Vault")
+	if err := v.enablePlugin(); err != nil {
+		t.Fatal(err)
+	}
+	c := v.root()
+	a := newAccount(t, sim, "reload")
+	a.configure(t, c)
+	before := readCreds(t, c, a)
+	for _, args := range [][]string{
+		{"plugin", "reload", "-type=secret", "-plugin=" + pluginName},
+		{"write", "sys/plugins/reload/backend", "mounts=" + mountPath + "/"},
+	} {
+		v.mustCLI(t, args...)
+		eventually(t, 30*time.Second, func() error {
+			after, err := c.Logical().Read(mountPath + "/creds/" + a.name)
+			if err != nil {
+				return err
+			}
+			if got := parseCreds(t, after); got.accessToken != before.accessToken {
+				return fmt.Errorf("after %v the token changed", args)
+			}
+			return nil
+		})
+	}
+	a.expectCounters(t, 1, 0)
 }
