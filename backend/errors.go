@@ -15,12 +15,13 @@ import (
 )
 
 // Errors of the engine say which account, what Zoho said and what to do; they
-// never contain a secret. Statuses: 400 when an operator must act, 429 while
-// Zoho's token budget is spent, 503 while backing off after failures, 502
-// when a call to Zoho just failed.
+// never contain a secret. Statuses: 404 for an unknown account, 400 when an
+// operator must act (Zoho rejected the client, the secret, the code), 429
+// while Zoho's token budget is spent or Zoho throttles, 503 while backing off
+// after failures, 502 when Zoho could not be reached or failed.
 
 func noAccountError(name string) error {
-	return &paths.InputError{Field: paths.FieldName, Msg: fmt.Sprintf("no account named %q: write config/%s first", name, name)}
+	return logical.CodedError(http.StatusNotFound, fmt.Sprintf("no account named %q: write config/%s first", name, name))
 }
 
 func noRefreshTokenError(name string) error {
@@ -64,9 +65,14 @@ func upstreamError(name string, err error) error {
 	if !ok {
 		return fmt.Errorf("account %q: %w", name, err)
 	}
+	// One rule on every path: Zoho rejected what an operator must fix → 400;
+	// throttled → 429; Zoho out of reach or failing → 502.
 	status := http.StatusBadGateway
-	if ze.Kind == zoho.KindThrottled {
+	switch ze.Kind {
+	case zoho.KindThrottled:
 		status = http.StatusTooManyRequests
+	case zoho.KindRejected:
+		status = http.StatusBadRequest
 	}
 	return logical.CodedError(status, fmt.Sprintf("account %q: %s; %s", name, ze.Error(), ze.Hint()))
 }

@@ -1,0 +1,65 @@
+package backend
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+)
+
+// One rule for statuses on every path: an unknown account is 404; what an
+// operator must fix is 4xx (Zoho rejected the client, the secret, the code);
+// Zoho out of reach is 5xx.
+func TestStatusCodesFollowOneRule(t *testing.T) {
+	t.Run("unknown account", func(t *testing.T) {
+		e := newEnv(t)
+		for _, tc := range []struct {
+			op   logical.Operation
+			path string
+		}{
+			{logical.ReadOperation, "creds/nope"},
+			{logical.UpdateOperation, "revoke/nope"},
+			{logical.ReadOperation, "auth-url/nope"},
+		} {
+			if _, status := e.fails(tc.op, tc.path, nil); status != http.StatusNotFound {
+				t.Errorf("%s %s: %d, want 404", tc.op, tc.path, status)
+			}
+		}
+		for _, path := range []string{"status/nope", "config/nope"} {
+			if resp, err := e.request(logical.ReadOperation, path, nil); err != nil || resp != nil {
+				t.Errorf("read %s: %v %v, want no response (Vault answers 404)", path, resp, err)
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		fault  zohosim.Fault
+		status int
+	}{
+		{"wrong client secret", zohosim.Fault{Kind: zohosim.FaultError, ErrorCode: "invalid_client_secret"}, http.StatusBadRequest},
+		{"unknown client", zohosim.Fault{Kind: zohosim.FaultError, ErrorCode: "invalid_client"}, http.StatusBadRequest},
+		{"Zoho unreachable", zohosim.Fault{Kind: zohosim.FaultReset}, http.StatusBadGateway},
+		{"Zoho failing", zohosim.Fault{Kind: zohosim.FaultStatus, Status: 503}, http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.account("acct", nil)
+			f := tc.fault
+			f.Endpoint, f.Times = "token", 1
+			// A code exchange (config write) ...
+			e.sim.AddFault(f)
+			if _, status := e.fails(logical.UpdateOperation, "config/acct", map[string]interface{}{"grant_code": e.code(c)}); status != tc.status {
+				t.Errorf("code exchange: %d, want %d", status, tc.status)
+			}
+			// ... and a refresh (creds read of an expired token) answer alike.
+			e.clock.Advance(2 * time.Hour)
+			e.sim.AddFault(f)
+			if _, status := e.fails(logical.ReadOperation, "creds/acct", nil); status != tc.status {
+				t.Errorf("refresh: %d, want %d", status, tc.status)
+			}
+		})
+	}
+}
