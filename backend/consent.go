@@ -39,7 +39,7 @@ func stateKey(state string) string {
 }
 
 // StartAuthorization implements paths.Engine.
-func (b *Backend) StartAuthorization(ctx context.Context, s logical.Storage, name string) (*paths.Authorization, error) {
+func (b *Backend) StartAuthorization(ctx context.Context, s logical.Storage, name, callbackSuffix string) (*paths.Authorization, error) {
 	a, err := b.account(ctx, s, name)
 	if err != nil {
 		return nil, err
@@ -53,6 +53,10 @@ func (b *Backend) StartAuthorization(ctx context.Context, s logical.Storage, nam
 	if cfg.RedirectURI == "" {
 		return nil, &paths.InputError{Field: paths.FieldRedirectURI, Msg: fmt.Sprintf(
 			"account %q has no redirect_uri: set it to this mount's callback URL (e.g. https://vault.example.com/v1/zoho/callback) and register the same URI in Zoho's API console", name)}
+	}
+	if u, err := url.Parse(cfg.RedirectURI); callbackSuffix != "" && (err != nil || !strings.HasSuffix(strings.TrimRight(u.Path, "/"), callbackSuffix)) {
+		return nil, &paths.InputError{Field: paths.FieldRedirectURI, Msg: fmt.Sprintf(
+			"account %q: redirect_uri %q is not this mount's callback: Zoho would send the browser elsewhere; set it to this mount's callback URL (its path ends in %s) and register the same URI in Zoho's API console", name, zoho.Truncate(cfg.RedirectURI), callbackSuffix)}
 	}
 	if len(cfg.Scopes) == 0 {
 		return nil, &paths.InputError{Field: paths.FieldScopes, Msg: fmt.Sprintf("account %q has no scopes: Zoho's consent needs at least one", name)}

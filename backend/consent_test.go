@@ -177,3 +177,32 @@ func TestCallbackRejections(t *testing.T) {
 		t.Fatal("callback must be unauthenticated")
 	}
 }
+
+// auth-url/ refuses an account whose redirect_uri is not this mount's
+// callback before anything is stored: the browser would never come back.
+func TestAuthURLChecksTheRedirectURI(t *testing.T) {
+	e := newEnv(t)
+	newConsentAccount(e, "elsewhere")
+	e.must(logical.UpdateOperation, "config/elsewhere", map[string]interface{}{"redirect_uri": "https://vault.example.com/v1/other/callback"})
+	req := &logical.Request{Operation: logical.ReadOperation, Path: "auth-url/elsewhere", Storage: e.storage, MountPoint: "zoho/"}
+	resp, err := e.b.HandleRequest(t0ctx(), req)
+	msg, status := e.classify(resp, err)
+	if status != http.StatusBadRequest || !strings.Contains(msg, "redirect_uri") || !strings.Contains(msg, "/zoho/callback") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	if keys, _ := e.storage.List(t0ctx(), pendingPrefix); len(keys) != 0 {
+		t.Fatal("a consent was started for a redirect that cannot come back")
+	}
+	// Writing such a redirect_uri warns; this mount's callback is accepted.
+	req = &logical.Request{Operation: logical.UpdateOperation, Path: "config/elsewhere", Storage: e.storage, MountPoint: "zoho/",
+		Data: map[string]interface{}{"redirect_uri": "https://vault.example.com/v1/other/callback"}}
+	resp, err = e.b.HandleRequest(t0ctx(), req)
+	if err != nil || resp == nil || len(resp.Warnings) == 0 || !strings.Contains(resp.Warnings[0], "auth-url/elsewhere will refuse it") {
+		t.Fatalf("no warning for a foreign redirect_uri: %v %v", resp, err)
+	}
+	e.must(logical.UpdateOperation, "config/elsewhere", map[string]interface{}{"redirect_uri": "https://vault.example.com/v1/zoho/callback"})
+	req = &logical.Request{Operation: logical.ReadOperation, Path: "auth-url/elsewhere", Storage: e.storage, MountPoint: "zoho/"}
+	if resp, err := e.b.HandleRequest(t0ctx(), req); err != nil || resp == nil || resp.IsError() {
+		t.Fatalf("auth-url with this mount's callback: %v %v", resp, err)
+	}
+}

@@ -2,6 +2,7 @@ package paths
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -22,7 +23,7 @@ func pathAuthURL(e Engine) *framework.Path {
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
-					a, err := e.StartAuthorization(ctx, req.Storage, name)
+					a, err := e.StartAuthorization(ctx, req.Storage, name, callbackSuffix(req))
 					if err != nil {
 						return respondError(err)
 					}
@@ -68,3 +69,12 @@ the callback, which exchanges the code at once and stores the refresh token.
 Each URL is single-use and expires after 10 minutes. It asks for offline
 access and prompt=consent, with the account's scopes.
 `
+
+// callbackSuffix is how the path of this mount's callback URL ends, as Zoho
+// must redirect the browser to it ("" when the mount point is unknown).
+func callbackSuffix(req *logical.Request) string {
+	if req.MountPoint == "" {
+		return ""
+	}
+	return "/" + strings.TrimPrefix(req.MountPoint, "/") + CallbackPath
+}

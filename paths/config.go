@@ -2,6 +2,8 @@ package paths
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -253,6 +255,12 @@ func configWrite(e Engine) framework.OperationFunc {
 		if err != nil {
 			return respondError(err)
 		}
+		if suffix := callbackSuffix(req); in.RedirectURI != nil && suffix != "" && !redirectsHere(*in.RedirectURI, suffix) {
+			if res == nil {
+				res = &WriteResult{}
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("redirect_uri is not this mount's callback (its path should end in %s): fine for grant codes from your own redirect flow, but auth-url/%s will refuse it", suffix, name))
+		}
 		return warningsResponse(res), nil
 	}
 }
@@ -364,4 +372,10 @@ func configDelete(e Engine) framework.OperationFunc {
 		}
 		return nil, nil
 	})
+}
+
+// redirectsHere reports whether a redirect URI's path ends in suffix.
+func redirectsHere(redirectURI, suffix string) bool {
+	u, err := url.Parse(redirectURI)
+	return err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), suffix)
 }

@@ -41,7 +41,10 @@ type Engine interface {
 	RevokeAccount(ctx context.Context, s logical.Storage, name string) (*WriteResult, error)
 	// StartAuthorization builds Zoho's consent URL for the account and records
 	// the pending authorization (single-use, short-lived).
-	StartAuthorization(ctx context.Context, s logical.Storage, name string) (*Authorization, error)
+	// callbackSuffix, when not empty, is how the path of this mount's callback
+	// URL ends (e.g. "/zoho/callback"); an account whose redirect_uri does not
+	// end so gets an InputError naming redirect_uri before anything is stored.
+	StartAuthorization(ctx context.Context, s logical.Storage, name, callbackSuffix string) (*Authorization, error)
 	// CompleteAuthorization handles Zoho's redirect to the callback path.
 	CompleteAuthorization(ctx context.Context, s logical.Storage, cb Callback) (*CallbackResult, error)
 	// AccountsNeedingAttention returns the statuses of the accounts that need

@@ -159,7 +159,7 @@ func (f *fakeEngine) RevokeAccount(ctx context.Context, s logical.Storage, name 
 	return f.result, nil
 }
 
-func (f *fakeEngine) StartAuthorization(ctx context.Context, s logical.Storage, name string) (*Authorization, error) {
+func (f *fakeEngine) StartAuthorization(ctx context.Context, s logical.Storage, name, callbackSuffix string) (*Authorization, error) {
 	err := f.record("StartAuthorization", func() { f.name = name })
 	if err != nil {
 		return nil, err
