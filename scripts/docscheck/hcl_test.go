@@ -480,3 +480,34 @@ func isExcerpt(snippet, file string) bool {
 	}
 	return true
 }
+
+// TestDocSnippetsMatchTheirFiles: a code block introduced by a link to an
+// example file (within the three lines before it) is an excerpt of that file.
+func TestDocSnippetsMatchTheirFiles(t *testing.T) {
+	link := regexp.MustCompile(`\((examples/[^)#\s]+)\)`)
+	n := 0
+	for _, d := range ownedDocs {
+		md := ownedDoc(t, d)
+		lines := strings.Split(md, "\n")
+		for _, b := range codeBlocks(md) {
+			var target string
+			for i := b.line - 2; i >= 0 && i >= b.line-4; i-- {
+				if m := link.FindStringSubmatch(lines[i]); m != nil {
+					target = m[1]
+					break
+				}
+			}
+			if target == "" {
+				continue
+			}
+			n++
+			file := readFile(t, filepath.Join(docsDir(t), target))
+			if !isExcerpt(b.text, file) {
+				t.Errorf("%s:%d: the snippet is not an excerpt of %s", d, b.line, target)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d snippets introduced by an example file: the check checks little", n)
+	}
+}
