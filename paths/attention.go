@@ -21,15 +21,9 @@ func pathAttention(e Engine) *framework.Path {
 					if err != nil {
 						return respondError(err)
 					}
-					keys := make([]string, 0, len(all))
-					info := make(map[string]interface{}, len(all))
-					for _, st := range all {
-						keys = append(keys, st.Name)
-						h := healthData(st)
+					return healthList(all, func(st *AccountStatus, h map[string]interface{}) {
 						h["reasons"] = st.AttentionReasons()
-						info[st.Name] = h
-					}
-					return logical.ListResponseWithInfo(keys, info), nil
+					}), nil
 				},
 				Summary: "The accounts that need an operator, and why.",
 			},

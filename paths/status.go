@@ -22,13 +22,7 @@ func pathStatus(e Engine) []*framework.Path {
 						if err != nil {
 							return respondError(err)
 						}
-						keys := make([]string, 0, len(all))
-						info := make(map[string]interface{}, len(all))
-						for _, st := range all {
-							keys = append(keys, st.Name)
-							info[st.Name] = healthData(st)
-						}
-						return logical.ListResponseWithInfo(keys, info), nil
+						return healthList(all, nil), nil
 					},
 					Summary: "Health of every account at a glance.",
 				},
@@ -78,4 +72,20 @@ var healthFields = []string{
 	FieldDataCenter, "has_refresh_token", "needs_reauthorization", "token_expires_at", "last_refresh",
 	"consecutive_failures", "last_error", "last_error_at", "next_attempt_at", "rate_budget_remaining", "live_tokens",
 	"interrupted_exchange_at", "revocation_abandoned_at",
+}
+
+// healthList lists accounts with their health in key_info, plus what extra
+// adds for each (nil: nothing).
+func healthList(all []*AccountStatus, extra func(*AccountStatus, map[string]interface{})) *logical.Response {
+	keys := make([]string, 0, len(all))
+	info := make(map[string]interface{}, len(all))
+	for _, st := range all {
+		keys = append(keys, st.Name)
+		h := healthData(st)
+		if extra != nil {
+			extra(st, h)
+		}
+		info[st.Name] = h
+	}
+	return logical.ListResponseWithInfo(keys, info)
 }
