@@ -186,9 +186,10 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 // RenewLease implements paths.Engine. It answers how long the lease may still
 // live on the token it holds: until the end it was given (never past the
 // token's expiry less the margin), capped by the mount's maximum lease TTL
-// from the lease's issue. It never extends a lease, touches neither storage
-// (for a loaded account) nor Zoho, and fails with a read-again message when
-// the token is gone or going.
+// from the lease's issue. It never extends a lease and itself touches
+// neither storage (for a loaded account) nor Zoho; past the token's refresh
+// point it starts the background refresh a read would. It fails with a
+// read-again message when the token is gone or going.
 func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.LeaseData) (time.Duration, error) {
 	a, err := b.account(ctx, s, l.Account)
 	if err != nil {
@@ -218,6 +219,13 @@ func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.Lea
 	a.mu.Unlock()
 	if why != "" {
 		return 0, leaseEndedError(l.Account, why)
+	}
+	// A client that only renews (Vault Agent's cache and templates) must
+	// find the next token when its lease ends: past the refresh point a
+	// renewal starts the one background refresh, as a read does.
+	if v := a.view.Load(); v != nil && v.rec == rec && !now.Before(v.refreshAt) {
+		b.markRead(a, now)
+		b.refreshInBackground(s, a)
 	}
 	ttl := end.Sub(now).Truncate(time.Second)
 	if ttl <= 0 {

@@ -292,14 +292,16 @@ func TestRenewalNeverExtendsTheLease(t *testing.T) {
 	if end.After(exp.Add(-time.Minute)) {
 		t.Fatalf("lease ends %s, after the token's expiry less the margin", end)
 	}
+	// Renewals before the token's refresh point call nobody and write nothing.
+	refreshAt := e.b.cachedAccount("renew").view.Load().refreshAt
 	before, puts := e.sim.ClientCounters(c.ID), e.storage.puts.Load()
-	for _, step := range []time.Duration{10 * time.Minute, 20 * time.Minute} {
-		e.clock.Advance(step)
+	for _, at := range []time.Time{issued.Add(refreshAt.Sub(issued) / 3), issued.Add(refreshAt.Sub(issued) * 2 / 3)} {
+		e.clock.Advance(at.Sub(e.clock.Now()))
 		sec, err := e.renewLease(resp, issued)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := end.Sub(e.clock.Now()); sec.TTL != want {
+		if want := end.Sub(e.clock.Now()).Truncate(time.Second); sec.TTL != want {
 			t.Fatalf("renewal answered %s, want what is left: %s", sec.TTL, want)
 		}
 		// Vault lets an increment grow the TTL up to the maximum from the issue.
@@ -307,8 +309,19 @@ func TestRenewalNeverExtendsTheLease(t *testing.T) {
 			t.Fatalf("renewal allows growth up to %s, past the lease's end %s", issued.Add(sec.MaxTTL), end)
 		}
 	}
+	e.b.bgWG.Wait()
 	if got := e.sim.ClientCounters(c.ID); got != before || e.storage.puts.Load() != puts {
 		t.Fatalf("renewals called Zoho (%+v → %+v) or wrote storage (%d)", before, got, e.storage.puts.Load()-puts)
+	}
+	// Past the refresh point a renewal starts the one background refresh a
+	// read would: a client that only renews finds the next token at its end.
+	e.clock.Advance(refreshAt.Sub(e.clock.Now()) + time.Second)
+	if _, err := e.renewLease(resp, issued); err != nil {
+		t.Fatal(err)
+	}
+	e.b.bgWG.Wait()
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
+		t.Fatalf("a renewal past the refresh point made %d refreshes, want 1", got)
 	}
 	e.clock.Advance(end.Sub(e.clock.Now()))
 	if _, err := e.renewLease(resp, issued); err == nil || !strings.Contains(err.Error(), "read creds/renew again") {
@@ -357,17 +370,24 @@ func TestLeaseEndsAreSpread(t *testing.T) {
 		ends = append(ends, now.Add(resp.Secret.TTL))
 	}
 	latest := exp.Add(-time.Minute) // the margin of a one-hour token
-	buckets := make([]int, 12)      // one-minute buckets over the 12-minute window
+	window := leaseSpread(time.Hour)
+	const slots = 12 // 15-second buckets over the 3-minute window
+	buckets := make([]int, slots)
 	for _, end := range ends {
-		if end.After(latest) || end.Before(latest.Add(-12*time.Minute)) {
-			t.Fatalf("a lease ends %s before the latest end, outside the window", latest.Sub(end))
+		if end.After(latest) || end.Before(latest.Add(-window)) {
+			t.Fatalf("a lease ends %s before the latest end, outside the %s window", latest.Sub(end), window)
 		}
-		buckets[min(11, int(latest.Sub(end)/time.Minute))]++
+		buckets[min(slots-1, int(latest.Sub(end)/(window/slots)))]++
 	}
 	for i, n := range buckets {
 		if n < 8 || n > 26 { // 200/12 ≈ 17 each
-			t.Fatalf("minute %d before the latest end holds %d of 200 lease ends: %v", i, n, buckets)
+			t.Fatalf("bucket %d before the latest end holds %d of 200 lease ends: %v", i, n, buckets)
 		}
+	}
+	// The window starts after the token's latest refresh point: a client
+	// whose lease ends reads the next token.
+	if first := latest.Add(-window); !first.After(exp.Add(-refreshLead(time.Hour))) {
+		t.Fatalf("leases may end at %s, before the latest refresh point %s", first, exp.Add(-refreshLead(time.Hour)))
 	}
 	// A reader that asks for a minimum TTL gets at least that.
 	resp := e.creds("spread", map[string]interface{}{"min_ttl": "55m"})

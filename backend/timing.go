@@ -35,8 +35,9 @@ func leaseFloor(lifetime time.Duration) time.Duration {
 }
 
 // refreshLead is how long before expiry a token in steady use is refreshed:
-// the margin and the floor (so readers never wait on Zoho) plus a sixtieth of
-// the lifetime (1 s to 1 min) for the background refresh to land.
+// the margin and the floor (so readers never wait on Zoho, and the refresh
+// comes before the first lease on the token ends: see leaseSpread) plus a
+// sixtieth of the lifetime (1 s to 1 min) for the background refresh to land.
 func refreshLead(lifetime time.Duration) time.Duration {
 	return leaseMargin(lifetime) + leaseFloor(lifetime) + clampDuration(lifetime/60, time.Second, time.Minute)
 }
@@ -76,9 +77,11 @@ func refreshPoint(issued, expires time.Time, id string, r rhythm) time.Time {
 
 // leaseSpread is the window before the latest possible end (the token's
 // expiry less the margin) over which the leases of one token end, so that
-// Vault does not revoke them all in one burst.
+// Vault does not revoke them all in one burst: the floor (3 min for Zoho's
+// hour). It ends after the token's latest refresh point (refreshLead covers
+// margin and floor), so a client whose lease ends reads the next token.
 func leaseSpread(lifetime time.Duration) time.Duration {
-	return lifetime / 5
+	return leaseFloor(lifetime)
 }
 
 // goldenFrac is the fractional part of the golden ratio: lease n is brought

@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/api"
-
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
 // TestAgentRendersFreshToken runs a real Vault Agent whose template renders
@@ -41,59 +38,18 @@ func TestAgentRendersFreshToken(t *testing.T) {
 	a.configure(t, c)
 	a.expectCounters(t, 1, 0)
 
-	const policy = "zoho-agent"
-	if err := c.Sys().PutPolicy(policy, `path "`+mountPath+`/creds/agent" { capabilities = ["read"] }`); err != nil {
-		t.Fatalf("writing policy: %v", err)
-	}
-	tok, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}, TTL: "10m", DisplayName: "agent"})
-	if err != nil {
-		t.Fatalf("creating the agent's token: %v", err)
-	}
-
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "vault-token")
-	rendered := filepath.Join(dir, "zoho-token")
-	if err := writeFile(tokenFile, tok.Auth.ClientToken+"\n", 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`vault {
-  address = %q
-}
-auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
-}
-template_config {
+	var rendered string
+	agent := startAgent(t, v, c, a, func(dir string) string {
+		rendered = filepath.Join(dir, "zoho-token")
+		return fmt.Sprintf(`template_config {
   exit_on_retry_failure = true
 }
 template {
-  contents    = "{{ with secret \"%s/creds/agent\" }}{{ .Data.access_token }}{{ end }}"
+  contents    = "{{ with secret \"%s/creds/%s\" }}{{ .Data.access_token }}{{ end }}"
   destination = %q
   perms       = "0600"
 }
-`, v.Addr, tokenFile, mountPath, rendered)
-	cfgPath := filepath.Join(dir, "agent.hcl")
-	if err := writeFile(cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(dir, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "agent.log")
-	agent, err := vaultproc.StartProcess(vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=debug"}, vaultproc.Env(home), logPath)
-	if err != nil {
-		t.Fatalf("starting vault agent: %v", err)
-	}
-	t.Cleanup(func() {
-		agent.Kill()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			t.Logf("--- vault agent log ---\n%s", lastLines(string(data), 300))
-		}
+`, mountPath, a.name, rendered)
 	})
 
 	readRendered := func() (string, error) {

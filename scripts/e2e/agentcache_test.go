@@ -24,22 +24,20 @@ type cachingAgent struct {
 	proc *vaultproc.Process
 }
 
-// startCachingAgent runs an Agent for account a's policy against v.
-func startCachingAgent(t *testing.T, v *vaultServer, c *api.Client, a *account) *cachingAgent {
+// startAgent runs a real `vault agent` against v. It logs in with a token
+// (token_file auto-auth) allowed only to read a's creds/ path; rest returns
+// the rest of its configuration, given the Agent's private directory. The
+// Agent is killed, and its log shown on failure, when the test ends.
+func startAgent(t *testing.T, v *vaultServer, c *api.Client, a *account, rest func(dir string) string) *vaultproc.Process {
 	t.Helper()
-	policy := "zoho-cache-" + a.name
+	policy := "zoho-agent-" + a.name
 	if err := c.Sys().PutPolicy(policy, `path "`+mountPath+`/creds/`+a.name+`" { capabilities = ["read"] }`); err != nil {
 		t.Fatalf("writing policy: %v", err)
 	}
-	tok, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}, TTL: "30m", DisplayName: "cache"})
+	tok, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}, TTL: "30m", DisplayName: "agent"})
 	if err != nil {
 		t.Fatalf("creating the agent's token: %v", err)
 	}
-	port, err := vaultproc.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "vault-token")
 	if err := writeFile(tokenFile, tok.Auth.ClientToken+"\n", 0o600); err != nil {
@@ -55,15 +53,7 @@ auto_auth {
     }
   }
 }
-cache {}
-api_proxy {
-  use_auto_auth_token = true
-}
-listener "tcp" {
-  address     = %q
-  tls_disable = true
-}
-`, v.Addr, tokenFile, addr)
+`, v.Addr, tokenFile) + rest(dir)
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := writeFile(cfgPath, cfg, 0o600); err != nil {
 		t.Fatal(err)
@@ -81,8 +71,31 @@ listener "tcp" {
 		proc.Kill()
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
-			t.Logf("--- vault agent log ---\n%s", lastLines(string(data), 200))
+			t.Logf("--- vault agent log ---\n%s", lastLines(string(data), 300))
 		}
+	})
+	return proc
+}
+
+// startCachingAgent runs an Agent with a lease cache and an API proxy
+// listener in front of a's creds/ path.
+func startCachingAgent(t *testing.T, v *vaultServer, c *api.Client, a *account) *cachingAgent {
+	t.Helper()
+	port, err := vaultproc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	proc := startAgent(t, v, c, a, func(string) string {
+		return fmt.Sprintf(`cache {}
+api_proxy {
+  use_auto_auth_token = true
+}
+listener "tcp" {
+  address     = %q
+  tls_disable = true
+}
+`, addr)
 	})
 	ag := &cachingAgent{addr: "http://" + addr, proc: proc}
 	eventually(t, 30*time.Second, func() error {
