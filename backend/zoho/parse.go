@@ -114,7 +114,7 @@ func ParseRevokeResponse(status int, body []byte) error {
 	case st == "":
 		return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "answer carries neither a success status nor an error"}
 	}
-	return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: "unexpected status " + strconv.Quote(Truncate(st))}
+	return &Error{Op: OpRevoke, Kind: KindMalformed, HTTPStatus: status, Description: Truncate("unexpected status " + strconv.Quote(st))}
 }
 
 // invalidTokenWording matches, after normalisation by wording, the ways of
