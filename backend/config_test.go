@@ -51,7 +51,7 @@ func TestAccountWithoutTokenSaysWhatToWrite(t *testing.T) {
 		t.Fatal("Zoho was called for an account without a token")
 	}
 	msg, status = e.fails(logical.ReadOperation, "creds/nobody", nil)
-	if status != http.StatusNotFound || !strings.Contains(msg, "config/nobody") {
+	if status != http.StatusBadRequest || !strings.Contains(msg, "config/nobody") {
 		t.Fatalf("missing account: %d %q", status, msg)
 	}
 }

@@ -15,13 +15,18 @@ import (
 )
 
 // Errors of the engine say which account, what Zoho said and what to do; they
-// never contain a secret. Statuses: 404 for an unknown account, 400 when an
-// operator must act (Zoho rejected the client, the secret, the code), 429
+// never contain a secret. Statuses: 400 when an operator must act (an action
+// on an unknown account, Zoho rejected the client, the secret, the code), 429
 // while Zoho's token budget is spent or Zoho throttles, 503 while backing off
 // after failures, 502 when Zoho could not be reached or failed.
 
+// noAccountError answers an action on an account that does not exist (creds,
+// revoke, auth-url) with 400 naming it and what to write; reading the account
+// itself (config/, status/) answers 404, as Vault does for any absent object.
+// (Vault's client and CLI turn a 404 on a read into "no value", which would
+// hide this message.)
 func noAccountError(name string) error {
-	return logical.CodedError(http.StatusNotFound, fmt.Sprintf("no account named %q: write config/%s first", name, name))
+	return &paths.InputError{Field: paths.FieldName, Msg: fmt.Sprintf("no account named %q: write config/%s first", name, name)}
 }
 
 func noRefreshTokenError(name string) error {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,9 +11,10 @@ import (
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
-// One rule for statuses on every path: an unknown account is 404; what an
-// operator must fix is 4xx (Zoho rejected the client, the secret, the code);
-// Zoho out of reach is 5xx.
+// One rule for statuses on every path: what an operator must fix is 400 (an
+// action on an unknown account, Zoho rejected the client, the secret, the
+// code), reading an absent account is 404 like any absent object, Zoho out of
+// reach is 502.
 func TestStatusCodesFollowOneRule(t *testing.T) {
 	t.Run("unknown account", func(t *testing.T) {
 		e := newEnv(t)
@@ -24,8 +26,8 @@ func TestStatusCodesFollowOneRule(t *testing.T) {
 			{logical.UpdateOperation, "revoke/nope"},
 			{logical.ReadOperation, "auth-url/nope"},
 		} {
-			if _, status := e.fails(tc.op, tc.path, nil); status != http.StatusNotFound {
-				t.Errorf("%s %s: %d, want 404", tc.op, tc.path, status)
+			if msg, status := e.fails(tc.op, tc.path, nil); status != http.StatusBadRequest || !strings.Contains(msg, "write config/nope first") {
+				t.Errorf("%s %s: %d %q, want 400 saying what to write", tc.op, tc.path, status, msg)
 			}
 		}
 		for _, path := range []string{"status/nope", "config/nope"} {

@@ -35,7 +35,7 @@ func TestRevokePathKeepsClient(t *testing.T) {
 	// A new grant code brings it back.
 	e.must(logical.UpdateOperation, "config/rev", map[string]interface{}{"grant_code": e.code(c)})
 	e.creds("rev", nil)
-	if _, status := e.fails(logical.UpdateOperation, "revoke/none", nil); status != http.StatusNotFound {
+	if _, status := e.fails(logical.UpdateOperation, "revoke/none", nil); status != http.StatusBadRequest {
 		t.Fatalf("revoke of a missing account: %d", status)
 	}
 }

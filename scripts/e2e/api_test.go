@@ -234,7 +234,7 @@ func TestAPIBadInput(t *testing.T) {
 	_, err = c.Logical().Write(mountPath+"/config/-leading-dash", a.configData(t))
 	expectStatus(t, "invalid account name", err, http.StatusBadRequest, "name")
 	_, err = c.Logical().ReadWithData(mountPath+"/creds/no-such-account", nil)
-	expectStatus(t, "creds of an unknown account", err, http.StatusNotFound, "no account named", "no-such-account")
+	expectStatus(t, "creds of an unknown account", err, http.StatusBadRequest, "name", "no-such-account")
 	_, err = c.Logical().ReadWithData(mountPath+"/creds/"+a.name, map[string][]string{"min_ttl": {"48h"}})
 	expectStatus(t, "min_ttl over 24h", err, http.StatusBadRequest, "min_ttl")
 	_, err = c.Logical().ReadWithData(mountPath+"/creds/"+a.name, map[string][]string{"ttl": {"1h"}})
