@@ -221,9 +221,10 @@ func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.Lea
 		return 0, leaseEndedError(l.Account, why)
 	}
 	// A client that only renews (Vault Agent's cache and templates) must
-	// find the next token when its lease ends: past the refresh point a
-	// renewal starts the one background refresh, as a read does.
-	if v := a.view.Load(); v != nil && v.rec == rec && !now.Before(v.refreshAt) {
+	// find the next token when its lease ends: past the refresh point, or
+	// when what is left is short, a renewal starts the one background
+	// refresh, as a read does.
+	if v := a.view.Load(); v != nil && v.rec == rec && (!now.Before(v.refreshAt) || nearEnd(end.Sub(now), v.lifetime)) {
 		b.markRead(a, now)
 		b.refreshInBackground(s, a)
 	}

@@ -35,11 +35,19 @@ func leaseFloor(lifetime time.Duration) time.Duration {
 }
 
 // refreshLead is how long before expiry a token in steady use is refreshed:
-// the margin and the floor (so readers never wait on Zoho, and the refresh
-// comes before the first lease on the token ends: see leaseSpread) plus a
-// sixtieth of the lifetime (1 s to 1 min) for the background refresh to land.
+// the margin, the spread of lease ends and the floor (so readers never wait
+// on Zoho, and the refresh comes before the first lease on the token ends)
+// plus a sixtieth of the lifetime (1 s to 1 min) for the background refresh
+// to land: 8 minutes for Zoho's hour.
 func refreshLead(lifetime time.Duration) time.Duration {
-	return leaseMargin(lifetime) + leaseFloor(lifetime) + clampDuration(lifetime/60, time.Second, time.Minute)
+	return leaseMargin(lifetime) + leaseSpread(lifetime) + leaseFloor(lifetime) + clampDuration(lifetime/60, time.Second, time.Minute)
+}
+
+// nearEnd reports whether a lease that leaves its client only left more is so
+// short that the client will be back for the next token soon: then the
+// next token should be on its way.
+func nearEnd(left, lifetime time.Duration) bool {
+	return left <= refreshLead(lifetime)
 }
 
 // rhythm says how a token came to be, which decides when it is refreshed.
@@ -54,7 +62,7 @@ const (
 
 // refreshPoint is when a token in use is refreshed in the background. A token
 // minted in rhythm is refreshed refreshLead before its expiry, so an account
-// in steady use spends one token request per lifetime (L/(L−lead): 1.09 for
+// in steady use spends one token request per lifetime (L/(L−lead): 1.15 for
 // Zoho's hour). A token that starts a new rhythm is refreshed at a point
 // spread over its whole lifetime (up to the lead), derived from its ID so it
 // is stable across restarts: accounts whose tokens were minted together (a
