@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -298,16 +299,52 @@ func waitQuiet(ctx context.Context, p pids, limit float64, max time.Duration) (f
 	}
 }
 
+// readLeased is readRaw that also returns the answer's lease_duration (0
+// for an answer without a lease).
+func readLeased(ctx context.Context, c *api.Client, path string) (time.Duration, error) {
+	resp, err := c.Logical().ReadRawWithContext(ctx, path)
+	var body struct {
+		LeaseDuration int64 `json:"lease_duration"`
+	}
+	var decodeErr error
+	if resp != nil && resp.Body != nil {
+		if err == nil && resp.StatusCode == http.StatusOK {
+			decodeErr = json.NewDecoder(resp.Body).Decode(&body)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if resp == nil || resp.StatusCode != http.StatusOK {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		return 0, fmt.Errorf("GET %s: HTTP %d", path, code)
+	}
+	if decodeErr != nil {
+		return 0, fmt.Errorf("GET %s: %w", path, decodeErr)
+	}
+	return time.Duration(body.LeaseDuration) * time.Second, nil
+}
+
 // timedRead is one read of an open-loop run.
 type timedRead struct {
 	at  time.Duration // start, from the run's origin
 	lat time.Duration
 	err bool
+	// leaseEnd is when Vault will revoke the read's lease (from the run's
+	// origin): the answer's arrival plus its lease_duration, Vault having
+	// registered the lease between the request and the answer; 0 without
+	// a lease.
+	leaseEnd time.Duration
 }
 
 // openLoop starts one read of path every 1/rate seconds, each in its own
 // goroutine (a slow answer does not delay the next request), for dur.
-// Times are offsets from origin.
+// Times are offsets from origin; each read's lease end is kept.
 func openLoop(ctx context.Context, c *api.Client, path string, rate float64, dur time.Duration, origin time.Time) ([]timedRead, string) {
 	interval := time.Duration(float64(time.Second) / rate)
 	n := int(rate*dur.Seconds()) + 16
@@ -329,15 +366,19 @@ func openLoop(ctx context.Context, c *api.Client, path string, rate float64, dur
 			defer wg.Done()
 			t := time.Now()
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := readRaw(rctx, c, path)
+			ttl, err := readLeased(rctx, c, path)
 			cancel()
 			lat := time.Since(t)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err.Error())
 			}
+			r := timedRead{at: t.Sub(origin), lat: lat, err: err != nil}
+			if err == nil && ttl > 0 {
+				r.leaseEnd = r.at + lat + ttl
+			}
 			j := idx.Add(1) - 1
 			if int(j) < len(out) {
-				out[j] = timedRead{at: t.Sub(origin), lat: lat, err: err != nil}
+				out[j] = r
 			}
 		}()
 	}

@@ -7,7 +7,8 @@
 //     a KV v2 read and the floor plugin's unleased and leased reads;
 //  2. token calls per account per token lifetime under bursts of 1000
 //     concurrent readers at expiry;
-//  3. p99 read latency across refresh boundaries ÷ steady-state p99;
+//  3. p99 read latency across refresh boundaries and around bursts of lease
+//     ends ÷ steady-state p99;
 //  4. plugin RSS with 10 000 accounts, plugin start after a reload and the
 //     lazy first reads after it; the spread of background refreshes;
 //  5. Vault lease growth per 1000 reads;
