@@ -223,15 +223,16 @@ func (b *bench) partBoundary(ctx context.Context) error {
 			continue // warm-up
 		}
 		all = append(all, r.lat)
+		// A token's refresh comes while the leases of the token before it
+		// end, so the two windows overlap: a read in both counts in both.
 		rf, le := inRefresh(r.at), inLeaseEnd(r.at)
-		switch {
-		case le:
-			// The end of a token's leases is its own event (part of it may
-			// overlap a refresh window); it is reported apart.
+		if le {
 			lease = append(lease, r.lat)
-		case rf:
+		}
+		if rf {
 			refresh = append(refresh, r.lat)
-		default:
+		}
+		if !le && !rf {
 			quiet = append(quiet, r.lat)
 		}
 	}
