@@ -77,17 +77,18 @@ func summarise(lats []time.Duration, errs int, seconds float64, firstErr string)
 	return st
 }
 
-// pids are the processes whose CPU time a measurement splits out.
+// pids are the processes whose CPU time a measurement splits out (agent: a
+// Vault Agent, in part 6; 0 when none runs).
 type pids struct {
-	vault, engine, floor int
+	vault, engine, floor, agent int
 }
 
-// cpuSnap is the CPU time used so far by Vault, the two plugins, this
-// harness and the whole machine.
+// cpuSnap is the CPU time used so far by Vault, the two plugins, a Vault
+// Agent, this harness and the whole machine.
 type cpuSnap struct {
-	at                         time.Time
-	vault, engine, floor, self time.Duration
-	machine                    time.Duration // busy time of all CPUs together
+	at                                time.Time
+	vault, engine, floor, agent, self time.Duration
+	machine                           time.Duration // busy time of all CPUs together
 }
 
 func snapCPU(p pids) cpuSnap {
@@ -96,6 +97,7 @@ func snapCPU(p pids) cpuSnap {
 		vault:   procCPU(p.vault),
 		engine:  procCPU(p.engine),
 		floor:   procCPU(p.floor),
+		agent:   procCPU(p.agent),
 		self:    procCPU(os.Getpid()),
 		machine: machineBusy(),
 	}
@@ -103,14 +105,14 @@ func snapCPU(p pids) cpuSnap {
 
 // cpuDelta is the CPU used between two snapshots.
 type cpuDelta struct {
-	wall                       time.Duration
-	vault, engine, floor, self time.Duration
-	others                     time.Duration // everything else on the machine
+	wall                              time.Duration
+	vault, engine, floor, agent, self time.Duration
+	others                            time.Duration // everything else on the machine
 }
 
 func (a cpuSnap) to(b cpuSnap) cpuDelta {
-	d := cpuDelta{wall: b.at.Sub(a.at), vault: b.vault - a.vault, engine: b.engine - a.engine, floor: b.floor - a.floor, self: b.self - a.self}
-	d.others = (b.machine - a.machine) - d.vault - d.engine - d.floor - d.self
+	d := cpuDelta{wall: b.at.Sub(a.at), vault: b.vault - a.vault, engine: b.engine - a.engine, floor: b.floor - a.floor, agent: b.agent - a.agent, self: b.self - a.self}
+	d.others = (b.machine - a.machine) - d.vault - d.engine - d.floor - d.agent - d.self
 	if d.others < 0 {
 		d.others = 0
 	}
@@ -122,6 +124,7 @@ func (d *cpuDelta) add(o cpuDelta) {
 	d.vault += o.vault
 	d.engine += o.engine
 	d.floor += o.floor
+	d.agent += o.agent
 	d.self += o.self
 	d.others += o.others
 }
