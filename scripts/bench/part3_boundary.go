@@ -25,6 +25,8 @@ type boundaryResult struct {
 	RefreshP50, RefreshP99 time.Duration
 	QuietP50, QuietP99     time.Duration
 	LeaseP50, LeaseP99     time.Duration
+	RefreshOnlyP99         time.Duration // across a refresh and not at lease ends
+	RefreshOnlyN           int
 	AllP50, AllP99         time.Duration
 	Ratio, LeaseRatio      float64
 	OtherCores             float64 // other processes' load meanwhile
@@ -211,7 +213,7 @@ func (b *bench) partBoundary(ctx context.Context) error {
 		}
 		return false
 	}
-	var all, refresh, quiet, lease []time.Duration
+	var all, refresh, quiet, lease, refreshOnly []time.Duration
 	res := boundaryResult{Rate: b.set.BoundaryRate, Seconds: b.set.BoundaryDuration.Seconds(), TTL: ttl, Refreshes: len(refreshes), FirstErr: firstErr, OtherCores: otherCores}
 	for _, r := range reads {
 		res.Reads++
@@ -231,6 +233,9 @@ func (b *bench) partBoundary(ctx context.Context) error {
 		}
 		if rf {
 			refresh = append(refresh, r.lat)
+			if !le {
+				refreshOnly = append(refreshOnly, r.lat)
+			}
 		}
 		if !le && !rf {
 			quiet = append(quiet, r.lat)
@@ -254,6 +259,8 @@ func (b *bench) partBoundary(ctx context.Context) error {
 	res.RefreshP50, res.RefreshP99, res.RefreshN = sr.P50, sr.P99, sr.N
 	res.QuietP50, res.QuietP99, res.QuietN = sq.P50, sq.P99, sq.N
 	res.LeaseP50, res.LeaseP99, res.LeaseN = sl.P50, sl.P99, sl.N
+	so := summarise(refreshOnly, 0, 0, "")
+	res.RefreshOnlyP99, res.RefreshOnlyN = so.P99, so.N
 	if sq.P99 > 0 {
 		res.Ratio = float64(sr.P99) / float64(sq.P99)
 		res.LeaseRatio = float64(sl.P99) / float64(sq.P99)
