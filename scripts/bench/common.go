@@ -49,8 +49,13 @@ func (b *bench) createAccount(ctx context.Context, c *api.Client, sim *zohosim.S
 
 // revokePrefix revokes every lease under prefix, synchronously, and times it.
 func (b *bench) revokePrefix(ctx context.Context, prefix, what string, leases int64) revokeResult {
+	return revokePrefixOn(ctx, b.admin, prefix, what, leases)
+}
+
+// revokePrefixOn is revokePrefix on the Vault of client c.
+func revokePrefixOn(ctx context.Context, c *api.Client, prefix, what string, leases int64) revokeResult {
 	t := time.Now()
-	_, err := b.admin.Logical().WriteWithContext(ctx, "sys/leases/revoke-prefix/"+prefix, map[string]interface{}{"sync": true})
+	_, err := c.Logical().WriteWithContext(ctx, "sys/leases/revoke-prefix/"+prefix, map[string]interface{}{"sync": true})
 	r := revokeResult{Prefix: prefix, What: what, Leases: leases, Seconds: time.Since(t).Seconds()}
 	if err != nil {
 		r.Err = err.Error()

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -76,17 +77,18 @@ func summarise(lats []time.Duration, errs int, seconds float64, firstErr string)
 	return st
 }
 
-// pids are the processes whose CPU time a measurement splits out.
+// pids are the processes whose CPU time a measurement splits out (agent: a
+// Vault Agent, in part 6; 0 when none runs).
 type pids struct {
-	vault, engine, floor int
+	vault, engine, floor, agent int
 }
 
-// cpuSnap is the CPU time used so far by Vault, the two plugins, this
-// harness and the whole machine.
+// cpuSnap is the CPU time used so far by Vault, the two plugins, a Vault
+// Agent, this harness and the whole machine.
 type cpuSnap struct {
-	at                         time.Time
-	vault, engine, floor, self time.Duration
-	machine                    time.Duration // busy time of all CPUs together
+	at                                time.Time
+	vault, engine, floor, agent, self time.Duration
+	machine                           time.Duration // busy time of all CPUs together
 }
 
 func snapCPU(p pids) cpuSnap {
@@ -95,6 +97,7 @@ func snapCPU(p pids) cpuSnap {
 		vault:   procCPU(p.vault),
 		engine:  procCPU(p.engine),
 		floor:   procCPU(p.floor),
+		agent:   procCPU(p.agent),
 		self:    procCPU(os.Getpid()),
 		machine: machineBusy(),
 	}
@@ -102,14 +105,14 @@ func snapCPU(p pids) cpuSnap {
 
 // cpuDelta is the CPU used between two snapshots.
 type cpuDelta struct {
-	wall                       time.Duration
-	vault, engine, floor, self time.Duration
-	others                     time.Duration // everything else on the machine
+	wall                              time.Duration
+	vault, engine, floor, agent, self time.Duration
+	others                            time.Duration // everything else on the machine
 }
 
 func (a cpuSnap) to(b cpuSnap) cpuDelta {
-	d := cpuDelta{wall: b.at.Sub(a.at), vault: b.vault - a.vault, engine: b.engine - a.engine, floor: b.floor - a.floor, self: b.self - a.self}
-	d.others = (b.machine - a.machine) - d.vault - d.engine - d.floor - d.self
+	d := cpuDelta{wall: b.at.Sub(a.at), vault: b.vault - a.vault, engine: b.engine - a.engine, floor: b.floor - a.floor, agent: b.agent - a.agent, self: b.self - a.self}
+	d.others = (b.machine - a.machine) - d.vault - d.engine - d.floor - d.agent - d.self
 	if d.others < 0 {
 		d.others = 0
 	}
@@ -121,6 +124,7 @@ func (d *cpuDelta) add(o cpuDelta) {
 	d.vault += o.vault
 	d.engine += o.engine
 	d.floor += o.floor
+	d.agent += o.agent
 	d.self += o.self
 	d.others += o.others
 }
@@ -298,16 +302,52 @@ func waitQuiet(ctx context.Context, p pids, limit float64, max time.Duration) (f
 	}
 }
 
+// readLeased is readRaw that also returns the answer's lease_duration (0
+// for an answer without a lease).
+func readLeased(ctx context.Context, c *api.Client, path string) (time.Duration, error) {
+	resp, err := c.Logical().ReadRawWithContext(ctx, path)
+	var body struct {
+		LeaseDuration int64 `json:"lease_duration"`
+	}
+	var decodeErr error
+	if resp != nil && resp.Body != nil {
+		if err == nil && resp.StatusCode == http.StatusOK {
+			decodeErr = json.NewDecoder(resp.Body).Decode(&body)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if resp == nil || resp.StatusCode != http.StatusOK {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		return 0, fmt.Errorf("GET %s: HTTP %d", path, code)
+	}
+	if decodeErr != nil {
+		return 0, fmt.Errorf("GET %s: %w", path, decodeErr)
+	}
+	return time.Duration(body.LeaseDuration) * time.Second, nil
+}
+
 // timedRead is one read of an open-loop run.
 type timedRead struct {
 	at  time.Duration // start, from the run's origin
 	lat time.Duration
 	err bool
+	// leaseEnd is when Vault will revoke the read's lease (from the run's
+	// origin): the answer's arrival plus its lease_duration, Vault having
+	// registered the lease between the request and the answer; 0 without
+	// a lease.
+	leaseEnd time.Duration
 }
 
 // openLoop starts one read of path every 1/rate seconds, each in its own
 // goroutine (a slow answer does not delay the next request), for dur.
-// Times are offsets from origin.
+// Times are offsets from origin; each read's lease end is kept.
 func openLoop(ctx context.Context, c *api.Client, path string, rate float64, dur time.Duration, origin time.Time) ([]timedRead, string) {
 	interval := time.Duration(float64(time.Second) / rate)
 	n := int(rate*dur.Seconds()) + 16
@@ -329,15 +369,19 @@ func openLoop(ctx context.Context, c *api.Client, path string, rate float64, dur
 			defer wg.Done()
 			t := time.Now()
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := readRaw(rctx, c, path)
+			ttl, err := readLeased(rctx, c, path)
 			cancel()
 			lat := time.Since(t)
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err.Error())
 			}
+			r := timedRead{at: t.Sub(origin), lat: lat, err: err != nil}
+			if err == nil && ttl > 0 {
+				r.leaseEnd = r.at + lat + ttl
+			}
 			j := idx.Add(1) - 1
 			if int(j) < len(out) {
-				out[j] = timedRead{at: t.Sub(origin), lat: lat, err: err != nil}
+				out[j] = r
 			}
 		}()
 	}

@@ -7,15 +7,23 @@
 //     a KV v2 read and the floor plugin's unleased and leased reads;
 //  2. token calls per account per token lifetime under bursts of 1000
 //     concurrent readers at expiry;
-//  3. p99 read latency across refresh boundaries ÷ steady-state p99;
+//  3. p99 read latency across refresh boundaries and around bursts of lease
+//     ends ÷ steady-state p99;
 //  4. plugin RSS with 10 000 accounts, plugin start after a reload and the
 //     lazy first reads after it; the spread of background refreshes;
 //  5. Vault lease growth per 1000 reads;
 //
+// then, on a second Vault, single-node on integrated storage (Raft) and
+// initialized and unsealed by the harness:
+//
+//  6. the reads of part 1 at 1 and 16 clients, the lease entries and storage
+//     bytes 1000 reads leave, the revocation rate, and the same reads through
+//     a real Vault Agent with a lease cache;
+//
 // prints a Markdown report and writes it to docs/benchmarks.md. Each part has
 // its file (part1_throughput.go, part2_bursts.go, part3_boundary.go,
-// part4_many.go, part4b_spread.go, part5_leases.go); this one holds the
-// settings and runs them in order.
+// part4_many.go, part4b_spread.go, part5_leases.go, part6_raft.go); this one
+// holds the settings and runs them in order.
 //
 //	go run ./scripts/bench [-quick] [-out docs/benchmarks.md]
 //
@@ -68,6 +76,13 @@ type settings struct {
 	SpreadReadEvery time.Duration
 
 	LeaseReads int
+
+	// Part 6, on a Raft Vault: levels, rounds at 1 client and at the target
+	// level (16), each warm-up + RaftRound; the run through an Agent.
+	RaftLevels                   []int
+	RaftRounds, RaftTargetRounds int
+	RaftRound                    time.Duration
+	AgentDuration                time.Duration
 }
 
 func fullSettings() settings {
@@ -78,6 +93,7 @@ func fullSettings() settings {
 		ManyAccounts: 10000, CreateLimit: 16,
 		SpreadAccounts: 1000, SpreadTTL: 3 * time.Minute, SpreadReadEvery: 30 * time.Second,
 		LeaseReads: 1000,
+		RaftLevels: []int{1, 16}, RaftRounds: 2, RaftTargetRounds: 4, RaftRound: 2 * time.Second, AgentDuration: 45 * time.Second,
 	}
 }
 
@@ -90,6 +106,7 @@ func quickSettings() settings {
 		ManyAccounts: 1000, CreateLimit: 16,
 		SpreadAccounts: 200, SpreadTTL: time.Minute, SpreadReadEvery: 10 * time.Second,
 		LeaseReads: 1000,
+		RaftLevels: []int{1, 16}, RaftRounds: 1, RaftTargetRounds: 2, RaftRound: time.Second, AgentDuration: 25 * time.Second,
 	}
 }
 
@@ -114,7 +131,7 @@ func main() {
 	quick := flag.Bool("quick", false, "shorter run with 1000 accounts (smoke test); writes a report only with -out")
 	out := flag.String("out", "", "where to write the Markdown report (default docs/benchmarks.md for a full run)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (Vault log, plugins)")
-	only := flag.String("parts", "all", "comma-separated parts to run, for working on the harness: throughput, leases, boundary, bursts, spread, many")
+	only := flag.String("parts", "all", "comma-separated parts to run, for working on the harness: throughput, leases, boundary, bursts, spread, many, raft")
 	probe := flag.Int("heap-probe", 0, "internal: run the in-process heap probe with this many accounts and exit")
 	probeProfile := flag.String("heap-profile", "", "internal: where the heap probe writes its profile")
 	flag.Parse()
@@ -133,7 +150,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Every loop below is bounded; this is the backstop for the whole run.
-	ctx, cancel := context.WithTimeout(ctx, 14*time.Minute+30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 18*time.Minute)
 	defer cancel()
 
 	b := &bench{set: set, res: &results{Started: time.Now(), Quick: set.Quick}, parts: map[string]bool{}}
@@ -240,6 +257,38 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
+	if b.wantDev() {
+		if err := b.runDev(ctx, pluginDir); err != nil {
+			return err
+		}
+	}
+	if b.want("raft") {
+		// On a Vault of its own, with the dev server and its plugins gone.
+		if b.v != nil {
+			b.v.Stop()
+		}
+		if err := b.partRaft(ctx); err != nil {
+			return fmt.Errorf("raft: %w", err)
+		}
+	}
+	return nil
+}
+
+// devParts are the parts that run on the dev server.
+var devParts = []string{"throughput", "leases", "boundary", "bursts", "spread", "many"}
+
+func (b *bench) wantDev() bool {
+	for _, p := range devParts {
+		if b.want(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// runDev starts the dev server, mounts the plugins and runs parts 1 to 5 on it.
+func (b *bench) runDev(ctx context.Context, pluginDir string) error {
+	var err error
 	// Vault.
 	b.v, err = vaultproc.StartDev(vaultproc.Config{
 		Bin: b.vaultBin, Dir: filepath.Join(b.work, "vault"), PluginDir: pluginDir,

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/vault/api"
 )
 
 type target struct {
@@ -26,30 +28,9 @@ func (b *bench) partThroughput(ctx context.Context) error {
 	if _, err := b.createAccount(ctx, c, b.simLong, "bench"); err != nil {
 		return err
 	}
-	sec, err := c.Logical().ReadWithContext(ctx, "zoho/creds/bench")
-	if err != nil || sec == nil {
-		return fmt.Errorf("first creds/bench read: %v", err)
-	}
-	// The floor answers exactly this body; KV holds the same fields.
-	if _, err := c.Logical().WriteWithContext(ctx, "floor/body", sec.Data); err != nil {
-		return fmt.Errorf("floor/body: %w", err)
-	}
-	if _, err := c.Logical().WriteWithContext(ctx, "sys/mounts/kv", map[string]interface{}{
-		"type": "kv", "options": map[string]interface{}{"version": "2"},
-	}); err != nil {
-		return fmt.Errorf("mounting kv v2: %w", err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		// KV v2 upgrades its storage in the background after mounting.
-		_, err = c.Logical().WriteWithContext(ctx, "kv/data/bench", map[string]interface{}{"data": sec.Data})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("writing kv/data/bench: %w", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	targets, err := prepareTargets(ctx, c, "bench")
+	if err != nil {
+		return err
 	}
 
 	b.pids.vault = b.v.PID()
@@ -57,15 +38,6 @@ func (b *bench) partThroughput(ctx context.Context) error {
 	b.pids.floor = waitPlugin(b.pids.vault, floorCommand, 10*time.Second)
 	if b.pids.engine == 0 || b.pids.floor == 0 {
 		return fmt.Errorf("plugin processes not found (engine pid %d, floor pid %d)", b.pids.engine, b.pids.floor)
-	}
-	engineCPU := func(d cpuDelta) time.Duration { return d.engine }
-	floorCPU := func(d cpuDelta) time.Duration { return d.floor }
-	noPlugin := func(cpuDelta) time.Duration { return 0 }
-	targets := []target{
-		{"engine", "zoho/creds/bench", engineCPU},
-		{"leased", "floor/leased/bench", floorCPU},
-		{"const", "floor/const/bench", floorCPU},
-		{"kv", "kv/data/bench", noPlugin},
 	}
 	diag := target{"leasedint", "floor/leasedint/bench", floorCPU}
 	b.res.AnswerBytes = map[string]int{}
@@ -79,40 +51,22 @@ func (b *bench) partThroughput(ctx context.Context) error {
 	per := b.set.Duration / time.Duration(b.set.Rounds)
 	for _, n := range b.set.Levels {
 		level := targets
-		if n == diagnosticClients {
-			level = append(append([]target(nil), targets...), diag)
-		}
-		slices := map[string][]slice{}
-		// Rounds alternate the order, so that drift (leases piling up, other
-		// load on the machine) does not favour one target.
 		rounds := b.set.Rounds
 		if n == diagnosticClients {
+			level = append(append([]target(nil), targets...), diag)
 			rounds = b.set.TargetRounds
 		}
-		for r := 0; r < rounds; r++ {
-			order := append([]target(nil), level...)
-			if r%2 == 1 {
-				for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-					order[i], order[j] = order[j], order[i]
-				}
-			}
-			for _, t := range order {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				sl := closedLoop(ctx, b.client, t.Path, n, b.set.Warm, per, b.pids)
-				slices[t.Key] = append(slices[t.Key], sl)
-				issued[t.Key] += sl.issued
-			}
+		slices, err := interleaved(ctx, b.client, level, n, rounds, b.set.Warm, per, b.pids)
+		if err != nil {
+			return err
 		}
 		for _, t := range level {
+			for _, sl := range slices[t.Key] {
+				issued[t.Key] += sl.issued
+			}
 			lr := merge(t.Key, n, slices[t.Key], t.cpu)
 			b.res.Throughput = append(b.res.Throughput, lr)
-			logf("  %-9s %2d clients: %7.0f reads/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  (µs/read: vault %.0f, plugin %.0f, harness %.0f; others %.2f cores)",
-				t.Key, n, lr.Stats.OpsPerS, ms(lr.Stats.P50), ms(lr.Stats.P99), lr.Stats.Errors, lr.VaultUS, lr.PluginUS, lr.SelfUS, lr.OtherCores)
-			if lr.Stats.Errors > 0 {
-				logf("    first error: %s", lr.Stats.FirstErr)
-			}
+			logLevel(lr)
 		}
 	}
 	b.res.Revocations = append(b.res.Revocations,
@@ -120,6 +74,82 @@ func (b *bench) partThroughput(ctx context.Context) error {
 		b.revokePrefix(ctx, "floor/leased/", "floor leases of part 1", issued["leased"]),
 		b.revokePrefix(ctx, "floor/leasedint/", "floor leases with internal data, part 1", issued["leasedint"]))
 	return nil
+}
+
+// The CPU of the plugin serving a target.
+var (
+	engineCPU = func(d cpuDelta) time.Duration { return d.engine }
+	floorCPU  = func(d cpuDelta) time.Duration { return d.floor }
+	noPlugin  = func(cpuDelta) time.Duration { return 0 }
+)
+
+// prepareTargets reads creds/<account> once, copies the answer into the
+// floor's body and a KV v2 entry (mounting kv/), and returns the compared
+// targets: the engine, the leased and unleased floor and KV v2.
+func prepareTargets(ctx context.Context, c *api.Client, account string) ([]target, error) {
+	sec, err := c.Logical().ReadWithContext(ctx, "zoho/creds/"+account)
+	if err != nil || sec == nil {
+		return nil, fmt.Errorf("first creds/%s read: %v", account, err)
+	}
+	// The floor answers exactly this body; KV holds the same fields.
+	if _, err := c.Logical().WriteWithContext(ctx, "floor/body", sec.Data); err != nil {
+		return nil, fmt.Errorf("floor/body: %w", err)
+	}
+	if _, err := c.Logical().WriteWithContext(ctx, "sys/mounts/kv", map[string]interface{}{
+		"type": "kv", "options": map[string]interface{}{"version": "2"},
+	}); err != nil {
+		return nil, fmt.Errorf("mounting kv v2: %w", err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		// KV v2 upgrades its storage in the background after mounting.
+		_, err = c.Logical().WriteWithContext(ctx, "kv/data/"+account, map[string]interface{}{"data": sec.Data})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("writing kv/data/%s: %w", account, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return []target{
+		{"engine", "zoho/creds/" + account, engineCPU},
+		{"leased", "floor/leased/" + account, floorCPU},
+		{"const", "floor/const/" + account, floorCPU},
+		{"kv", "kv/data/" + account, noPlugin},
+	}, nil
+}
+
+// interleaved runs every target rounds times at n clients for warm + per
+// each, in alternating order (so that drift, such as leases piling up or
+// other load on the machine, favours no target), and returns each target's
+// runs.
+func interleaved(ctx context.Context, mk func() *api.Client, targets []target, n, rounds int, warm, per time.Duration, p pids) (map[string][]slice, error) {
+	slices := map[string][]slice{}
+	for r := 0; r < rounds; r++ {
+		order := append([]target(nil), targets...)
+		if r%2 == 1 {
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
+		}
+		for _, t := range order {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			slices[t.Key] = append(slices[t.Key], closedLoop(ctx, mk, t.Path, n, warm, per, p))
+		}
+	}
+	return slices, nil
+}
+
+// logLevel logs one target at one level.
+func logLevel(lr levelResult) {
+	logf("  %-9s %2d clients: %7.0f reads/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  (µs/read: vault %.0f, plugin %.0f, harness %.0f; others %.2f cores)",
+		lr.Target, lr.Clients, lr.Stats.OpsPerS, ms(lr.Stats.P50), ms(lr.Stats.P99), lr.Stats.Errors, lr.VaultUS, lr.PluginUS, lr.SelfUS, lr.OtherCores)
+	if lr.Stats.Errors > 0 {
+		logf("    first error: %s", lr.Stats.FirstErr)
+	}
 }
 
 // diagnosticClients is the level at which the floor with engine-shaped lease
