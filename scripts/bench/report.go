@@ -448,7 +448,7 @@ func notes(r *results) []string {
 		out = append(out, text)
 	}
 	if bd.Reads > 0 && (bd.LeaseRatio > targetLeaseEnd || bd.LeaseN == 0) {
-		out = append(out, fmt.Sprintf("Lease-end target missed: p99 %.2f ms within ±%s of the %d seconds in which at least %d of part 3's leases ended, against %.2f ms steady (%.2f×; %d and %d samples; other load %.2f cores). The engine spreads the ends of one token's leases over the last fifth of its life, yet at %.0f reads/s up to %d of them ended in one second, and Vault revokes each lease at its end (storage deletes and one plugin call each) on the same %d cores that serve the reads.",
+		out = append(out, fmt.Sprintf("Lease-end target missed: p99 %.2f ms within ±%s of the %d seconds in which at least %d of part 3's leases ended, against %.2f ms steady (%.2f×; %d and %d samples; other load %.2f cores). The engine spreads the ends of one token's leases over the floor before its latest end (a twentieth of the lifetime: 1 s for the 20-second tokens of this part, 3 minutes for Zoho's hour), so at %.0f reads/s up to %d of them ended in one second, and Vault revokes each lease at its end (storage deletes and one plugin call each) on the same %d cores that serve the reads.",
 			ms(bd.LeaseP99), secs(leaseHalfWindow), bd.BurstSeconds, bd.BurstMin, ms(bd.QuietP99), bd.LeaseRatio, bd.LeaseN, bd.QuietN, bd.OtherCores, bd.Rate, bd.BusiestEnds, r.Machine.CPUs))
 	}
 	m := r.Many
@@ -828,7 +828,7 @@ func raftNotes(r *results) []string {
 			text += " The run did not span a refresh, so it says nothing about leases per lifetime."
 		}
 		if ag.Leases > ag.Tokens {
-			text += fmt.Sprintf(" The Agent caches a leased answer and renews its lease; the engine's renewals answer what is left until the lease's end, so the Agent's renewer halts shortly before that end and evicts the answer, and the next read takes a new lease. The leases of a token end spread over the last fifth of its life, while a token in steady use is refreshed later, near its expiry (docs/design.md, *Ahead of expiry, in rhythm*): a lease that ends before that point is followed by another lease on the same token. And the Agent does not coalesce concurrent misses: every reader that arrives before the new answer is cached (%d clients here) is forwarded to Vault and takes a lease of its own.", ag.Clients)
+			text += fmt.Sprintf(" The Agent caches a leased answer and renews its lease; the engine's renewals answer what is left until the lease's end, so the Agent's renewer halts shortly before that end and evicts the answer, and the next read takes a new lease. A renewal that leaves less than the refresh lead starts the token's refresh, so the read after the halt usually gets the next token (docs/design.md, *Leases end spread*). But the Agent does not coalesce concurrent misses: every reader that arrives before the new answer is cached (%d clients here) is forwarded to Vault and takes a lease of its own.", ag.Clients)
 			if ag.MaxAtOnce > ag.Clients {
 				text += fmt.Sprintf(" Each of those leases' renewers, when it halts, evicts the answer cached under the same request again, so one round of forwarded reads can set off more: up to %d leases were alive at once.", ag.MaxAtOnce)
 			}
