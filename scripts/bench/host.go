@@ -21,16 +21,7 @@ func procCPU(pid int) time.Duration {
 	if pid <= 0 {
 		return 0
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
+	f := procStatFields(pid)
 	// After the command: state(0) ppid(1) ... utime(11) stime(12), in USER_HZ (100 on Linux).
 	if len(f) < 13 {
 		return 0
@@ -61,17 +52,23 @@ func procStatusKB(pid int, key string) int64 {
 	return 0
 }
 
-func procPPid(pid int) int {
+// procStatFields returns the fields of /proc/<pid>/stat after the command
+// name (which may hold spaces and parentheses); nil if it cannot be read.
+func procStatFields(pid int) []string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	f := strings.Fields(s[i+1:])
+	return strings.Fields(s[i+1:])
+}
+
+func procPPid(pid int) int {
+	f := procStatFields(pid)
 	if len(f) < 2 {
 		return 0
 	}

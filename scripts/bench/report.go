@@ -80,6 +80,33 @@ func (r *results) raftLevel(key string, clients int) (levelResult, bool) {
 	return findLevel(r.Raft.Throughput, key, clients)
 }
 
+// renderLevels writes the closed-loop table of the targets keys at every
+// level, then the engine's ratios to the floor and KV v2 (parts 1 and 6).
+func renderLevels(p func(string, ...interface{}), all []levelResult, levels []int, keys []string) {
+	p("| Target | Clients | Reads/s | p50 ms | p99 ms | Errors | Vault CPU µs/read | Plugin CPU µs/read | Load generator CPU µs/read | Other load, cores |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, n := range levels {
+		for _, key := range keys {
+			l, ok := findLevel(all, key, n)
+			if !ok {
+				continue
+			}
+			plugin := fmt.Sprintf("%.0f", l.PluginUS)
+			if key == "kv" {
+				plugin = "—"
+			}
+			p("| %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %s | %.0f | %.2f |\n", targetNames[key], n, l.Stats.OpsPerS, ms(l.Stats.P50), ms(l.Stats.P99), l.Stats.Errors, l.VaultUS, plugin, l.SelfUS, l.OtherCores)
+		}
+	}
+	p("\n| Clients | engine ÷ leased floor | engine ÷ unleased floor | engine ÷ KV v2 |\n|---:|---:|---:|---:|\n")
+	for _, n := range levels {
+		e, _ := findLevel(all, "engine", n)
+		l, _ := findLevel(all, "leased", n)
+		c, _ := findLevel(all, "const", n)
+		k, _ := findLevel(all, "kv", n)
+		p("| %d | %.2f× | %.2f× | %.2f× |\n", n, ratio(e.Stats.OpsPerS, l.Stats.OpsPerS), ratio(e.Stats.OpsPerS, c.Stats.OpsPerS), ratio(e.Stats.OpsPerS, k.Stats.OpsPerS))
+	}
+}
+
 func findLevel(all []levelResult, key string, clients int) (levelResult, bool) {
 	for _, l := range all {
 		if l.Target == key && l.Clients == clients {
@@ -332,28 +359,7 @@ func renderThroughput(p func(string, ...interface{}), r *results, set settings) 
 	p("## 1. Cached `creds/` reads beside KV v2 and the floor plugin\n\n")
 	p("Closed loop: each client sends its next read as soon as the previous one is answered. Per level, every target runs %d times for %s after a %s warm-up, in alternating order (so that leases piling up in Vault or load elsewhere on the machine favour none); the figures merge its runs. CPU per read is read from `/proc/<pid>/stat` over the measured time: Vault's process, the plugin's (engine or floor; none for KV) and the load generator's. At %d clients the floor also runs with lease internal data shaped like the engine's (account, access token, token id, generation, expiry), which separates Vault's cost of the engine's bigger lease from the engine's own work; that level, the target's, runs %d rounds. The target ratio at %d clients sets aside, when at least two rounds remain, the rounds in which other processes kept %.2f cores or more busy during the engine's or the leased floor's run (a rule fixed before the run; the figure over all rounds is shown beside it).\n\n",
 		set.Rounds, set.Duration/time.Duration(set.Rounds), set.Warm, diagnosticClients, set.TargetRounds, diagnosticClients, quietLimit)
-	p("| Target | Clients | Reads/s | p50 ms | p99 ms | Errors | Vault CPU µs/read | Plugin CPU µs/read | Load generator CPU µs/read | Other load, cores |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, n := range set.Levels {
-		for _, key := range []string{"engine", "leased", "leasedint", "const", "kv"} {
-			l, ok := r.level(key, n)
-			if !ok {
-				continue
-			}
-			plugin := fmt.Sprintf("%.0f", l.PluginUS)
-			if key == "kv" {
-				plugin = "—"
-			}
-			p("| %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %s | %.0f | %.2f |\n", targetNames[key], n, l.Stats.OpsPerS, ms(l.Stats.P50), ms(l.Stats.P99), l.Stats.Errors, l.VaultUS, plugin, l.SelfUS, l.OtherCores)
-		}
-	}
-	p("\n| Clients | engine ÷ leased floor | engine ÷ unleased floor | engine ÷ KV v2 |\n|---:|---:|---:|---:|\n")
-	for _, n := range set.Levels {
-		e, _ := r.level("engine", n)
-		l, _ := r.level("leased", n)
-		c, _ := r.level("const", n)
-		k, _ := r.level("kv", n)
-		p("| %d | %.2f× | %.2f× | %.2f× |\n", n, ratio(e.Stats.OpsPerS, l.Stats.OpsPerS), ratio(e.Stats.OpsPerS, c.Stats.OpsPerS), ratio(e.Stats.OpsPerS, k.Stats.OpsPerS))
-	}
+	renderLevels(p, r.Throughput, set.Levels, []string{"engine", "leased", "leasedint", "const", "kv"})
 	p("\nKV v2 is built into Vault: its reads cross no plugin protocol and create no lease, so *engine ÷ KV v2* measures both of those costs, which the floor pays as well.\n")
 	if len(r.InProcess) > 0 {
 		p("\nThe engine's own work per read, in process without Vault or gRPC (`go test -bench` in `backend/`, `RunParallel` on all CPUs, run before Vault starts):")
@@ -636,28 +642,7 @@ func renderRaft(p func(string, ...interface{}), r *results, set settings) {
 	if len(rf.Throughput) > 0 {
 		p("**Cached reads.** As in part 1 (closed loop, interleaved rounds in alternating order, CPU from `/proc`): per level every target runs %s after a %s warm-up, %s. Background load before measuring: %.2f cores.\n\n",
 			secs(rf.Round), secs(set.Warm), roundsText(rf.Rounds, set.RaftLevels), rf.Settle)
-		p("| Target | Clients | Reads/s | p50 ms | p99 ms | Errors | Vault CPU µs/read | Plugin CPU µs/read | Load generator CPU µs/read | Other load, cores |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, n := range set.RaftLevels {
-			for _, key := range []string{"engine", "leased", "const", "kv"} {
-				l, ok := r.raftLevel(key, n)
-				if !ok {
-					continue
-				}
-				plugin := fmt.Sprintf("%.0f", l.PluginUS)
-				if key == "kv" {
-					plugin = "—"
-				}
-				p("| %s | %d | %.0f | %.2f | %.2f | %d | %.0f | %s | %.0f | %.2f |\n", targetNames[key], n, l.Stats.OpsPerS, ms(l.Stats.P50), ms(l.Stats.P99), l.Stats.Errors, l.VaultUS, plugin, l.SelfUS, l.OtherCores)
-			}
-		}
-		p("\n| Clients | engine ÷ leased floor | engine ÷ unleased floor | engine ÷ KV v2 |\n|---:|---:|---:|---:|\n")
-		for _, n := range set.RaftLevels {
-			e, _ := r.raftLevel("engine", n)
-			l, _ := r.raftLevel("leased", n)
-			c, _ := r.raftLevel("const", n)
-			k, _ := r.raftLevel("kv", n)
-			p("| %d | %.2f× | %.2f× | %.2f× |\n", n, ratio(e.Stats.OpsPerS, l.Stats.OpsPerS), ratio(e.Stats.OpsPerS, c.Stats.OpsPerS), ratio(e.Stats.OpsPerS, k.Stats.OpsPerS))
-		}
+		renderLevels(p, r.Raft.Throughput, set.RaftLevels, []string{"engine", "leased", "const", "kv"})
 		if len(r.Throughput) > 0 {
 			p("\nBeside the dev server's in-memory storage (part 1, same machine, same targets):\n\n| Target | Clients | Reads/s in memory | Reads/s on Raft | Raft ÷ memory | Vault CPU µs/read in memory → on Raft |\n|---|---:|---:|---:|---:|---|\n")
 			for _, n := range set.RaftLevels {

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
 // TestAgentRendersFreshToken runs a real Vault Agent whose template renders
@@ -20,16 +18,12 @@ func TestAgentRendersFreshToken(t *testing.T) {
 	v := devVault(t)
 	c := v.root()
 
-	// A simulator of its own, so the short token life touches no other test.
-	// The Agent re-reads a non-renewable secret at 85-95% of its lease, so
-	// the new token appears at about 90-94% of the old one's life: 40 s
-	// leaves over 2 s between the two in the worst case.
+	// The Agent renews the lease until renewing stops extending it, then
+	// reads again; the engine refreshes the token before the first lease on it
+	// ends (and when a renewal leaves little), so the re-read brings the next
+	// token while the first still lives.
 	const tokenTTL = 40 * time.Second
-	zs := zohosim.New(zohosim.Config{AccessTokenTTL: tokenTTL})
-	if _, err := zs.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("starting a second simulator: %v", err)
-	}
-	t.Cleanup(func() { zs.Close() })
+	zs := shortTokenSim(t, tokenTTL)
 
 	a := newAccount(t, zs, "agent")
 	// The exchange mints the first token no earlier than this, so it lives

@@ -204,11 +204,7 @@ func TestAgentCacheMovesToTheNewToken(t *testing.T) {
 	v := devVault(t)
 	c := v.root()
 	const tokenTTL = 40 * time.Second
-	zs := zohosim.New(zohosim.Config{AccessTokenTTL: tokenTTL})
-	if _, err := zs.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("starting a second simulator: %v", err)
-	}
-	t.Cleanup(func() { zs.Close() })
+	zs := shortTokenSim(t, tokenTTL)
 	a := newAccount(t, zs, "agentmove")
 	a.configure(t, c)
 	ag := startCachingAgent(t, v, c, a)
@@ -284,4 +280,16 @@ func TestLeaseRenewCLI(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "read creds/"+a.name+" again") {
 		t.Fatalf("renewing a lease of a revoked refresh token: %s", r)
 	}
+}
+
+// shortTokenSim starts a simulator of the test's own whose access tokens live
+// ttl, so that the short token life touches no other test.
+func shortTokenSim(t *testing.T, ttl time.Duration) *zohosim.Server {
+	t.Helper()
+	zs := zohosim.New(zohosim.Config{AccessTokenTTL: ttl})
+	if _, err := zs.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("starting a second simulator: %v", err)
+	}
+	t.Cleanup(func() { zs.Close() })
+	return zs
 }
