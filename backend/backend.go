@@ -49,6 +49,12 @@ type Options struct {
 	RateWindow time.Duration    // default DefaultRateWindow
 	// BackgroundConcurrency bounds refreshes run by the periodic function at once.
 	BackgroundConcurrency int
+	// AfterFunc runs f after d and returns a function that cancels it (the
+	// scheduled background refreshes); default time.AfterFunc.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+	// PeriodicInterval is how often Vault runs the periodic function (its
+	// rollback period); default one minute.
+	PeriodicInterval time.Duration
 }
 
 // Backend is the secrets engine.
@@ -69,6 +75,9 @@ type Backend struct {
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
+
+	timersMu sync.Mutex
+	timers   map[*account]func() bool // scheduled background refreshes (periodic.go)
 }
 
 var _ paths.Engine = (*Backend)(nil)
@@ -115,6 +124,12 @@ func New(opts Options) *Backend {
 	if opts.BackgroundConcurrency <= 0 {
 		opts.BackgroundConcurrency = 4
 	}
+	if opts.AfterFunc == nil {
+		opts.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	if opts.PeriodicInterval <= 0 {
+		opts.PeriodicInterval = time.Minute
+	}
 	if opts.Zoho == nil {
 		opts.Zoho = zoho.NewClient(zoho.Options{HTTPClient: opts.HTTPClient, Timeout: opts.Timeout})
 	}
@@ -123,6 +138,7 @@ func New(opts Options) *Backend {
 		now:    opts.Now,
 		opts:   opts,
 		logger: hclog.NewNullLogger(),
+		timers: map[*account]func() bool{},
 	}
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
 	b.metrics = newMetrics(b)
@@ -147,7 +163,10 @@ func New(opts Options) *Backend {
 }
 
 func (b *Backend) cleanup(ctx context.Context) {
+	b.timersMu.Lock()
 	b.bgCancel()
+	b.timersMu.Unlock()
+	b.stopTimers()
 	b.bgWG.Wait()
 }
 

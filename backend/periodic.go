@@ -50,12 +50,18 @@ func (b *Backend) sweepPending(ctx context.Context, s logical.Storage) error {
 }
 
 // refreshDue refreshes every account in use whose token has reached its
-// refresh point, a bounded number at a time. It looks only at accounts read
-// within their token's life (Backend.inUse), so its work grows with the
-// accounts in use, not with all accounts; idle ones leave the set and are
-// refreshed lazily on their next read.
+// refresh point, a bounded number at a time, and schedules the refresh of
+// those whose point comes before the next tick at that point. It looks only
+// at accounts read within their token's life (Backend.inUse), so its work
+// grows with the accounts in use, not with all accounts; idle ones leave the
+// set and are refreshed lazily on their next read.
+//
+// Refreshing at the tick everything whose point passed since the last one
+// would gather a minute's worth of refreshes into one burst; a timer per
+// refresh keeps the spread the refresh points were chosen for (timing.go).
 func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	now := b.now()
+	horizon := now.Add(b.opts.PeriodicInterval)
 	var due []*account
 	b.inUse.Range(func(k, v interface{}) bool {
 		a := v.(*account)
@@ -68,10 +74,13 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 			b.leaveInUse(a, now, lifetime)
 			return true
 		}
-		if view == nil || now.Before(view.refreshAt) {
-			return true
+		switch {
+		case view == nil || !view.refreshAt.Before(horizon):
+		case now.Before(view.refreshAt):
+			b.scheduleRefresh(s, a, view.refreshAt.Sub(now), view.refreshAt)
+		default:
+			due = append(due, a)
 		}
-		due = append(due, a)
 		return true
 	})
 	var g errgroup.Group
@@ -93,6 +102,43 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	}
 	_ = g.Wait()
 	return len(due)
+}
+
+// scheduleRefresh starts a's background refresh after d, at its refresh point
+// at, unless one is already scheduled for that point. The timer does nothing
+// if the account was replaced or refreshed meanwhile, or the backend stopped.
+func (b *Backend) scheduleRefresh(s logical.Storage, a *account, d time.Duration, at time.Time) {
+	if a.scheduledFor.Swap(at.UnixNano()) == at.UnixNano() {
+		return
+	}
+	b.timersMu.Lock()
+	defer b.timersMu.Unlock()
+	if b.bgCtx.Err() != nil {
+		return
+	}
+	if stop := b.timers[a]; stop != nil {
+		stop()
+	}
+	b.timers[a] = b.opts.AfterFunc(d, func() {
+		b.timersMu.Lock()
+		delete(b.timers, a)
+		b.timersMu.Unlock()
+		view := a.view.Load()
+		if b.cachedAccount(a.name) != a || view == nil || b.now().Before(view.refreshAt) {
+			return
+		}
+		b.refreshInBackground(s, a)
+	})
+}
+
+// stopTimers cancels every scheduled refresh (the backend is shutting down).
+func (b *Backend) stopTimers() {
+	b.timersMu.Lock()
+	defer b.timersMu.Unlock()
+	for a, stop := range b.timers {
+		stop()
+		delete(b.timers, a)
+	}
 }
 
 // leaveInUse takes an idle (or replaced) account out of the in-use set. A

@@ -3,10 +3,15 @@ package backend
 import (
 	"context"
 	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
 func TestBackgroundRefreshAhead(t *testing.T) {
@@ -117,4 +122,116 @@ func loadedAccounts(b *Backend) int {
 	n := 0
 	b.accounts.Range(func(_, _ interface{}) bool { n++; return true })
 	return n
+}
+
+// fakeTimers records the refreshes the periodic function schedules instead of
+// running them on the wall clock.
+type fakeTimers struct {
+	mu      sync.Mutex
+	pending []fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	f       func()
+	stopped *atomic.Bool
+}
+
+func (ft *fakeTimers) afterFunc(clock *fakeClock) func(time.Duration, func()) func() bool {
+	return func(d time.Duration, f func()) func() bool {
+		ft.mu.Lock()
+		defer ft.mu.Unlock()
+		stopped := &atomic.Bool{}
+		ft.pending = append(ft.pending, fakeTimer{at: clock.Now().Add(d), f: f, stopped: stopped})
+		return func() bool { return !stopped.Swap(true) }
+	}
+}
+
+// take removes and returns the timers not stopped, earliest first.
+func (ft *fakeTimers) take() []fakeTimer {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	var out []fakeTimer
+	for _, t := range ft.pending {
+		if !t.stopped.Load() {
+			out = append(out, t)
+		}
+	}
+	ft.pending = nil
+	sort.Slice(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
+	return out
+}
+
+// A cohort of accounts minted together refreshes at each token's own refresh
+// point, not in a burst at the next periodic tick: the tick schedules the
+// refreshes that fall before the next tick.
+func TestRefreshesRunAtTheirOwnPointsNotAtTheTick(t *testing.T) {
+	timers := &fakeTimers{}
+	var clock *fakeClock
+	e := newEnv(t, func(_ *zohosim.Config, o *Options) {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return timers.afterFunc(clock)(d, f) }
+	})
+	clock = e.clock
+	const n = 40
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("cohort%02d", i)
+		e.account(names[i], nil)
+		e.creds(names[i], nil)
+	}
+	points := map[string]time.Time{}
+	for _, name := range names {
+		points[name] = e.b.cachedAccount(name).view.Load().refreshAt
+	}
+	refreshes := func() int64 { return e.sim.Counters().Refreshes }
+	tick := func() {
+		for _, name := range names { // every account is read often
+			e.b.cachedAccount(name).lastRead.Store(e.clock.Now().UnixNano())
+		}
+		e.b.refreshDue(context.Background(), e.storage)
+		e.b.bgWG.Wait()
+	}
+	// Tick every minute until every account has refreshed; run each scheduled
+	// refresh at its time.
+	refreshed := func() bool {
+		for _, name := range names {
+			if e.b.cachedAccount(name).view.Load().expiresAt.Add(-time.Hour).Before(points[name]) {
+				return false
+			}
+		}
+		return true
+	}
+	start := e.clock.Now()
+	ran := 0
+	for !refreshed() {
+		if e.clock.Now().Sub(start) > time.Hour {
+			t.Fatal("not every account refreshed within a lifetime")
+		}
+		tick()
+		next := e.clock.Now().Add(time.Minute)
+		for _, tm := range timers.take() {
+			if tm.at.After(next) {
+				t.Fatalf("a refresh scheduled %s ahead, beyond the next tick", tm.at.Sub(e.clock.Now()))
+			}
+			e.clock.Advance(tm.at.Sub(e.clock.Now()))
+			before := refreshes()
+			tm.f()
+			e.b.bgWG.Wait()
+			if refreshes() != before+1 {
+				t.Fatalf("the refresh scheduled for %s did not run", tm.at.Format(time.TimeOnly))
+			}
+			ran++
+		}
+		e.clock.Advance(next.Sub(e.clock.Now()))
+	}
+	// Every account refreshed once, by its own timer, at its own point.
+	if ran != n || refreshes() != n {
+		t.Fatalf("%d scheduled refreshes ran, %d refreshes at Zoho; want %d each", ran, refreshes(), n)
+	}
+	for _, name := range names {
+		v := e.b.cachedAccount(name).view.Load()
+		if got := v.expiresAt.Add(-time.Hour); !got.Equal(points[name]) {
+			t.Fatalf("%s refreshed at %s, its point was %s", name, got.Format(time.TimeOnly), points[name].Format(time.TimeOnly))
+		}
+	}
 }

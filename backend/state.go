@@ -33,6 +33,8 @@ type account struct {
 	lastRead   atomic.Int64 // unix nanoseconds of the last creds read
 	inUse      atomic.Bool  // listed in Backend.inUse
 	refreshing atomic.Bool  // a background refresh is scheduled or running
+
+	scheduledFor atomic.Int64 // unix nanoseconds of the refresh point a timer is set for (periodic.go)
 }
 
 // markRead records a creds read at now; an account read for the first time
