@@ -66,8 +66,8 @@ type Backend struct {
 	logger hclog.Logger
 	opts   Options
 
-	accounts sync.Map // name → *account: loaded accounts
-	inUse    sync.Map // name → *account: accounts read within their token's life (background refreshes look only here)
+	accounts *accountMap // loaded accounts
+	inUse    *accountMap // accounts read within their token's life (background refreshes look only here)
 	locks    keyedLocks
 	flights  singleflight.Group
 	metrics  *metrics
@@ -139,6 +139,9 @@ func New(opts Options) *Backend {
 		opts:   opts,
 		logger: hclog.NewNullLogger(),
 		timers: map[*account]func() bool{},
+
+		accounts: newAccountMap(),
+		inUse:    newAccountMap(),
 	}
 	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
 	b.metrics = newMetrics(b)

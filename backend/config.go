@@ -110,6 +110,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		}
 	}
 	// The refresh token Zoho issued is stored before anything else is done with it.
+	next.compact()
 	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
 		return nil, err
 	}

@@ -50,9 +50,7 @@ func newMetrics(b *Backend) *metrics {
 		func() float64 { return float64(b.liveLeases()) })
 	m.accountsCached = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_loaded", Help: "Accounts held in memory."},
 		func() float64 {
-			n := 0
-			b.accounts.Range(func(_, _ interface{}) bool { n++; return true })
-			return float64(n)
+			return float64(b.accounts.Len())
 		})
 	m.accountsBacking = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_backing_off", Help: "Loaded accounts waiting before their next token request or needing re-authorization."},
 		func() float64 { return float64(b.backingOff()) })
@@ -92,8 +90,7 @@ func (m *metrics) observe(op string, began time.Time, err error) {
 func (b *Backend) liveLeases() int64 {
 	now := b.now()
 	var n int64
-	b.accounts.Range(func(_, v interface{}) bool {
-		a := v.(*account)
+	b.accounts.Range(func(a *account) bool {
 		a.mu.Lock()
 		for _, r := range a.liveRecordsLocked(now) {
 			n += r.outstanding()
@@ -107,8 +104,7 @@ func (b *Backend) liveLeases() int64 {
 func (b *Backend) backingOff() int {
 	now := b.now()
 	n := 0
-	b.accounts.Range(func(_, v interface{}) bool {
-		a := v.(*account)
+	b.accounts.Range(func(a *account) bool {
 		a.mu.Lock()
 		if a.tok.NeedsReauth || now.Before(a.tok.NextAttemptAt) {
 			n++
@@ -147,9 +143,8 @@ func (b *Backend) accountFamilies() []*dto.MetricFamily {
 	failures := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_consecutive_failures", Help: "Consecutive failed token requests."}, []string{"account"})
 	reg.MustRegister(expiry, leases, failures)
 	now := b.now()
-	b.accounts.Range(func(k, v interface{}) bool {
-		a := v.(*account)
-		name := k.(string)
+	b.accounts.Range(func(a *account) bool {
+		name := a.name
 		var exp float64
 		if view := a.view.Load(); view != nil {
 			exp = float64(view.expiresAt.Unix())

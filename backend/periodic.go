@@ -63,8 +63,7 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	now := b.now()
 	horizon := now.Add(b.opts.PeriodicInterval)
 	var due []*account
-	b.inUse.Range(func(k, v interface{}) bool {
-		a := v.(*account)
+	b.inUse.Range(func(a *account) bool {
 		view := a.view.Load()
 		lifetime := time.Hour
 		if view != nil {
@@ -154,7 +153,5 @@ func (b *Backend) leaveInUse(a *account, now time.Time, lifetime time.Duration) 
 
 // inUseCount is the size of the in-use set (for tests and metrics).
 func (b *Backend) inUseCount() int {
-	n := 0
-	b.inUse.Range(func(_, _ interface{}) bool { n++; return true })
-	return n
+	return b.inUse.Len()
 }

@@ -119,9 +119,7 @@ func TestPeriodicLooksOnlyAtAccountsInUse(t *testing.T) {
 }
 
 func loadedAccounts(b *Backend) int {
-	n := 0
-	b.accounts.Range(func(_, _ interface{}) bool { n++; return true })
-	return n
+	return b.accounts.Len()
 }
 
 // fakeTimers records the refreshes the periodic function schedules instead of

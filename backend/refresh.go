@@ -339,4 +339,5 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	tok.ConsecutiveFailures = 0
 	tok.NextAttemptAt = time.Time{}
 	tok.NeedsReauth = false
+	tok.compact()
 }

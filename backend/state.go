@@ -157,14 +157,36 @@ func (a *account) buildViewLocked() *tokenView {
 // space-separated) over the configured ones (shared, never modified: a
 // config write stores a new slice).
 func tokenScopes(granted string, configured []string) []string {
-	if granted != "" {
-		f := strings.FieldsFunc(granted, func(r rune) bool { return r == ',' || r == ' ' })
-		if len(f) > 0 {
-			return f
+	if granted == "" {
+		return configured
+	}
+	if f, ok := grantedScopes.Load(granted); ok {
+		return f.([]string)
+	}
+	f := strings.FieldsFunc(granted, func(r rune) bool { return r == ',' || r == ' ' })
+	if len(f) == 0 {
+		return configured
+	}
+	for i := range f {
+		f[i] = intern(f[i])
+	}
+	// Accounts mostly share a few scope lists: keep one copy of each (shared,
+	// never modified), up to a bound.
+	if grantedScopesLen.Load() < maxGrantedScopes {
+		if _, loaded := grantedScopes.LoadOrStore(granted, f); !loaded {
+			grantedScopesLen.Add(1)
 		}
 	}
-	return configured
+	return f
 }
+
+// grantedScopes holds the split form of the scope strings Zoho reported.
+var (
+	grantedScopes    sync.Map // string → []string
+	grantedScopesLen atomic.Int64
+)
+
+const maxGrantedScopes = 1024
 
 // recordLocked returns the lease record of token id, nil if the account
 // tracks no such token. The caller holds mu.
@@ -246,10 +268,7 @@ const assumedLifetime = time.Hour
 
 // cachedAccount returns the in-memory account without touching storage.
 func (b *Backend) cachedAccount(name string) *account {
-	if v, ok := b.accounts.Load(name); ok {
-		return v.(*account)
-	}
-	return nil
+	return b.accounts.Load(name)
 }
 
 // loadAccountLocked returns the account, loading it from storage on a cache

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+	"unique"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -137,6 +138,7 @@ func loadConfig(ctx context.Context, s logical.Storage, name string) (*accountCo
 	if err != nil || !ok {
 		return nil, err
 	}
+	cfg.compact()
 	return &cfg, nil
 }
 
@@ -146,5 +148,42 @@ func loadTokenState(ctx context.Context, s logical.Storage, name string) (*token
 	if err != nil || !ok {
 		return nil, err
 	}
+	st.compact()
 	return &st, nil
+}
+
+// intern returns the one shared copy of s. Many accounts hold the same data
+// center, accounts server, API domain, token type and scopes; each decoded
+// from storage would otherwise be a copy of its own.
+func intern(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
+}
+
+// compact shares the values accounts hold alike (see intern).
+func (c *accountConfig) compact() {
+	c.DataCenter = intern(c.DataCenter)
+	c.AccountsURL = intern(c.AccountsURL)
+	c.RedirectURI = intern(c.RedirectURI)
+	c.RefreshTokenIssuer = intern(c.RefreshTokenIssuer)
+	c.APIDomain = intern(c.APIDomain)
+	for i := range c.Scopes {
+		c.Scopes[i] = intern(c.Scopes[i])
+	}
+}
+
+// compact shares the values accounts hold alike (see intern), and the
+// current token's id with its entry among the minted tokens.
+func (t *tokenState) compact() {
+	t.TokenType = intern(t.TokenType)
+	t.APIDomain = intern(t.APIDomain)
+	t.Scope = intern(t.Scope)
+	for _, m := range t.Minted {
+		m.Issuer = intern(m.Issuer)
+		if m.ID == t.TokenID {
+			m.ID = t.TokenID
+		}
+	}
 }

@@ -74,18 +74,33 @@ func (discardStorage) Get(context.Context, string) (*logical.StorageEntry, error
 func (discardStorage) Put(context.Context, *logical.StorageEntry) error           { return nil }
 func (discardStorage) Delete(context.Context, string) error                       { return nil }
 
-// runHeapProbe is the child's side: it prints one JSON line.
+// runHeapProbe is the child's side: it creates n accounts (each read once)
+// in one engine, then starts a second engine on the same storage, as a
+// restarted plugin would be, and reads each account once more: the live heap
+// that second engine holds per account is what a plugin process holding
+// exactly those accounts costs. It prints one JSON line.
 func runHeapProbe(n int, profile string) error {
 	runtime.MemProfileRate = 64
 	ctx := context.Background()
-	conf := logical.TestBackendConfig()
-	conf.Logger = hclog.NewNullLogger()
-	conf.StorageView = discardStorage{}
-	lb, err := backend.FactoryWithOptions(backend.Options{Zoho: &fakeZoho{}})(ctx, conf)
+	storage := &logical.InmemStorage{}
+	start := func() (logical.Backend, error) {
+		conf := logical.TestBackendConfig()
+		conf.Logger = hclog.NewNullLogger()
+		conf.StorageView = storage
+		return backend.FactoryWithOptions(backend.Options{Zoho: &fakeZoho{}})(ctx, conf)
+	}
+	read := func(lb logical.Backend, name string) error {
+		resp, err := lb.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + name, Storage: storage})
+		if err != nil || resp == nil || resp.Secret == nil {
+			return fmt.Errorf("creds/%s: %v", name, err)
+		}
+		return nil
+	}
+	first, err := start()
 	if err != nil {
 		return err
 	}
-	var m0, m1 runtime.MemStats
+	var m0, m1, m2 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
 	rnd := func(n int) string {
@@ -93,23 +108,38 @@ func runHeapProbe(n int, profile string) error {
 		_, _ = rand.Read(b)
 		return hex.EncodeToString(b)
 	}
+	name := func(i int) string { return fmt.Sprintf("many-%05d", i) }
 	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("many-%05d", i)
-		if _, err := lb.HandleRequest(ctx, &logical.Request{Operation: logical.CreateOperation, Path: "config/" + name, Storage: conf.StorageView,
+		if _, err := first.HandleRequest(ctx, &logical.Request{Operation: logical.CreateOperation, Path: "config/" + name(i), Storage: storage,
 			Data: map[string]interface{}{
 				"client_id": "1000." + strings.ToUpper(rnd(15)), "client_secret": rnd(21),
 				"accounts_url": "http://127.0.0.1:40000/us", "scopes": strings.Join(benchScopes, ","), "grant_code": hexToken(),
 			}}); err != nil {
-			return fmt.Errorf("config/%s: %w", name, err)
+			return fmt.Errorf("config/%s: %w", name(i), err)
 		}
-		resp, err := lb.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + name, Storage: conf.StorageView})
-		if err != nil || resp == nil || resp.Secret == nil {
-			return fmt.Errorf("creds/%s: %v", name, err)
+		if err := read(first, name(i)); err != nil {
+			return err
 		}
+	}
+	runtime.ReadMemStats(&m1)
+	first.Cleanup(ctx)
+	first = nil
+	second, err := start()
+	if err != nil {
+		return err
 	}
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
+	allocated := m1.TotalAlloc - m0.TotalAlloc
+	for i := 0; i < n; i++ {
+		if err := read(second, name(i)); err != nil {
+			return err
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m2)
 	f, err := os.Create(profile)
 	if err != nil {
 		return err
@@ -121,12 +151,13 @@ func runHeapProbe(n int, profile string) error {
 	f.Close()
 	res := heapProbeResult{
 		Accounts:        n,
-		HeapPerAccount:  (float64(m1.HeapAlloc) - float64(m0.HeapAlloc)) / float64(n),
-		HeapAllocBytes:  m1.HeapAlloc,
-		HeapSysBytes:    m1.HeapSys,
-		AllocsPerCreate: float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n),
+		HeapPerAccount:  (float64(m2.HeapAlloc) - float64(m1.HeapAlloc)) / float64(n),
+		HeapAllocBytes:  m2.HeapAlloc - m1.HeapAlloc,
+		HeapSysBytes:    m2.HeapSys,
+		AllocsPerCreate: float64(allocated) / float64(n),
 	}
-	runtime.KeepAlive(lb)
+	runtime.KeepAlive(second)
+	runtime.KeepAlive(storage)
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
