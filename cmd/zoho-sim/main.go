@@ -39,6 +39,9 @@ func run(args []string) error {
 	refreshCap := fs.Int("refresh-token-cap", zohosim.DefaultRefreshTokenCap, "refresh tokens per user and client; one more deletes the oldest")
 	codeLimit := fs.Int("grant-code-rate-limit", zohosim.DefaultGrantCodeRateLimit, "consent grant codes per client per 10 minutes")
 	legacy := fs.Bool("legacy-millis", false, "answer expires_in in milliseconds with expires_in_sec beside it")
+	deviceTTL := fs.Duration("device-code-ttl", zohosim.DefaultDeviceCodeTTL, "lifetime of device authorization codes")
+	deviceInterval := fs.Duration("device-poll-interval", zohosim.DefaultDevicePollInterval, "least time between two polls of a device code (slow_down below it)")
+	deviceAuto := fs.Bool("device-auto-approve", false, "approve every device code as the default user as soon as it is issued")
 	demoID := fs.String("demo-client-id", "", "register a client with this id at start")
 	demoSecret := fs.String("demo-client-secret", "", "secret of the demo client (generated if empty; GET /sim/clients/<id> shows it)")
 	demoDC := fs.String("demo-dc", "us", "data center of the demo client")
@@ -59,7 +62,8 @@ func run(args []string) error {
 	if !slices.Contains(zohosim.DataCenters, *demoDC) {
 		return fmt.Errorf("-demo-dc %q is not one of %v", *demoDC, zohosim.DataCenters)
 	}
-	for name, v := range map[string]time.Duration{"-token-ttl": *tokenTTL, "-grant-code-ttl": *codeTTL, "-rate-window": *rateWindow} {
+	for name, v := range map[string]time.Duration{"-token-ttl": *tokenTTL, "-grant-code-ttl": *codeTTL, "-rate-window": *rateWindow,
+		"-device-code-ttl": *deviceTTL, "-device-poll-interval": *deviceInterval} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive", name)
 		}
@@ -80,6 +84,9 @@ func run(args []string) error {
 		RefreshTokenCap:    *refreshCap,
 		GrantCodeRateLimit: *codeLimit,
 		LegacyMillis:       *legacy,
+		DeviceCodeTTL:      *deviceTTL,
+		DevicePollInterval: *deviceInterval,
+		DeviceAutoApprove:  *deviceAuto,
 	})
 	if *demoID != "" {
 		var redirects []string
