@@ -335,7 +335,7 @@ func TestDeviceRefreshTokenRules(t *testing.T) {
 		}
 		return e.poll(device)
 	}
-	wantTokenAnswer(t, grant("access_type", ""), false)      // online by default
+	wantTokenAnswer(t, grant("access_type", ""), false)       // online by default
 	wantTokenAnswer(t, grant("access_type", "online"), false) // online
 	// Offline without prompt=consent: a refresh token the first time only.
 	first := grant("prompt", "")
