@@ -46,6 +46,7 @@ func run(args []string) error {
 	demoSecret := fs.String("demo-client-secret", "", "secret of the demo client (generated if empty; GET /sim/clients/<id> shows it)")
 	demoDC := fs.String("demo-dc", "us", "data center of the demo client")
 	demoRedirect := fs.String("demo-redirect-uri", "", "comma-separated redirect URIs of the demo client")
+	demoMultiDC := fs.String("demo-multi-dc", "", "comma-separated data centers besides -demo-dc the demo client is enabled in (Multi DC support)")
 	readyFile := fs.String("ready-file", "", "write the base URL to this file once listening")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -61,6 +62,15 @@ func run(args []string) error {
 	}
 	if !slices.Contains(zohosim.DataCenters, *demoDC) {
 		return fmt.Errorf("-demo-dc %q is not one of %v", *demoDC, zohosim.DataCenters)
+	}
+	var multiDC []string
+	if *demoMultiDC != "" {
+		multiDC = strings.Split(*demoMultiDC, ",")
+	}
+	for _, dc := range multiDC {
+		if !slices.Contains(zohosim.DataCenters, dc) {
+			return fmt.Errorf("-demo-multi-dc: %q is not one of %v", dc, zohosim.DataCenters)
+		}
 	}
 	for name, v := range map[string]time.Duration{"-token-ttl": *tokenTTL, "-grant-code-ttl": *codeTTL, "-rate-window": *rateWindow,
 		"-device-code-ttl": *deviceTTL, "-device-poll-interval": *deviceInterval} {
@@ -93,7 +103,7 @@ func run(args []string) error {
 		if *demoRedirect != "" {
 			redirects = strings.Split(*demoRedirect, ",")
 		}
-		c := sim.RegisterClient(zohosim.Client{ID: *demoID, Secret: *demoSecret, DC: *demoDC, RedirectURIs: redirects})
+		c := sim.RegisterClient(zohosim.Client{ID: *demoID, Secret: *demoSecret, DC: *demoDC, RedirectURIs: redirects, MultiDC: multiDC})
 		fmt.Fprintf(os.Stderr, "zoho-sim: demo client %s registered in %s\n", c.ID, c.DC)
 	}
 
