@@ -1,15 +1,16 @@
 // Package zohosim is an in-memory simulator of Zoho's OAuth 2.0 accounts
 // server: grant codes (consent redirect and Self Client), code exchange,
 // refresh, revocation, the device authorization flow (device.go), a
-// protected resource, Zoho's limits (token throttle,
-// live-token cap, refresh-token cap, grant-code throttle) and its habit of
-// answering errors with HTTP 200. Unit and end-to-end tests run it in process
-// and read its counters or inject faults; cmd/zoho-sim runs it as a loopback
-// process so the engine can be tried without a Zoho account.
+// protected resource, Zoho's limits (token throttle, live-token cap,
+// refresh-token cap, grant-code throttle) and its habit of answering errors
+// with HTTP 200. Unit and end-to-end tests run it in process and read its
+// counters or inject faults; cmd/zoho-sim runs it as a loopback process so
+// the engine can be tried without a Zoho account.
 //
 // Every data center is served under its own path prefix (/us, /eu, …), so one
 // listener plays all of Zoho's accounts servers. Tokens are valid only in the
-// data center that issued them. Like Zoho's documents, revocation takes the
+// data center that issued them; a client is known in its own data center and
+// in those it has Multi DC support for (Client.MultiDC). Like Zoho's documents, revocation takes the
 // token in the query string only (POST /<dc>/oauth/v2/token/revoke?token=…);
 // a token in a form body is no token. The simulator never logs token or
 // secret values.
