@@ -62,6 +62,10 @@ type Error struct {
 	Description string // Zoho's error_description, if any (truncated)
 	HTTPStatus  int    // 0 when no answer arrived
 	Err         error  // underlying transport error, if any
+	// UserLocation is the data center Zoho named in an other_dc answer to a
+	// device token poll (truncated, not checked against the table: see
+	// FollowOtherDC); empty otherwise.
+	UserLocation string
 }
 
 func (e *Error) Error() string {
@@ -100,6 +104,9 @@ func (e *Error) Temporary() bool {
 	switch e.Kind {
 	case KindThrottled, KindTransport, KindServer, KindMalformed:
 		return true
+	case KindRejected:
+		// A device authorization still waiting for the user.
+		return e.Code == CodeAuthorizationPending || e.Code == CodeSlowDown
 	}
 	return false
 }
@@ -111,6 +118,9 @@ func (e *Error) Hint() string {
 		return "Zoho allows 10 access tokens per refresh token per 10 minutes; wait for the window to clear"
 	case KindTransport, KindServer, KindMalformed:
 		return "Zoho's accounts server could not be used; the engine retries with back-off"
+	}
+	if h := deviceHint(e); h != "" {
+		return h
 	}
 	switch e.Code {
 	case CodeInvalidCode:
@@ -207,6 +217,7 @@ func redact(err error, secrets ...string) error {
 		out.Code = r.Replace(out.Code)
 	}
 	out.Description = r.Replace(out.Description)
+	out.UserLocation = r.Replace(out.UserLocation)
 	if out.Err != nil {
 		if msg := out.Err.Error(); r.Replace(msg) != msg {
 			out.Err = errors.New(r.Replace(msg))
@@ -221,5 +232,5 @@ func knownCode(code string) bool {
 		CodeAccessDenied, CodeThrottled, CodeInvalidToken, CodeMissingOrgInfo:
 		return true
 	}
-	return false
+	return isDeviceCode(code)
 }

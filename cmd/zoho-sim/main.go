@@ -39,10 +39,14 @@ func run(args []string) error {
 	refreshCap := fs.Int("refresh-token-cap", zohosim.DefaultRefreshTokenCap, "refresh tokens per user and client; one more deletes the oldest")
 	codeLimit := fs.Int("grant-code-rate-limit", zohosim.DefaultGrantCodeRateLimit, "consent grant codes per client per 10 minutes")
 	legacy := fs.Bool("legacy-millis", false, "answer expires_in in milliseconds with expires_in_sec beside it")
+	deviceTTL := fs.Duration("device-code-ttl", zohosim.DefaultDeviceCodeTTL, "lifetime of device authorization codes")
+	deviceInterval := fs.Duration("device-poll-interval", zohosim.DefaultDevicePollInterval, "least time between two polls of a device code (slow_down below it)")
+	deviceAuto := fs.Bool("device-auto-approve", false, "approve every device code as the default user as soon as it is issued")
 	demoID := fs.String("demo-client-id", "", "register a client with this id at start")
 	demoSecret := fs.String("demo-client-secret", "", "secret of the demo client (generated if empty; GET /sim/clients/<id> shows it)")
 	demoDC := fs.String("demo-dc", "us", "data center of the demo client")
 	demoRedirect := fs.String("demo-redirect-uri", "", "comma-separated redirect URIs of the demo client")
+	demoMultiDC := fs.String("demo-multi-dc", "", "comma-separated data centers besides -demo-dc the demo client is enabled in (Multi DC support)")
 	readyFile := fs.String("ready-file", "", "write the base URL to this file once listening")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -59,7 +63,17 @@ func run(args []string) error {
 	if !slices.Contains(zohosim.DataCenters, *demoDC) {
 		return fmt.Errorf("-demo-dc %q is not one of %v", *demoDC, zohosim.DataCenters)
 	}
-	for name, v := range map[string]time.Duration{"-token-ttl": *tokenTTL, "-grant-code-ttl": *codeTTL, "-rate-window": *rateWindow} {
+	var multiDC []string
+	if *demoMultiDC != "" {
+		multiDC = strings.Split(*demoMultiDC, ",")
+	}
+	for _, dc := range multiDC {
+		if !slices.Contains(zohosim.DataCenters, dc) {
+			return fmt.Errorf("-demo-multi-dc: %q is not one of %v", dc, zohosim.DataCenters)
+		}
+	}
+	for name, v := range map[string]time.Duration{"-token-ttl": *tokenTTL, "-grant-code-ttl": *codeTTL, "-rate-window": *rateWindow,
+		"-device-code-ttl": *deviceTTL, "-device-poll-interval": *deviceInterval} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive", name)
 		}
@@ -80,13 +94,16 @@ func run(args []string) error {
 		RefreshTokenCap:    *refreshCap,
 		GrantCodeRateLimit: *codeLimit,
 		LegacyMillis:       *legacy,
+		DeviceCodeTTL:      *deviceTTL,
+		DevicePollInterval: *deviceInterval,
+		DeviceAutoApprove:  *deviceAuto,
 	})
 	if *demoID != "" {
 		var redirects []string
 		if *demoRedirect != "" {
 			redirects = strings.Split(*demoRedirect, ",")
 		}
-		c := sim.RegisterClient(zohosim.Client{ID: *demoID, Secret: *demoSecret, DC: *demoDC, RedirectURIs: redirects})
+		c := sim.RegisterClient(zohosim.Client{ID: *demoID, Secret: *demoSecret, DC: *demoDC, RedirectURIs: redirects, MultiDC: multiDC})
 		fmt.Fprintf(os.Stderr, "zoho-sim: demo client %s registered in %s\n", c.ID, c.DC)
 	}
 

@@ -12,7 +12,7 @@ import (
 // The control API under /sim/: plain JSON for scripts and `make dev`.
 //
 //	GET    /sim/health                   {"status":"ok"}
-//	POST   /sim/clients                  {client_id?,client_secret?,dc?,redirect_uris?} → the client
+//	POST   /sim/clients                  {client_id?,client_secret?,dc?,redirect_uris?,multi_dc?} → the client
 //	GET    /sim/clients/{id}             the client
 //	POST   /sim/self-client              {client_id,scopes:[…]|"a,b",ttl_seconds?,user?} → {code,expires_in}
 //	GET    /sim/counters[?client_id=…]   Counters
@@ -22,6 +22,9 @@ import (
 //	DELETE /sim/faults
 //	POST   /sim/revoke-refresh-token     {token} → {"revoked":bool}
 //	POST   /sim/evict-oldest-access-token {token: refresh token} → {"evicted":bool}
+//	POST   /sim/device/approve           {user_code,user?,dc?} → {"status":"approved",…} (device.go)
+//	POST   /sim/device/deny              {user_code} → {"status":"denied",…}
+//	GET    /sim/device/pending[?client_id=…] {"user_codes":[…]} undecided, unexpired user codes
 func (s *Server) controlRoutes(mux *http.ServeMux) {
 	ok := func(w http.ResponseWriter) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) }
 
@@ -32,9 +35,11 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		if !readJSON(w, r, &c) {
 			return
 		}
-		if c.DC != "" && !knownDC(strings.ToLower(c.DC)) {
-			badRequest(w, "unknown data center "+c.DC)
-			return
+		for _, dc := range append([]string{c.DC}, c.MultiDC...) {
+			if dc != "" && !knownDC(strings.ToLower(dc)) {
+				badRequest(w, "unknown data center "+dc)
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, s.RegisterClient(c))
 	})

@@ -18,6 +18,12 @@ type Counters struct {
 	ResourceOK       int64 `json:"resource_ok"`      // protected-resource calls accepted
 	ResourceDenied   int64 `json:"resource_denied"`
 	FaultsInjected   int64 `json:"faults_injected"`
+
+	DeviceCodeRequests int64 `json:"device_code_requests"` // every POST /oauth/v3/device/code, faults included
+	DeviceCodesIssued  int64 `json:"device_codes_issued"`  // device codes handed out
+	DevicePolls        int64 `json:"device_polls"`         // every POST /oauth/v3/device/token, faults included
+	DeviceSlowDowns    int64 `json:"device_slow_downs"`    // polls answered slow_down
+	DeviceGrants       int64 `json:"device_grants"`        // polls answered with tokens
 }
 
 func (c *Counters) add(o *Counters) {
@@ -37,6 +43,11 @@ func (c *Counters) add(o *Counters) {
 	c.ResourceOK += o.ResourceOK
 	c.ResourceDenied += o.ResourceDenied
 	c.FaultsInjected += o.FaultsInjected
+	c.DeviceCodeRequests += o.DeviceCodeRequests
+	c.DeviceCodesIssued += o.DeviceCodesIssued
+	c.DevicePolls += o.DevicePolls
+	c.DeviceSlowDowns += o.DeviceSlowDowns
+	c.DeviceGrants += o.DeviceGrants
 }
 
 // countLocked returns the counters of a client. Requests naming no

@@ -22,20 +22,21 @@ const (
 	// FaultLostAnswer carries the request out (a token grant mints, a
 	// revocation revokes) and then closes the connection without answering,
 	// after Latency or once the client gives up: Zoho did it, the caller never
-	// hears. Token and revoke endpoints only.
+	// hears. Token, revoke and device endpoints only.
 	FaultLostAnswer FaultKind = "lost_answer"
 )
 
 var faultKinds = []FaultKind{FaultLatency, FaultStatus, FaultReset, FaultGarbage, FaultTruncated, FaultError, FaultThrottle, FaultLostAnswer}
 
-var faultEndpoints = []string{"*", "token", "revoke", "resource", "auth"}
+var faultEndpoints = []string{"*", "token", "revoke", "resource", "auth", "device_code", "device_token"}
 
 // Fault makes matching requests misbehave. Faults are tried in the order
 // added; the first match applies. Faulted requests still count in
-// TokenRequests (or AuthRequests) and in FaultsInjected.
+// TokenRequests (or AuthRequests, DeviceCodeRequests, DevicePolls) and in
+// FaultsInjected.
 type Fault struct {
-	Endpoint  string        `json:"endpoint"`             // token, revoke, resource, auth or * ("" means *)
-	GrantType string        `json:"grant_type,omitempty"` // token only: authorization_code, refresh_token, …
+	Endpoint  string        `json:"endpoint"`             // token, revoke, resource, auth, device_code, device_token or * ("" means *)
+	GrantType string        `json:"grant_type,omitempty"` // token and device endpoints: authorization_code, refresh_token, device_token, …
 	ClientID  string        `json:"client_id,omitempty"`  // only requests of this client
 	Kind      FaultKind     `json:"kind"`
 	Latency   time.Duration `json:"latency,omitempty"`    // JSON: a Go duration string such as "2s"

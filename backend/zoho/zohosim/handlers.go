@@ -192,7 +192,7 @@ func (s *Server) tokenLocked(p url.Values, dc, base string) answer {
 		return errorAnswer(code)
 	}
 	c := s.st.clients[clientID]
-	if c == nil || c.DC != dc {
+	if !c.servesDC(dc) {
 		return fail("invalid_client")
 	}
 	if p.Get("client_secret") != c.Secret {

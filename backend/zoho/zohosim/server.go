@@ -1,14 +1,16 @@
 // Package zohosim is an in-memory simulator of Zoho's OAuth 2.0 accounts
 // server: grant codes (consent redirect and Self Client), code exchange,
-// refresh, revocation, a protected resource, Zoho's limits (token throttle,
-// live-token cap, refresh-token cap, grant-code throttle) and its habit of
-// answering errors with HTTP 200. Unit and end-to-end tests run it in process
-// and read its counters or inject faults; cmd/zoho-sim runs it as a loopback
-// process so the engine can be tried without a Zoho account.
+// refresh, revocation, the device authorization flow (device.go), a
+// protected resource, Zoho's limits (token throttle, live-token cap,
+// refresh-token cap, grant-code throttle) and its habit of answering errors
+// with HTTP 200. Unit and end-to-end tests run it in process and read its
+// counters or inject faults; cmd/zoho-sim runs it as a loopback process so
+// the engine can be tried without a Zoho account.
 //
 // Every data center is served under its own path prefix (/us, /eu, …), so one
 // listener plays all of Zoho's accounts servers. Tokens are valid only in the
-// data center that issued them. Like Zoho's documents, revocation takes the
+// data center that issued them; a client is known in its own data center and
+// in those it has Multi DC support for (Client.MultiDC). Like Zoho's documents, revocation takes the
 // token in the query string only (POST /<dc>/oauth/v2/token/revoke?token=…);
 // a token in a form body is no token. The simulator never logs token or
 // secret values.
@@ -50,6 +52,9 @@ type Config struct {
 	RefreshTokenCap    int              // refresh tokens per user and client; default 20
 	GrantCodeRateLimit int              // consent codes per client per 10 minutes; default 10
 	LegacyMillis       bool             // expires_in in milliseconds, expires_in_sec beside it
+	DeviceCodeTTL      time.Duration    // lifetime of device and user codes; default 5m
+	DevicePollInterval time.Duration    // least time between two polls of a device code; default 30s
+	DeviceAutoApprove  bool             // approve every device code as DefaultUser as soon as it is issued
 	Now                func() time.Time // clock; default time.Now
 }
 
@@ -63,6 +68,8 @@ const (
 	DefaultRefreshTokenCap    = 20
 	DefaultGrantCodeRateLimit = 10
 	DefaultSelfClientCodeTTL  = 3 * time.Minute
+	DefaultDeviceCodeTTL      = 5 * time.Minute
+	DefaultDevicePollInterval = 30 * time.Second
 	DefaultUser               = "demo@example.com"
 
 	grantCodeWindow = 10 * time.Minute
@@ -93,6 +100,12 @@ func (c *Config) fill() {
 	if c.GrantCodeRateLimit <= 0 {
 		c.GrantCodeRateLimit = DefaultGrantCodeRateLimit
 	}
+	if c.DeviceCodeTTL <= 0 {
+		c.DeviceCodeTTL = DefaultDeviceCodeTTL
+	}
+	if c.DevicePollInterval <= 0 {
+		c.DevicePollInterval = DefaultDevicePollInterval
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -106,6 +119,7 @@ type Server struct {
 	st       store
 	counters map[string]*Counters // by registered client id; "" for the rest
 	faults   []*Fault
+	dev      devices // device authorizations (device.go)
 
 	lifeMu  sync.Mutex
 	httpSrv *http.Server
@@ -114,7 +128,7 @@ type Server struct {
 // New returns a simulator configured by cfg.
 func New(cfg Config) *Server {
 	cfg.fill()
-	return &Server{cfg: cfg, st: newStore(), counters: map[string]*Counters{}}
+	return &Server{cfg: cfg, st: newStore(), counters: map[string]*Counters{}, dev: newDevices()}
 }
 
 // Start listens on addr, which must be a loopback address ("127.0.0.1:0"
@@ -228,6 +242,24 @@ func (s *Server) SetGrantCodeRateLimit(n int) {
 	s.configure(func(c *Config) { c.GrantCodeRateLimit = n })
 }
 
+// SetDeviceCodeTTL sets the lifetime of device codes issued from now on.
+func (s *Server) SetDeviceCodeTTL(d time.Duration) {
+	s.configure(func(c *Config) { c.DeviceCodeTTL = d })
+}
+
+// SetDevicePollInterval sets the polling interval of device codes issued
+// from now on: the interval their answer announces and the one slow_down
+// enforces.
+func (s *Server) SetDevicePollInterval(d time.Duration) {
+	s.configure(func(c *Config) { c.DevicePollInterval = d })
+}
+
+// SetDeviceAutoApprove makes every device code issued from now on approved
+// at once, as DefaultUser in the data center that issued it.
+func (s *Server) SetDeviceAutoApprove(on bool) {
+	s.configure(func(c *Config) { c.DeviceAutoApprove = on })
+}
+
 // SetTokenRateLimit sets the access tokens minted per refresh token per
 // rolling window.
 func (s *Server) SetTokenRateLimit(limit int, window time.Duration) {
@@ -252,7 +284,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /{dc}/oauth/v2/token/revoke", s.inDC(s.serveRevoke))
 	mux.HandleFunc("GET /{dc}/api/whoami", s.inDC(s.serveResource))
 	mux.HandleFunc("GET /{dc}/oauth/user/info", s.inDC(s.serveResource))
+	mux.HandleFunc("POST /{dc}/oauth/v3/device/code", s.inDC(s.serveDeviceCode))
+	mux.HandleFunc("POST /{dc}/oauth/v3/device/token", s.inDC(s.serveDeviceToken))
+	mux.HandleFunc("GET /{dc}/oauth/v3/device", s.inDC(s.serveVerifyPage))
+	mux.HandleFunc("POST /{dc}/oauth/v3/device", s.inDC(s.serveVerifyDecision))
 	s.controlRoutes(mux)
+	s.deviceControlRoutes(mux)
 	return mux
 }
 

@@ -16,6 +16,16 @@ type Client struct {
 	Secret       string   `json:"client_secret"`
 	DC           string   `json:"dc"`
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// MultiDC lists the data centers besides DC the client is enabled in
+	// (Zoho's "Multi DC support"): the same id and secret are accepted
+	// there, and users of those data centers may approve a device code.
+	MultiDC []string `json:"multi_dc,omitempty"`
+}
+
+// servesDC reports whether the client is known at data center dc's
+// accounts server.
+func (c *Client) servesDC(dc string) bool {
+	return c != nil && (c.DC == dc || slices.Contains(c.MultiDC, dc))
 }
 
 type grantCode struct {
@@ -93,8 +103,13 @@ func (s *Server) RegisterClient(c Client) Client {
 		c.DC = "us"
 	}
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.MultiDC = slices.Clone(c.MultiDC)
+	for i, dc := range c.MultiDC {
+		c.MultiDC[i] = strings.ToLower(dc)
+	}
 	stored := c
 	stored.RedirectURIs = slices.Clone(c.RedirectURIs)
+	stored.MultiDC = slices.Clone(c.MultiDC)
 	s.mu.Lock()
 	s.st.clients[c.ID] = &stored
 	s.mu.Unlock()
@@ -111,6 +126,7 @@ func (s *Server) LookupClient(id string) (Client, bool) {
 	}
 	cp := *c
 	cp.RedirectURIs = slices.Clone(c.RedirectURIs)
+	cp.MultiDC = slices.Clone(c.MultiDC)
 	return cp, true
 }
 
