@@ -34,7 +34,7 @@ var faultEndpoints = []string{"*", "token", "revoke", "resource", "auth"}
 // added; the first match applies. Faulted requests still count in
 // TokenRequests (or AuthRequests) and in FaultsInjected.
 type Fault struct {
-	Endpoint  string        `json:"endpoint"`             // token, revoke, resource, auth or * ("" means *)
+	Endpoint  string        `json:"endpoint"`             // token, revoke, resource, auth (the consent page's GET, not its form) or * ("" means *)
 	GrantType string        `json:"grant_type,omitempty"` // token only: authorization_code, refresh_token, …
 	ClientID  string        `json:"client_id,omitempty"`  // only requests of this client
 	Kind      FaultKind     `json:"kind"`
