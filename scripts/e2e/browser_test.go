@@ -100,13 +100,11 @@ func startChromium(t *testing.T, bin string) context.Context {
 		closeCancel()
 		cancel()
 		allocCancel()
-		left := map[int]string{}
 		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if left = startedIn(base); len(left) == 0 || time.Now().After(deadline) {
-				break
-			}
+		left := startedIn(base)
+		for len(left) > 0 && time.Now().Before(deadline) {
 			time.Sleep(100 * time.Millisecond)
+			left = startedIn(base)
 		}
 		for pid := range left {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
