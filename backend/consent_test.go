@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,7 +17,7 @@ func TestCallbackStateIsSingleUseUnderConcurrency(t *testing.T) {
 	e := newEnv(t)
 	c := newConsentAccount(e, "twice")
 	resp := e.must(logical.ReadOperation, "auth-url/twice", nil)
-	back := consent(t, resp.Data["auth_url"].(string), nil)
+	back := consent(t, resp.Data["auth_url"].(string), zohosim.Accept)
 	// Hold each callback after it read the pending authorization until the
 	// other one read it too, if the engine lets them both read it.
 	arrived := make(chan struct{}, 2)
@@ -54,25 +55,16 @@ func TestCallbackStateIsSingleUseUnderConcurrency(t *testing.T) {
 
 const callbackURI = "https://vault.example.com/v1/zoho/callback"
 
-// consent plays the browser: opens the auth URL at the simulator and returns
-// the query Zoho redirects back with.
-func consent(t *testing.T, authURL string, extra url.Values) url.Values {
+// consent plays the browser: opens the auth URL at the simulator, answers
+// its consent page as the default user and returns the query Zoho redirects
+// back with.
+func consent(t *testing.T, authURL string, d zohosim.Decision) url.Values {
 	t.Helper()
-	u, _ := url.Parse(authURL)
-	q := u.Query()
-	for k, v := range extra {
-		q[k] = v
-	}
-	u.RawQuery = q.Encode()
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || !strings.HasPrefix(loc.String(), callbackURI) {
-		t.Fatalf("consent did not redirect to the callback: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	loc, err := zohosim.Consent(ctx, nil, authURL, "", d)
+	if err != nil || !strings.HasPrefix(loc.String(), callbackURI+"?") {
+		t.Fatalf("consent did not redirect to the callback: %v %v", loc, err)
 	}
 	return loc.Query()
 }
@@ -110,7 +102,7 @@ func TestConsentFlowThroughCallback(t *testing.T) {
 		q.Get("redirect_uri") != callbackURI || q.Get("client_id") != c.ID || q.Get("state") != resp.Data["state"] || len(q.Get("state")) < 40 {
 		t.Fatalf("consent URL: %s", authURL)
 	}
-	back := consent(t, authURL, nil)
+	back := consent(t, authURL, zohosim.Accept)
 	status, page := e.callback(back)
 	if status != http.StatusOK || !strings.Contains(page, `&#34;crm&#34;`) {
 		t.Fatalf("callback: %d %s", status, page)
@@ -147,12 +139,12 @@ func TestCallbackRejections(t *testing.T) {
 		t.Fatalf("missing state: %d", status)
 	}
 	// Consent refused.
-	back := consent(t, start(), url.Values{"sim_deny": {"1"}})
+	back := consent(t, start(), zohosim.Deny)
 	if status, page := e.callback(back); status != 400 || !strings.Contains(page, "access_denied") {
 		t.Fatalf("refused: %d %s", status, page)
 	}
 	// Forged accounts-server: the secret is never sent there.
-	back = consent(t, start(), nil)
+	back = consent(t, start(), zohosim.Accept)
 	back.Set("accounts-server", "https://accounts.zoho.com.evil.example")
 	if status, page := e.callback(back); status != 400 || !strings.Contains(page, "not one of Zoho") {
 		t.Fatalf("forged accounts-server: %d %s", status, page)
@@ -160,12 +152,12 @@ func TestCallbackRejections(t *testing.T) {
 	// Expired.
 	authURL := start()
 	e.clock.Advance(pendingTTL)
-	back = consent(t, authURL, nil)
+	back = consent(t, authURL, zohosim.Accept)
 	if status, page := e.callback(back); status != 400 || !strings.Contains(page, "expired") {
 		t.Fatalf("expired: %d %s", status, page)
 	}
-	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != 0 {
-		t.Fatalf("rejected callbacks reached Zoho %d times", got)
+	if got := e.sim.ClientCounters(c.ID); got.TokenRequests != 0 || got.ConsentsDenied != 1 || got.ConsentsAccepted != 2 {
+		t.Fatalf("rejected callbacks reached Zoho: %+v", got)
 	}
 	// auth-url needs a redirect_uri and scopes.
 	c2 := e.newClient("us")

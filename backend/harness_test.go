@@ -349,23 +349,19 @@ func mustJSON(t *testing.T, v interface{}) string {
 	return string(raw)
 }
 
-// authorize plays the browser in Zoho's consent redirect flow and returns the
-// grant code from the redirect.
+// authorize plays the browser in Zoho's consent redirect flow (the default
+// user accepts) and returns the grant code from the redirect.
 func authorize(t *testing.T, e *env, c zohosim.Client, accessType string) string {
 	t.Helper()
 	q := url.Values{
 		"client_id": {c.ID}, "response_type": {"code"}, "redirect_uri": {c.RedirectURIs[0]},
 		"scope": {"ZohoCRM.modules.ALL"}, "access_type": {accessType}, "prompt": {"consent"}, "state": {"s1"},
 	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := hc.Get(e.sim.AccountsURL("us") + "/oauth/v2/auth?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	loc, err := zohosim.Consent(ctx, nil, e.sim.AccountsURL("us")+"/oauth/v2/auth?"+q.Encode(), "", zohosim.Accept)
 	if err != nil || loc.Query().Get("code") == "" || loc.Query().Get("state") != "s1" {
-		t.Fatalf("consent redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		t.Fatalf("consent redirect: %v %v", loc, err)
 	}
 	return loc.Query().Get("code")
 }

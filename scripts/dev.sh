@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# make dev: a Vault dev server with the Zoho plugin, the Zoho simulator and a
-# demo account, all on loopback and offline (Go, bash, curl and coreutils are
-# all it needs). Ctrl-C, or a TERM or HUP to it or its process group, stops
-# everything it started.
+# make dev: a Vault dev server with the Zoho plugin, the Zoho simulator, a
+# demo account and an account to authorize in a browser (the consent redirect
+# through Vault's callback), all on loopback and offline (Go, bash, curl and
+# coreutils are all it needs). Ctrl-C, or a TERM or HUP to it or its process
+# group, stops everything it started.
 # DEV_NONINTERACTIVE=1 stops right after printing what to try (for CI): exit
-# status 0 only if a token was read through Vault and accepted by the simulator.
+# status 0 only if a token was read through Vault and accepted by the
+# simulator, and the browser account was authorized by answering the consent
+# page with curl.
 # DEV_DIR (default .cache/dev) holds the run's logs, plugin directory and
 # Vault's HOME.
 set -euo pipefail
@@ -172,6 +175,17 @@ answer=$(http -H "Authorization: Zoho-oauthtoken $token" "$api_domain/whoami") |
 	die "the simulator rejected the token: $answer"
 say "the simulator's protected endpoint accepted the token: $answer"
 
+say "creating the account browser, to authorize in a browser through Vault's callback"
+callback="$VAULT_ADDR/v1/zoho/callback"
+bclient=$(http -X POST "$sim/sim/clients" -d "{\"dc\":\"us\",\"redirect_uris\":[\"$callback\"]}") ||
+	die "POST /sim/clients failed: $bclient"
+bclient_id=$(json_field client_id <<<"$bclient") || die "no client_id in $bclient"
+bclient_secret=$(json_field client_secret <<<"$bclient") || die "no client_secret in $bclient"
+"$vault" write zoho/config/browser client_id="$bclient_id" client_secret="$bclient_secret" \
+	data_center=us accounts_url="$sim/us" scopes="$scopes" redirect_uri="$callback" >/dev/null ||
+	die "vault write zoho/config/browser failed"
+auth_url=$("$vault" read -field=auth_url zoho/auth-url/browser) || die "vault read zoho/auth-url/browser failed"
+
 alias_hint=""
 if [[ "$(command -v vault 2>/dev/null)" != "$vault" ]]; then
 	alias_hint="  alias vault=$vault"$'\n'
@@ -189,8 +203,28 @@ ${alias_hint}  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
   vault lease revoke -prefix zoho/creds/demo
   curl $sim/sim/counters
 
+Consent in a browser: open this URL (valid 10 minutes; a fresh one comes from
+\`vault read -field=auth_url zoho/auth-url/browser\`), click Accept on the
+simulator's consent page, and Vault's callback stores the refresh token:
+
+  $auth_url
+
+  vault read zoho/creds/browser
+
 EOT
 if [[ -n "${DEV_NONINTERACTIVE:-}" ]]; then
+	# What the newcomer does in a browser, with curl: answer the consent page,
+	# follow the redirect to Vault's callback, read a token.
+	page=$(http "$auth_url") || die "the consent page did not open: $page"
+	consent_id=$(sed -n 's/.*name="consent_id" value="\([0-9a-f]*\)".*/\1/p' <<<"$page" | head -n1)
+	[[ -n "$consent_id" ]] || die "no consent form at the auth URL"
+	landed=$(http -L --data-urlencode "consent_id=$consent_id" --data-urlencode "user=demo@example.com" \
+		--data-urlencode decision=accept "$sim/us/oauth/v2/auth/consent") || die "the consent did not reach Vault's callback: $landed"
+	grep -q '<h1>Authorized</h1>' <<<"$landed" || die "Vault's callback did not authorize the account: $landed"
+	btoken=$("$vault" read -field=access_token zoho/creds/browser) || die "vault read zoho/creds/browser failed"
+	http -o /dev/null -H "Authorization: Zoho-oauthtoken $btoken" "$api_domain/whoami" ||
+		die "the simulator rejected the token of the browser account"
+	say "the browser account was authorized through the consent page and Vault's callback"
 	say "DEV_NONINTERACTIVE is set: stopping"
 	exit 0
 fi

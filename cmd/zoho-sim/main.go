@@ -32,6 +32,7 @@ func run(args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8090", "loopback address to listen on (port 0 picks a free port)")
 	tokenTTL := fs.Duration("token-ttl", zohosim.DefaultAccessTokenTTL, "lifetime of access tokens")
 	codeTTL := fs.Duration("grant-code-ttl", zohosim.DefaultGrantCodeTTL, "lifetime of grant codes from the consent redirect")
+	consentTTL := fs.Duration("consent-ttl", zohosim.DefaultConsentTTL, "how long a consent page can be answered (Accept or Deny)")
 	throttleStatus := fs.Int("throttle-status", 200, `HTTP status of the "Access Denied" answer: 200 or 400`)
 	liveCap := fs.Int("live-token-cap", zohosim.DefaultLiveTokenCap, "live access tokens per refresh token; one more evicts the oldest")
 	rateLimit := fs.Int("rate-limit", zohosim.DefaultTokenRateLimit, "access tokens per refresh token per rate window")
@@ -73,7 +74,7 @@ func run(args []string) error {
 		}
 	}
 	for name, v := range map[string]time.Duration{"-token-ttl": *tokenTTL, "-grant-code-ttl": *codeTTL, "-rate-window": *rateWindow,
-		"-device-code-ttl": *deviceTTL, "-device-poll-interval": *deviceInterval} {
+		"-device-code-ttl": *deviceTTL, "-consent-ttl": *consentTTL, "-device-poll-interval": *deviceInterval} {
 		if v <= 0 {
 			return fmt.Errorf("%s must be positive", name)
 		}
@@ -87,6 +88,7 @@ func run(args []string) error {
 	sim := zohosim.New(zohosim.Config{
 		AccessTokenTTL:     *tokenTTL,
 		GrantCodeTTL:       *codeTTL,
+		ConsentTTL:         *consentTTL,
 		TokenRateLimit:     *rateLimit,
 		TokenRateWindow:    *rateWindow,
 		ThrottleHTTPStatus: *throttleStatus,

@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 
@@ -13,9 +15,10 @@ import (
 )
 
 // TestConsentThroughVaultCallback: the operator reads auth-url, the browser
-// (played by an HTTP client that follows redirects) consents at the
-// simulator, Zoho redirects it to Vault's unauthenticated callback, and the
-// account holds a refresh token without anyone copying a grant code.
+// (played by an HTTP client) accepts on the simulator's consent page, Zoho
+// redirects it to Vault's unauthenticated callback, and the account holds a
+// refresh token without anyone copying a grant code. TestBrowserConsent runs
+// the same flow in a real browser.
 func TestConsentThroughVaultCallback(t *testing.T) {
 	t.Parallel()
 	v := devVault(t)
@@ -48,7 +51,13 @@ func TestConsentThroughVaultCallback(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	status, page := browse(authURL)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	back, err := zohosim.Consent(ctx, loopbackHTTP, authURL, "", zohosim.Accept)
+	if err != nil || !strings.HasPrefix(back.String(), callback+"?") {
+		t.Fatalf("consent page: %v %v", back, err)
+	}
+	status, page := browse(back.String())
 	if status != http.StatusOK || !strings.Contains(page, "Authorized") {
 		t.Fatalf("callback page: %d %s", status, page)
 	}
@@ -58,7 +67,7 @@ func TestConsentThroughVaultCallback(t *testing.T) {
 	cr := readCreds(t, c, a)
 	a.expectAccepted(t, cr.accessToken)
 	// Replaying the redirect exchanges nothing.
-	status, page = browse(authURL)
+	status, page = browse(back.String())
 	if status != http.StatusBadRequest || !strings.Contains(page, "already used") {
 		t.Fatalf("replayed consent: %d %s", status, page)
 	}

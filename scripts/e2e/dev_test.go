@@ -151,9 +151,19 @@ func runDev(t *testing.T, stop func(int, <-chan struct{})) {
 	if vaultAddr == "" || simURL == "" {
 		t.Fatalf("dev.sh printed no Vault address (%q) or simulator URL (%q)", vaultAddr, simURL)
 	}
+	// The account to authorize in a browser: its consent URL, which comes
+	// back to Vault's callback, and what to read afterwards.
+	consentLine := regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(simURL+"/us/oauth/v2/auth?") +
+		`\S*redirect_uri=` + regexp.QuoteMeta(url.QueryEscape(vaultAddr+"/v1/zoho/callback")) + `&`)
+	if printed := out.String(); !consentLine.MatchString(printed) || !strings.Contains(printed, "vault read zoho/creds/browser") {
+		t.Fatal("dev.sh printed no consent URL for the browser account, or not what to read after it")
+	}
 	if stop == nil {
 		if waitErr != nil {
 			t.Fatalf("DEV_NONINTERACTIVE=1 dev.sh: %v", waitErr)
+		}
+		if !strings.Contains(out.String(), "the browser account was authorized through the consent page") {
+			t.Fatal("DEV_NONINTERACTIVE=1 dev.sh did not authorize the browser account")
 		}
 	} else {
 		kinds := map[string]bool{}

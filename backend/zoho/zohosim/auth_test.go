@@ -8,7 +8,9 @@ import (
 	"time"
 )
 
-func (e *env) consent(c Client, extra ...string) reply {
+// openAuth opens Zoho's auth URL for c as a browser does; extra are
+// parameter pairs to set ("" removes one).
+func (e *env) openAuth(c Client, extra ...string) reply {
 	e.t.Helper()
 	q := url.Values{
 		"client_id": {c.ID}, "response_type": {"code"}, "redirect_uri": {c.RedirectURIs[0]},
@@ -22,6 +24,62 @@ func (e *env) consent(c Client, extra ...string) reply {
 		}
 	}
 	return e.get("/" + c.DC + "/oauth/v2/auth?" + q.Encode())
+}
+
+// consent opens the auth URL and accepts as DefaultUser.
+func (e *env) consent(c Client, extra ...string) reply {
+	e.t.Helper()
+	return e.answer(c, DefaultUser, Accept, extra...)
+}
+
+// answer opens the auth URL and answers its consent page as user; an answer
+// without a consent form (a redirect, an error page, a fault) is returned
+// as is.
+func (e *env) answer(c Client, user string, d Decision, extra ...string) reply {
+	e.t.Helper()
+	page := e.openAuth(c, extra...)
+	_, id, ok := consentForm(page.raw)
+	if page.status != http.StatusOK || !ok {
+		return page
+	}
+	return e.submit(c.DC, id, user, string(d))
+}
+
+// submit posts the consent form of data center dc.
+func (e *env) submit(dc, id, user, decision string, extra ...string) reply {
+	e.t.Helper()
+	form := url.Values{FieldConsentID: {id}, FieldUser: {user}, FieldDecision: {decision}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
+	return e.postForm(consentPath(dc), form)
+}
+
+// pageID returns the consent id of a consent page, failing the test if r is
+// not one.
+func pageID(t *testing.T, r reply) string {
+	t.Helper()
+	_, id, ok := consentForm(r.raw)
+	if r.status != http.StatusOK || !ok || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("want a consent page, got %d %q %s", r.status, r.header.Get("Location"), r.raw)
+	}
+	return id
+}
+
+// wantPage fails unless r is an HTML error page with status saying want.
+func wantPage(t *testing.T, r reply, status int, want ...string) {
+	t.Helper()
+	if r.status != status || r.header.Get("Location") != "" || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("want an HTML page with HTTP %d, got %d %q %s", status, r.status, r.header.Get("Location"), r.raw)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.raw, w) {
+			t.Fatalf("page does not say %q: %s", w, r.raw)
+		}
+	}
+	if _, _, ok := consentForm(r.raw); ok {
+		t.Fatalf("an error page carries a consent form: %s", r.raw)
+	}
 }
 
 // redirected returns the query of the consent redirect.
@@ -69,14 +127,18 @@ func TestConsentRedirect(t *testing.T) {
 	if q.Get("tenant") != "7" || q.Get("code") == "" {
 		t.Fatalf("redirect query %v", q)
 	}
-	if got := e.sim.ClientCounters(eu.ID); got.AuthRequests != 2 || got.Exchanges != 1 || got.ExchangeFailures != 3 {
+	if got := e.sim.ClientCounters(eu.ID); got.AuthRequests != 2 || got.ConsentsAccepted != 2 || got.Exchanges != 1 || got.ExchangeFailures != 3 {
 		t.Fatalf("counters %+v", got)
 	}
 }
 
 func TestConsentOnlineAndUser(t *testing.T) {
 	e := newEnv(t, Config{})
-	q := redirected(t, e.consent(e.client, "access_type", "", "sim_user", "ann@example.com"), e.client.RedirectURIs[0])
+	page := e.openAuth(e.client, "access_type", "")
+	if !strings.Contains(page.raw, "Online access only") || strings.Contains(page.raw, "Offline access") {
+		t.Fatalf("the page of an online request: %s", page.raw)
+	}
+	q := redirected(t, e.submit("us", pageID(t, page), "ann@example.com", "accept"), e.client.RedirectURIs[0])
 	r := e.exchangeWith(e.client, q.Get("code"), "redirect_uri", e.client.RedirectURIs[0])
 	if r.str("access_token") == "" || r.body["refresh_token"] != nil {
 		t.Fatalf("online access gives no refresh token: %s", r.raw)
@@ -89,10 +151,25 @@ func TestConsentOnlineAndUser(t *testing.T) {
 
 func TestConsentDenied(t *testing.T) {
 	e := newEnv(t, Config{})
-	q := redirected(t, e.consent(e.client, "sim_deny", "1"), e.client.RedirectURIs[0])
-	if q.Get("error") != "access_denied" || q.Get("state") != "st-42" || q.Get("code") != "" {
+	q := redirected(t, e.answer(e.client, DefaultUser, Deny), e.client.RedirectURIs[0])
+	if q.Get("error") != "access_denied" || q.Get("state") != "st-42" || q.Get("code") != "" || len(q) != 2 {
 		t.Fatalf("deny redirect %v", q)
 	}
+	// Denying needs no user name, and mints nothing.
+	q = redirected(t, e.answer(e.client, "", Deny), e.client.RedirectURIs[0])
+	if q.Get("error") != "access_denied" || q.Get("code") != "" {
+		t.Fatalf("deny without a user: %v", q)
+	}
+	e.sim.mu.Lock()
+	codes, logged := len(e.sim.st.codes), len(e.sim.st.codeLog[e.client.ID])
+	e.sim.mu.Unlock()
+	if codes != 0 || logged != 0 {
+		t.Fatalf("a refusal minted %d codes (%d in the grant-code log)", codes, logged)
+	}
+	if got := e.sim.ClientCounters(e.client.ID); got.ConsentsDenied != 2 || got.ConsentsAccepted != 0 || got.AuthRequests != 2 {
+		t.Fatalf("counters %+v", got)
+	}
+	// Refused before any page is shown.
 	q = redirected(t, e.consent(e.client, "response_type", "token"), e.client.RedirectURIs[0])
 	if q.Get("error") != "unsupported_response_type" || q.Get("code") != "" {
 		t.Fatalf("response_type=token: %v", q)
@@ -127,10 +204,7 @@ func TestConsentErrorPages(t *testing.T) {
 			default:
 				r = e.consent(tc.c, "redirect_uri", tc.uri)
 			}
-			if r.status != http.StatusOK || r.header.Get("Location") != "" || !strings.Contains(r.raw, tc.want) ||
-				!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
-				t.Fatalf("want an HTML page saying %s, got %d %q %s", tc.want, r.status, r.header.Get("Location"), r.raw)
-			}
+			wantPage(t, r, http.StatusOK, tc.want, "Zoho Accounts <span>(simulator)</span>")
 		})
 	}
 }

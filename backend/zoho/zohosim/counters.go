@@ -2,7 +2,10 @@ package zohosim
 
 // Counters count the requests the simulator answered, by outcome.
 type Counters struct {
-	AuthRequests     int64 `json:"auth_requests"`     // GET /oauth/v2/auth
+	AuthRequests     int64 `json:"auth_requests"`     // GET /oauth/v2/auth (consent pages shown, error pages, faults)
+	ConsentsAccepted int64 `json:"consents_accepted"` // consent pages answered Accept (a code, or access_denied past the grant-code limit)
+	ConsentsDenied   int64 `json:"consents_denied"`   // consent pages answered Deny
+	ConsentsInvalid  int64 `json:"consents_invalid"`  // consent answers refused: unknown, used or expired consent id, bad form
 	Exchanges        int64 `json:"exchanges"`         // successful authorization_code grants
 	ExchangeFailures int64 `json:"exchange_failures"` // authorization_code grants answered with an error
 	Refreshes        int64 `json:"refreshes"`         // successful refresh_token grants
@@ -28,6 +31,9 @@ type Counters struct {
 
 func (c *Counters) add(o *Counters) {
 	c.AuthRequests += o.AuthRequests
+	c.ConsentsAccepted += o.ConsentsAccepted
+	c.ConsentsDenied += o.ConsentsDenied
+	c.ConsentsInvalid += o.ConsentsInvalid
 	c.Exchanges += o.Exchanges
 	c.ExchangeFailures += o.ExchangeFailures
 	c.Refreshes += o.Refreshes

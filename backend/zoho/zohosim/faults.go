@@ -35,7 +35,7 @@ var faultEndpoints = []string{"*", "token", "revoke", "resource", "auth", "devic
 // TokenRequests (or AuthRequests, DeviceCodeRequests, DevicePolls) and in
 // FaultsInjected.
 type Fault struct {
-	Endpoint  string        `json:"endpoint"`             // token, revoke, resource, auth, device_code, device_token or * ("" means *)
+	Endpoint  string        `json:"endpoint"`             // token, revoke, resource, auth (the consent page's GET, not its form), device_code, device_token or * ("" means *)
 	GrantType string        `json:"grant_type,omitempty"` // token and device endpoints: authorization_code, refresh_token, device_token, …
 	ClientID  string        `json:"client_id,omitempty"`  // only requests of this client
 	Kind      FaultKind     `json:"kind"`

@@ -2,18 +2,15 @@ package zohosim
 
 import (
 	"encoding/json"
-	"fmt"
 	"hash/fnv"
-	"html"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
 
-// The OAuth endpoints of every data center, the protected resource and
-// /oauth/serverinfo.
+// The OAuth endpoints of every data center (the consent page is in
+// consent.go), the protected resource and /oauth/serverinfo.
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -89,71 +86,6 @@ func (s *Server) serveServerInfo(w http.ResponseWriter, r *http.Request) {
 		locations[dc] = base + "/" + dc
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"result": "success", "locations": locations})
-}
-
-// serveAuth plays the consent page: the user accepts at once (as sim_user,
-// default DefaultUser) unless sim_deny=1, and the browser is redirected.
-func (s *Server) serveAuth(w http.ResponseWriter, r *http.Request, dc string) {
-	q := r.URL.Query()
-	clientID, redirectURI := q.Get("client_id"), q.Get("redirect_uri")
-	if s.admit(w, r, "auth", "", constant(clientID), func(c *Counters, _ *pendingFault) { c.AuthRequests++ }) {
-		return
-	}
-	s.mu.Lock()
-	c := s.st.clients[clientID]
-	known := c != nil && c.DC == dc
-	registered := known && slices.Contains(c.RedirectURIs, redirectURI)
-	s.mu.Unlock()
-	target, err := url.Parse(redirectURI)
-	switch {
-	case !known:
-		authPage(w, "invalid_client", "The application is not registered in this data center.")
-		return
-	case !registered || err != nil:
-		authPage(w, "invalid_redirect_uri", "The redirect URI does not match any registered for the application.")
-		return
-	}
-	out := target.Query()
-	if state := q.Get("state"); state != "" {
-		out.Set("state", state)
-	}
-	scopes := splitScopes(q.Get("scope"))
-	switch {
-	case q.Get("response_type") != "code":
-		out.Set("error", "unsupported_response_type")
-	case len(scopes) == 0:
-		out.Set("error", "invalid_scope")
-	case q.Get("sim_deny") == "1":
-		out.Set("error", "access_denied")
-	default:
-		user := q.Get("sim_user")
-		if user == "" {
-			user = DefaultUser
-		}
-		offline := strings.EqualFold(q.Get("access_type"), "offline")
-		s.mu.Lock()
-		code, ok := s.consentCodeLocked(clientID, user, redirectURI, scopes, offline, s.cfg.Now())
-		base := s.baseLocked(r)
-		s.mu.Unlock()
-		if !ok {
-			out.Set("error", "access_denied")
-			break
-		}
-		out.Set("code", code)
-		out.Set("location", dc)
-		out.Set("accounts-server", base+"/"+dc)
-	}
-	target.RawQuery = out.Encode()
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, target.String(), http.StatusFound)
-}
-
-func authPage(w http.ResponseWriter, code, msg string) {
-	w.Header().Set("Content-Type", "text/html;charset=UTF-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>Zoho Accounts</title></head><body><h1>%s</h1><p>%s</p></body></html>\n",
-		html.EscapeString(code), html.EscapeString(msg))
 }
 
 func countFailure(c *Counters, grantType string) {

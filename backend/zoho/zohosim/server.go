@@ -1,11 +1,11 @@
 // Package zohosim is an in-memory simulator of Zoho's OAuth 2.0 accounts
-// server: grant codes (consent redirect and Self Client), code exchange,
-// refresh, revocation, the device authorization flow (device.go), a
-// protected resource, Zoho's limits (token throttle, live-token cap,
-// refresh-token cap, grant-code throttle) and its habit of answering errors
-// with HTTP 200. Unit and end-to-end tests run it in process and read its
-// counters or inject faults; cmd/zoho-sim runs it as a loopback process so
-// the engine can be tried without a Zoho account.
+// server: grant codes (from a consent page with Accept and Deny, and from the
+// Self Client), code exchange, refresh, revocation, the device authorization
+// flow (device.go), a protected resource, Zoho's limits (token throttle,
+// live-token cap, refresh-token cap, grant-code throttle) and its habit of
+// answering errors with HTTP 200. Unit and end-to-end tests run it in process
+// and read its counters or inject faults; cmd/zoho-sim runs it as a loopback
+// process so the engine can be tried without a Zoho account.
 //
 // Every data center is served under its own path prefix (/us, /eu, …), so one
 // listener plays all of Zoho's accounts servers. Tokens are valid only in the
@@ -51,6 +51,7 @@ type Config struct {
 	LiveTokenCap       int              // live access tokens per refresh token; default 10
 	RefreshTokenCap    int              // refresh tokens per user and client; default 20
 	GrantCodeRateLimit int              // consent codes per client per 10 minutes; default 10
+	ConsentTTL         time.Duration    // how long a consent page can be answered; default 5m
 	LegacyMillis       bool             // expires_in in milliseconds, expires_in_sec beside it
 	DeviceCodeTTL      time.Duration    // lifetime of device and user codes; default 5m
 	DevicePollInterval time.Duration    // least time between two polls of a device code; default 30s
@@ -70,7 +71,8 @@ const (
 	DefaultSelfClientCodeTTL  = 3 * time.Minute
 	DefaultDeviceCodeTTL      = 5 * time.Minute
 	DefaultDevicePollInterval = 30 * time.Second
-	DefaultUser               = "demo@example.com"
+	DefaultConsentTTL         = 5 * time.Minute
+	DefaultUser               = "demo@example.com" // prefilled on the consent page
 
 	grantCodeWindow = 10 * time.Minute
 )
@@ -105,6 +107,9 @@ func (c *Config) fill() {
 	}
 	if c.DevicePollInterval <= 0 {
 		c.DevicePollInterval = DefaultDevicePollInterval
+	}
+	if c.ConsentTTL <= 0 {
+		c.ConsentTTL = DefaultConsentTTL
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -217,6 +222,12 @@ func (s *Server) SetGrantCodeTTL(d time.Duration) {
 	s.configure(func(c *Config) { c.GrantCodeTTL = d })
 }
 
+// SetConsentTTL sets how long consent pages shown from now on can be
+// answered.
+func (s *Server) SetConsentTTL(d time.Duration) {
+	s.configure(func(c *Config) { c.ConsentTTL = d })
+}
+
 // SetLegacyMillis switches expires_in to milliseconds with expires_in_sec.
 func (s *Server) SetLegacyMillis(on bool) {
 	s.configure(func(c *Config) { c.LegacyMillis = on })
@@ -280,6 +291,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /oauth/serverinfo", s.serveServerInfo)
 	mux.HandleFunc("GET /{dc}/oauth/v2/auth", s.inDC(s.serveAuth))
+	mux.HandleFunc("POST /{dc}/oauth/v2/auth/consent", s.inDC(s.serveConsent))
 	mux.HandleFunc("POST /{dc}/oauth/v2/token", s.inDC(s.serveToken))
 	mux.HandleFunc("POST /{dc}/oauth/v2/token/revoke", s.inDC(s.serveRevoke))
 	mux.HandleFunc("GET /{dc}/api/whoami", s.inDC(s.serveResource))

@@ -152,20 +152,33 @@ func TestMemoryStaysBounded(t *testing.T) {
 				t.Fatalf("exchange: %s", w.Body.String())
 			}
 		}
-		// Consent codes feed a per-client grant-code log.
+		// Consent codes feed a per-client grant-code log; consent pages
+		// keep a request until answered or expired.
 		cc := sim.RegisterClient(Client{DC: "us", RedirectURIs: []string{"https://a.example/cb"}})
-		w := serve(h, http.MethodGet, "/us/oauth/v2/auth?response_type=code&scope=a&client_id="+url.QueryEscape(cc.ID)+"&redirect_uri="+url.QueryEscape("https://a.example/cb"), nil)
-		if w.Code != http.StatusFound {
-			t.Fatalf("consent: %d", w.Code)
+		authURL := "/us/oauth/v2/auth?response_type=code&scope=a&client_id=" + url.QueryEscape(cc.ID) + "&redirect_uri=" + url.QueryEscape("https://a.example/cb")
+		for i := 0; i < perRound/4; i++ {
+			if w := serve(h, http.MethodGet, authURL, nil); w.Code != http.StatusOK {
+				t.Fatalf("consent page: %d", w.Code) // left unanswered
+			}
+		}
+		_, id, ok := consentForm(serve(h, http.MethodGet, authURL, nil).Body.String())
+		if !ok {
+			t.Fatal("no consent form")
+		}
+		w := serve(h, http.MethodPost, consentPath("us"), url.Values{FieldConsentID: {id}, FieldUser: {"a@example.com"}, FieldDecision: {"accept"}})
+		if w.Code != http.StatusFound || !strings.Contains(w.Header().Get("Location"), "code=") {
+			t.Fatalf("consent: %d %q", w.Code, w.Header().Get("Location"))
 		}
 		clk.Advance(11 * time.Minute)
 	}
 	sim.mu.Lock()
-	access, codes, codeLogs := len(sim.st.access), len(sim.st.codes), len(sim.st.codeLog)
+	access, codes, codeLogs, consents := len(sim.st.access), len(sim.st.codes), len(sim.st.codeLog), len(sim.st.consents)
 	sim.mu.Unlock()
-	// Access tokens, codes and grant-code logs of past rounds are collected.
-	if access > 2*perRound || codes > 2*perRound || codeLogs > 2 {
-		t.Fatalf("state grew: %d access tokens, %d codes, %d grant-code logs after %d rounds", access, codes, codeLogs, rounds)
+	// Access tokens, codes, grant-code logs and unanswered consent requests
+	// of past rounds are collected.
+	if access > 2*perRound || codes > 2*perRound || codeLogs > 2 || consents > perRound/2 {
+		t.Fatalf("state grew: %d access tokens, %d codes, %d grant-code logs, %d consent requests after %d rounds",
+			access, codes, codeLogs, consents, rounds)
 	}
 	if got := len(sim.RefreshTokens(c.ID)); got != perRound/2 {
 		t.Fatalf("%d refresh tokens, want one per user with a cap of 1 (%d)", got, perRound/2)

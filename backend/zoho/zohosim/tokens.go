@@ -65,27 +65,29 @@ const maxGraves = 1 << 16
 
 // store is the simulator's state; Server.mu guards it.
 type store struct {
-	clients map[string]*Client
-	codes   map[string]*grantCode
-	codeLog map[string][]time.Time // consent codes issued per client, oldest first
-	refresh map[string]*refreshToken
-	owners  map[owner][]*refreshToken // live refresh tokens, oldest first
-	access  map[string]*accessToken
-	graves  map[string]string // dead token → client id
-	graveQ  []string
-	seq     uint64
-	work    int // tokens and codes created since the last sweep
+	clients  map[string]*Client
+	codes    map[string]*grantCode
+	codeLog  map[string][]time.Time     // consent codes issued per client, oldest first
+	consents map[string]*consentRequest // consent pages shown and not answered, by consent id
+	refresh  map[string]*refreshToken
+	owners   map[owner][]*refreshToken // live refresh tokens, oldest first
+	access   map[string]*accessToken
+	graves   map[string]string // dead token → client id
+	graveQ   []string
+	seq      uint64
+	work     int // tokens and codes created since the last sweep
 }
 
 func newStore() store {
 	return store{
-		clients: map[string]*Client{},
-		codes:   map[string]*grantCode{},
-		codeLog: map[string][]time.Time{},
-		refresh: map[string]*refreshToken{},
-		owners:  map[owner][]*refreshToken{},
-		access:  map[string]*accessToken{},
-		graves:  map[string]string{},
+		clients:  map[string]*Client{},
+		codes:    map[string]*grantCode{},
+		codeLog:  map[string][]time.Time{},
+		consents: map[string]*consentRequest{},
+		refresh:  map[string]*refreshToken{},
+		owners:   map[owner][]*refreshToken{},
+		access:   map[string]*accessToken{},
+		graves:   map[string]string{},
 	}
 }
 
@@ -291,11 +293,12 @@ func (s *Server) tokenClientLocked(token string) string {
 	return s.st.graves[token]
 }
 
-// maybeSweepLocked garbage-collects expired codes and tokens once enough new
-// ones were created since the last sweep, so the cost stays amortised O(1).
+// maybeSweepLocked garbage-collects expired codes, consent requests and
+// tokens once enough new ones were created since the last sweep, so the cost
+// stays amortised O(1).
 func (s *Server) maybeSweepLocked(now time.Time) {
 	s.st.work++
-	if s.st.work < 256+(len(s.st.access)+len(s.st.codes))/2 {
+	if s.st.work < 256+(len(s.st.access)+len(s.st.codes)+len(s.st.consents))/2 {
 		return
 	}
 	s.sweepLocked(now)
@@ -311,6 +314,11 @@ func (s *Server) sweepLocked(now time.Time) {
 	for k, c := range s.st.codes {
 		if !now.Before(c.expires) {
 			delete(s.st.codes, k)
+		}
+	}
+	for id, cr := range s.st.consents {
+		if !now.Before(cr.expires) {
+			delete(s.st.consents, id)
 		}
 	}
 	for id, issued := range s.st.codeLog {
