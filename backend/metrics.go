@@ -32,6 +32,10 @@ type metrics struct {
 	liveLeases           prometheus.GaugeFunc
 	accountsCached       prometheus.GaugeFunc
 	accountsBacking      prometheus.GaugeFunc
+	accountsInUse        prometheus.GaugeFunc
+	periodicTicks        prometheus.Counter
+	periodicExamined     prometheus.Gauge
+	periodicSeconds      prometheus.Gauge
 }
 
 func newMetrics(b *Backend) *metrics {
@@ -54,8 +58,13 @@ func newMetrics(b *Backend) *metrics {
 		})
 	m.accountsBacking = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_backing_off", Help: "Loaded accounts waiting before their next token request or needing re-authorization."},
 		func() float64 { return float64(b.backingOff()) })
+	m.accountsInUse = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_in_use", Help: "Accounts read within their token's lifetime: the ones the periodic function looks at."},
+		func() float64 { return float64(b.inUse.Len()) })
+	m.periodicTicks = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_periodic_runs_total", Help: "Runs of the periodic function that looked for due refreshes (active node only)."})
+	m.periodicExamined = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_accounts_examined", Help: "Accounts the last periodic run looked at."})
+	m.periodicSeconds = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_duration_seconds", Help: "How long the last periodic run took, the refreshes it ran included."})
 	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
-		m.revocationsAbandoned, m.liveLeases, m.accountsCached, m.accountsBacking)
+		m.revocationsAbandoned, m.liveLeases, m.accountsCached, m.accountsBacking, m.accountsInUse, m.periodicTicks, m.periodicExamined, m.periodicSeconds)
 	return m
 }
 

@@ -61,9 +61,12 @@ func (b *Backend) sweepPending(ctx context.Context, s logical.Storage) error {
 // refresh keeps the spread the refresh points were chosen for (timing.go).
 func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	now := b.now()
+	started := time.Now()
 	horizon := now.Add(b.opts.PeriodicInterval)
 	var due []*account
+	examined := 0
 	b.inUse.Range(func(a *account) bool {
+		examined++
 		view := a.view.Load()
 		lifetime := time.Hour
 		if view != nil {
@@ -100,6 +103,9 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 		})
 	}
 	_ = g.Wait()
+	b.metrics.periodicTicks.Inc()
+	b.metrics.periodicExamined.Set(float64(examined))
+	b.metrics.periodicSeconds.Set(time.Since(started).Seconds())
 	return len(due)
 }
 

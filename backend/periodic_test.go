@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
@@ -110,6 +111,10 @@ func TestPeriodicLooksOnlyAtAccountsInUse(t *testing.T) {
 	e.b.bgWG.Wait()
 	if got := e.storage.gets.Load() - gets; got != 0 {
 		t.Fatalf("refreshing the accounts in use read storage %d times", got)
+	}
+	var examined dto.Metric
+	if err := e.b.metrics.periodicExamined.Write(&examined); err != nil || examined.GetGauge().GetValue() != used {
+		t.Fatalf("zoho_periodic_accounts_examined %v (%v), want %d of %d accounts", examined.GetGauge().GetValue(), err, used, accounts)
 	}
 	e.clock.Advance(3 * time.Hour)
 	e.b.refreshDue(context.Background(), e.storage)
