@@ -83,9 +83,20 @@ func callbackHandler(e Engine) framework.OperationFunc {
 	}
 }
 
+// pageStyle keeps the callback page readable in a browser; it loads nothing.
+const pageStyle = `body{margin:0;font:16px/1.5 system-ui,sans-serif;background:#f4f5f7;color:#1f2328}` +
+	`header{background:#000;color:#fff;padding:14px 28px;font-weight:600}` +
+	`main{max-width:560px;margin:32px auto;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:24px 32px}` +
+	`h1{font-size:22px;margin:0 0 12px}h1.ok{color:#1a7f37}h1.failed{color:#cf222e}`
+
 func htmlPage(status int, title, msg string) *logical.Response {
-	body := fmt.Sprintf("<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title></head><body><h1>%s</h1><p>%s</p></body></html>\n",
-		html.EscapeString(title), html.EscapeString(title), html.EscapeString(msg))
+	class := "ok"
+	if status >= 400 {
+		class = "failed"
+	}
+	body := fmt.Sprintf("<!doctype html><html><head><meta charset=\"utf-8\"><title>%s</title><style>%s</style></head>"+
+		"<body><header>Vault · Zoho secrets engine</header><main><h1 class=\"%s\">%s</h1><p>%s</p></main></body></html>\n",
+		html.EscapeString(title), pageStyle, class, html.EscapeString(title), html.EscapeString(msg))
 	return &logical.Response{Data: map[string]interface{}{
 		logical.HTTPContentType: "text/html; charset=utf-8",
 		logical.HTTPStatusCode:  status,

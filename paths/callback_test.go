@@ -117,7 +117,7 @@ func TestCallbackInternalError(t *testing.T) {
 func TestHTMLPageEscapesTitleAndMessage(t *testing.T) {
 	resp := htmlPage(http.StatusTeapot, "<b>t</b>", `a & "b" <i>`)
 	body := string(resp.Data[logical.HTTPRawBody].([]byte))
-	for _, want := range []string{"<title>&lt;b&gt;t&lt;/b&gt;</title>", "<h1>&lt;b&gt;t&lt;/b&gt;</h1>", "<p>a &amp; &#34;b&#34; &lt;i&gt;</p>"} {
+	for _, want := range []string{"<title>&lt;b&gt;t&lt;/b&gt;</title>", `<h1 class="failed">&lt;b&gt;t&lt;/b&gt;</h1>`, "<p>a &amp; &#34;b&#34; &lt;i&gt;</p>"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body %s lacks %s", body, want)
 		}
