@@ -95,7 +95,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 
 	a.mu.Lock()
 	cfg, tok := a.cfg, a.tok
-	if cfg.RefreshToken == "" {
+	if !cfg.canMint() {
 		a.mu.Unlock()
 		return noRefreshTokenError(a.name)
 	}
@@ -143,13 +143,13 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		a.mu.Unlock()
 		return err
 	}
-	app, rt := appFor(cfg), cfg.RefreshToken
+	app := appFor(cfg)
 	a.mu.Unlock()
 
 	start := time.Now()
-	t, err := b.zoho.Refresh(ctx, app, rt)
+	op, t, err := b.requestToken(ctx, cfg)
 	elapsed := time.Since(start)
-	b.metrics.observe(zoho.OpRefresh, start, err)
+	b.metrics.observe(op, start, err)
 	now = b.now()
 
 	a.mu.Lock()
