@@ -50,6 +50,7 @@ const (
 	CodeThrottled           = "Access Denied"
 	CodeInvalidToken        = "invalid_token"
 	CodeMissingOrgInfo      = "missing_org_info"
+	CodeInvalidScope        = "invalid_scope"
 )
 
 // Error is a failed call to Zoho. Its message never contains a secret: it is
@@ -132,6 +133,8 @@ func (e *Error) Hint() string {
 		return "redirect_uri must match one registered for the client in Zoho's API console exactly"
 	case CodeAccessDenied:
 		return "Zoho refused the request (consent refused or too many grant codes): try again later"
+	case CodeInvalidScope:
+		return "Zoho does not accept the scopes for this client: check scopes (Service.scope.OPERATION, comma-separated)"
 	case CodeMissingOrgInfo:
 		return "the client's product has several organisations or portals: set soid on the account to <Service>.<org id> (e.g. soid=ZohoCRM.600000000434, the org id shown under the product's organisation settings)"
 	}
@@ -225,7 +228,7 @@ func redact(err error, secrets ...string) error {
 func knownCode(code string) bool {
 	switch code {
 	case CodeInvalidCode, CodeInvalidClient, CodeInvalidClientSecret, CodeInvalidRedirectURI,
-		CodeAccessDenied, CodeThrottled, CodeInvalidToken, CodeMissingOrgInfo:
+		CodeAccessDenied, CodeThrottled, CodeInvalidToken, CodeMissingOrgInfo, CodeInvalidScope:
 		return true
 	}
 	return false
