@@ -87,6 +87,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		if newTok, err = b.firstClientCredentialsToken(name, &next, in, now); err != nil {
 			return nil, err
 		}
+		verified = true
 	case next.clientCredentials():
 		if mintsDifferently(&prev, &next) {
 			if err := b.verifyLocked(s, a, &prev, &next, in); err != nil {
