@@ -6,7 +6,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -171,7 +170,8 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		a.install(&next, newTok, justMinted)
 	default:
 		a.setConfig(&next)
-		if credentialsChanged(&prev, &next) {
+		if credentialsChanged(&prev, &next) || (!prev.RevokedAt.IsZero() && next.RevokedAt.IsZero()) {
+			// Fixed, or resumed after revoke/: the next read may try at once.
 			b.clearBackoff(ctx, s, a)
 		}
 	}
@@ -330,12 +330,17 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	cfg := *a.cfg
 	a.mu.Unlock()
 	if cfg.clientCredentials() {
-		if _, err := b.stopClientCredentialsLocked(ctx, s, a, cfg); err != nil {
-			var coded logical.HTTPCodedError
-			if errors.As(err, &coded) {
-				return logical.CodedError(coded.Code(), fmt.Sprintf("account %q was not deleted: %s; delete it again to retry", name, err.Error()))
-			}
+		rep, err := b.stopClientCredentialsLocked(ctx, s, a, cfg)
+		if err != nil {
 			return err
+		}
+		if len(rep.failed) > 0 {
+			return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+				"account %q was not deleted: it no longer mints tokens, but %s; delete config/%s again to retry (they expire by %s anyway)",
+				name, rep.unconfirmed(), name, rep.lastExpiry.UTC().Format(time.RFC3339)))
+		}
+		if rep.unknown > 0 {
+			b.logger.Warn("deleted account leaves access tokens whose answer was lost; they expire by themselves", "account", name, "count", rep.unknown, "by", rep.lastExpiry)
 		}
 	}
 	var walID string

@@ -32,7 +32,16 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 	next := *a.cfg
 	a.mu.Unlock()
 	if next.clientCredentials() {
-		return b.stopClientCredentialsLocked(ctx, s, a, next)
+		rep, err := b.stopClientCredentialsLocked(ctx, s, a, next)
+		if err != nil {
+			return nil, err
+		}
+		if len(rep.failed) > 0 {
+			return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+				"account %q no longer mints tokens, but %s; write revoke/%s again to retry (they expire by %s anyway)",
+				name, rep.unconfirmed(), name, rep.lastExpiry.UTC().Format(time.RFC3339)))
+		}
+		return rep.result(), nil
 	}
 	if next.RefreshToken == "" {
 		if err := b.retryRevocationsLocked(ctx, s, name); err != nil {
@@ -87,11 +96,12 @@ func (b *Backend) revokeRefreshToken(ctx context.Context, issuer, rt string) err
 	return err
 }
 
-// stopClientCredentialsLocked is revoke/ of a client_credentials account: it
-// stops minting (stored first, so that no node mints again), then revokes its
-// live access tokens at Zoho. A second call retries the revocations Zoho did
-// not confirm. The caller holds the account's lock.
-func (b *Backend) stopClientCredentialsLocked(ctx context.Context, s logical.Storage, a *account, next accountConfig) (*paths.WriteResult, error) {
+// stopClientCredentialsLocked stops a client_credentials account from
+// minting (stored first, so that no node mints again), then revokes its live
+// access tokens at Zoho (revoke/ and delete). A second call retries the
+// revocations Zoho did not confirm; the error is a storage failure only. The
+// caller holds the account's lock.
+func (b *Backend) stopClientCredentialsLocked(ctx context.Context, s logical.Storage, a *account, next accountConfig) (*tokenRevocations, error) {
 	if next.RevokedAt.IsZero() {
 		next.RevokedAt = b.now()
 		next.UpdatedAt = next.RevokedAt
@@ -104,13 +114,9 @@ func (b *Backend) stopClientCredentialsLocked(ctx context.Context, s logical.Sto
 	if err != nil {
 		return nil, err
 	}
-	if len(rep.failed) > 0 {
-		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-			"account %q no longer mints tokens, but Zoho has not confirmed the revocation of %d of its live access token(s) (%s); write revoke/%s again to retry (they expire by %s anyway)",
-			a.name, len(rep.failed), safeText(rep.failed[0]), a.name, rep.lastExpiry.UTC().Format(time.RFC3339)))
-	}
-	b.logger.Info("client credentials account stopped", "account", a.name, "access_tokens_revoked", rep.revoked, "unknown_tokens", rep.unknown)
-	return rep.result(), nil
+	b.logger.Info("client credentials account stopped", "account", a.name, "access_tokens_revoked", rep.revoked,
+		"unconfirmed", len(rep.failed), "unknown_tokens", rep.unknown)
+	return rep, nil
 }
 
 // tokenRevocations is what revoking an account's live access tokens did.
@@ -119,6 +125,11 @@ type tokenRevocations struct {
 	failed     []error // not confirmed: still retired, retried by the next revoke/ or their last lease's revocation
 	unknown    int     // live tokens whose answer was lost: never learned, so never revocable
 	lastExpiry time.Time
+}
+
+// unconfirmed says how many revocations Zoho did not confirm, and why.
+func (r *tokenRevocations) unconfirmed() string {
+	return fmt.Sprintf("Zoho has not confirmed the revocation of %d of its live access token(s) (%s)", len(r.failed), safeText(r.failed[0]))
 }
 
 // result tells the caller about the tokens that could not be revoked.

@@ -168,7 +168,7 @@ func TestDeleteClientCredentialsAccount(t *testing.T) {
 	tok := accessToken(e.creds("org", nil))
 	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultReset, Times: 1})
 	msg, status := e.fails(logical.DeleteOperation, "config/org", nil)
-	if status != http.StatusBadGateway || !strings.Contains(msg, "was not deleted") {
+	if status != http.StatusBadGateway || !strings.Contains(msg, "was not deleted") || !strings.Contains(msg, "delete config/org again") {
 		t.Fatalf("got %d %q", status, msg)
 	}
 	if stored, _ := loadConfig(context.Background(), e.storage, "org"); stored == nil || stored.RevokedAt.IsZero() {
@@ -180,5 +180,23 @@ func TestDeleteClientCredentialsAccount(t *testing.T) {
 	}
 	if e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
 		t.Fatal("the live token was not revoked")
+	}
+}
+
+// Writing a stopped client_credentials account again lets it mint at once,
+// even if it was backing off when revoke/ stopped it.
+func TestResumedClientCredentialsAccountMintsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	e.clock.Advance(time.Hour)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "missing_org_info", Times: 1})
+	e.fails(logical.ReadOperation, "creds/org", nil) // backing off from now
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	e.must(logical.UpdateOperation, "config/org", map[string]interface{}{})
+	if _, msg, status := e.attempt(logical.ReadOperation, "creds/org", nil); status != http.StatusOK {
+		t.Fatalf("the resumed account still backs off: %d %q", status, msg)
+	}
+	if got := e.sim.ClientCounters(c.ID).ClientCredentials; got != 2 {
+		t.Fatalf("%d tokens minted, want 2", got)
 	}
 }
