@@ -190,7 +190,7 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 			if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
 				b.logger.Error("could not store a verification's token request", "account", a.name, "error", perr)
 			}
-			b.logger.Warn("new credentials rejected; the account keeps its configuration", "account", a.name, "error", err, "elapsed", elapsed)
+			b.logger.Warn("new credentials not verified; the account keeps its configuration", "account", a.name, "error", err, "elapsed", elapsed)
 			return err
 		}
 		b.recordFailureLocked(a, err, now)
