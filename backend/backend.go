@@ -36,6 +36,7 @@ const (
 type ZohoAPI interface {
 	ExchangeCode(ctx context.Context, app zoho.App, code, redirectURI, scopes string) (*zoho.Token, error)
 	Refresh(ctx context.Context, app zoho.App, refreshToken string) (*zoho.Token, error)
+	ClientCredentials(ctx context.Context, app zoho.App, scopes, soid string) (*zoho.Token, error)
 	Revoke(ctx context.Context, accountsURL, token string) error
 }
 

@@ -78,6 +78,13 @@ func TestBadInput(t *testing.T) {
 		{"revoke bad name", logical.UpdateOperation, "revoke/-x", nil, "name"},
 		{"revoke unknown field", logical.UpdateOperation, "revoke/a", map[string]interface{}{"force": true}, "force"},
 		{"delete bad name", logical.DeleteOperation, "config/a b", nil, "name"},
+		{"unknown grant_type", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_type": "password"}), "grant_type"},
+		{"soid of the wrong shape", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_type": "client_credentials", "scopes": "a.b.READ", "soid": "ZohoCRM-600"}), "soid"},
+		{"soid on a refresh_token account", logical.CreateOperation, "config/a", ok(map[string]interface{}{"soid": "ZohoCRM.600"}), "soid"},
+		{"client_credentials without scopes", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_type": "client_credentials"}), "scopes"},
+		{"client_credentials with a grant_code", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_type": "client_credentials", "scopes": "a.b.READ", "grant_code": "1000.x"}), "grant_code"},
+		{"client_credentials with a refresh_token", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_type": "client_credentials", "scopes": "a.b.READ", "refresh_token": "1000.x"}), "refresh_token"},
+		{"client_credentials with a redirect_uri", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_type": "client_credentials", "scopes": "a.b.READ", "redirect_uri": "https://v.example.com/v1/zoho/callback"}), "redirect_uri"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,5 +1,6 @@
 // config/<name>: creating and updating accounts (grant-code exchange,
-// refresh-token import, replacing a refresh token), listing and deleting them.
+// refresh-token import, replacing a refresh token, client_credentials
+// accounts, verifying a new client secret), listing and deleting them.
 
 package backend
 
@@ -33,8 +34,11 @@ func (b *Backend) ListAccounts(ctx context.Context, s logical.Storage) ([]string
 }
 
 // WriteAccount implements paths.Engine. Any grant code is exchanged (or an
-// imported refresh token verified) before anything is stored; a failure
-// leaves storage as it was.
+// imported refresh token verified) before anything is stored, and so are new
+// credentials of an account that can mint (a new client secret; a
+// client_credentials account's first token, scopes or soid): one token
+// request with them, whose token becomes the current one. A failure leaves
+// the configuration as it was.
 func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name string, in paths.AccountInput) (*paths.WriteResult, error) {
 	a, unlock, err := b.lockAccount(ctx, s, name)
 	if err != nil {
@@ -58,16 +62,38 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 			}
 			return nil, &paths.InputError{Field: field, Msg: "is required when an account is created"}
 		}
-		next = accountConfig{DataCenter: zoho.DefaultDataCenter, LiveTokenCap: DefaultLiveCap, CreatedAt: now}
+		next = accountConfig{DataCenter: zoho.DefaultDataCenter, LiveTokenCap: DefaultLiveCap, CreatedAt: now, GrantType: paths.GrantRefreshToken}
+		if in.GrantType != nil {
+			next.GrantType = *in.GrantType
+		}
 	}
 	prev := next
+	if err := checkGrantInput(name, &prev, in, existed); err != nil {
+		return nil, err
+	}
 	applyInput(&next, in)
 	next.UpdatedAt = now
+	if next.clientCredentials() {
+		next.RevokedAt = time.Time{} // written again: it mints again
+	}
 
 	res := &paths.WriteResult{}
 	var newTok *tokenState
 	var exchangeID string
+	verified := false
 	switch {
+	case next.clientCredentials() && !existed:
+		if newTok, err = b.firstClientCredentialsToken(name, &next, in, now); err != nil {
+			return nil, err
+		}
+		verified = true
+	case next.clientCredentials():
+		if mintsDifferently(&prev, &next) {
+			if err := b.verifyLocked(s, a, &prev, &next, in); err != nil {
+				return nil, err
+			}
+			verified = true
+		}
 	case in.GrantCode != "":
 		// Record the exchange before sending it: if its answer is lost, the
 		// refresh token Zoho issued is reported instead of silently leaked.
@@ -86,6 +112,19 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		if err != nil {
 			return nil, err
 		}
+	case next.RefreshToken != "" && next.ClientSecret != prev.ClientSecret && !clientChanged(&prev, &next):
+		// A new secret for the refresh token held: verified by a refresh.
+		a.mu.Lock()
+		dead := a.tok.NeedsReauth
+		a.mu.Unlock()
+		if dead {
+			res.Warnings = append(res.Warnings, "the new client_secret was stored without verification: Zoho no longer accepts the account's refresh token, so no refresh can test it; the next grant_code (or refresh_token) written verifies it")
+			break
+		}
+		if err := b.verifyLocked(s, a, &prev, &next, in); err != nil {
+			return nil, err
+		}
+		verified = true
 	}
 	if newTok == nil && clientChanged(&prev, &next) && next.RefreshToken != "" {
 		res.Warnings = append(res.Warnings, "the client or data center changed but no new grant_code or refresh_token was given: the stored refresh token belongs to the previous client and may stop working")
@@ -132,7 +171,8 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		a.install(&next, newTok, justMinted)
 	default:
 		a.setConfig(&next)
-		if credentialsChanged(&prev, &next) {
+		if credentialsChanged(&prev, &next) || (!prev.RevokedAt.IsZero() && next.RevokedAt.IsZero()) {
+			// Fixed, or resumed after revoke/: the next read may try at once.
 			b.clearBackoff(ctx, s, a)
 		}
 	}
@@ -153,7 +193,8 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 			b.logger.Warn("could not delete revocation record", "account", name, "error", err)
 		}
 	}
-	b.logger.Info("account written", "account", name, "new_refresh_token", newTok != nil, "data_center", next.DataCenter)
+	b.logger.Info("account written", "account", name, "grant_type", next.grantType(), "new_refresh_token", newTok != nil && !next.clientCredentials(),
+		"verified_by_token_request", verified, "data_center", next.DataCenter)
 	return res, nil
 }
 
@@ -178,6 +219,9 @@ func applyInput(c *accountConfig, in paths.AccountInput) {
 	}
 	if in.LiveTokenCap != nil {
 		c.LiveTokenCap = *in.LiveTokenCap
+	}
+	if in.SOID != nil {
+		c.SOID = *in.SOID
 	}
 }
 
@@ -234,7 +278,7 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 	next.RefreshToken = t.RefreshToken
 	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
-	next.InterruptedExchangeAt, next.RevocationAbandonedAt = time.Time{}, time.Time{}
+	next.InterruptedExchangeAt, next.RevocationAbandonedAt, next.RevokedAt = time.Time{}, time.Time{}, time.Time{}
 	return b.freshTokenState(next, t, now), nil
 }
 
@@ -253,24 +297,27 @@ func (b *Backend) importRefreshToken(ctx context.Context, name string, next *acc
 	next.RefreshToken = rt
 	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
-	next.InterruptedExchangeAt, next.RevocationAbandonedAt = time.Time{}, time.Time{}
+	next.InterruptedExchangeAt, next.RevocationAbandonedAt, next.RevokedAt = time.Time{}, time.Time{}, time.Time{}
 	return b.freshTokenState(next, t, now), nil
 }
 
-// freshTokenState starts the token state of a new refresh token with the
-// access token that came with it; that request counts in Zoho's window.
+// freshTokenState starts the token state of a new refresh token (or a new
+// client_credentials account) with the access token that came with it; that
+// request counts in Zoho's window.
 func (b *Backend) freshTokenState(next *accountConfig, t *zoho.Token, now time.Time) *tokenState {
 	if t.APIDomain != "" {
 		next.APIDomain = t.APIDomain
 	}
 	scratch := &account{name: "", cfg: next, tok: &tokenState{Requests: []time.Time{now}}}
-	b.installTokenLocked(scratch, t, now, next.RefreshTokenIssuer, newRhythm)
+	b.installTokenLocked(scratch, t, now, accountsURL(next), newRhythm)
 	return scratch.tok
 }
 
 // DeleteAccount implements paths.Engine. The refresh token's revocation is
 // recorded first, the account removed, then Zoho asked; if Zoho does not
-// confirm, the engine retries in the background and the caller is told.
+// confirm, the engine retries in the background and the caller is told. A
+// client_credentials account is stopped and its live access tokens revoked
+// first (as revoke/ does); it is removed once Zoho confirmed every one.
 func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name string) error {
 	a, unlock, err := b.lockAccount(ctx, s, name)
 	if err != nil {
@@ -283,6 +330,20 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	a.mu.Lock()
 	cfg := *a.cfg
 	a.mu.Unlock()
+	if cfg.clientCredentials() {
+		rep, err := b.stopClientCredentialsLocked(ctx, s, a, cfg)
+		if err != nil {
+			return err
+		}
+		if len(rep.failed) > 0 {
+			return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+				"account %q was not deleted: it no longer mints tokens, but %s; delete config/%s again to retry (they expire by %s anyway)",
+				name, rep.unconfirmed(), name, rep.lastExpiry.UTC().Format(time.RFC3339)))
+		}
+		if rep.unknown > 0 {
+			b.logger.Warn("deleted account leaves access tokens whose answer was lost; they expire by themselves", "account", name, "count", rep.unknown, "by", rep.lastExpiry)
+		}
+	}
 	var walID string
 	if cfg.RefreshToken != "" {
 		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&cfg), cfg.RefreshToken); err != nil {

@@ -259,7 +259,8 @@ func TestWriteTrimsAndClearsOverride(t *testing.T) {
 func TestFixingTheSecretEndsTheBackoff(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("fix", nil)
-	e.must(logical.UpdateOperation, "config/fix", map[string]interface{}{"client_secret": "wrong"})
+	// The secret is regenerated in Zoho's console: the stored one stops working.
+	c = e.sim.RegisterClient(zohosim.Client{ID: c.ID, Secret: "regenerated-" + c.Secret, DC: "us"})
 	e.clock.Advance(time.Hour)
 	if msg, _ := e.fails(logical.ReadOperation, "creds/fix", nil); !strings.Contains(msg, "invalid_client_secret") {
 		t.Fatalf("got %q", msg)
@@ -267,9 +268,15 @@ func TestFixingTheSecretEndsTheBackoff(t *testing.T) {
 	if _, status := e.fails(logical.ReadOperation, "creds/fix", nil); status != http.StatusServiceUnavailable {
 		t.Fatalf("want the back-off, got %d", status)
 	}
+	// Writing the new secret is not held up by the back-off: it is verified
+	// at once, and its refresh serves the next read.
 	e.must(logical.UpdateOperation, "config/fix", map[string]interface{}{"client_secret": c.Secret})
 	e.creds("fix", nil)
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("want the fixed account to refresh at once, got %d refreshes", got)
+	}
+	st := e.must(logical.ReadOperation, "status/fix", nil)
+	if st.Data["consecutive_failures"] != 0 || st.Data["next_attempt_at"] != "" {
+		t.Fatalf("status after the fix: %v", st.Data)
 	}
 }

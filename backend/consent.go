@@ -50,6 +50,11 @@ func (b *Backend) StartAuthorization(ctx context.Context, s logical.Storage, nam
 	a.mu.Lock()
 	cfg := *a.cfg
 	a.mu.Unlock()
+	if cfg.clientCredentials() {
+		return nil, &paths.InputError{Field: paths.FieldGrantType, Msg: fmt.Sprintf(
+			"account %q uses %s: its client mints tokens with its own credentials, so there is no consent to give; read creds/%s",
+			name, paths.GrantClientCredentials, name)}
+	}
 	if cfg.RedirectURI == "" {
 		return nil, &paths.InputError{Field: paths.FieldRedirectURI, Msg: fmt.Sprintf(
 			"account %q has no redirect_uri: set it to this mount's callback URL (e.g. https://vault.example.com/v1/zoho/callback) and register the same URI in Zoho's API console", name)}

@@ -4,6 +4,7 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -40,18 +41,18 @@ func reauthError(name, lastErr string) error {
 		name, lastErr, name))
 }
 
-func budgetError(name string, limit int, window time.Duration, until time.Time) error {
+func budgetError(name, holder string, limit int, window time.Duration, until time.Time) error {
 	return logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf(
-		"account %q: Zoho's budget of %d token requests per %s for this refresh token is spent; next request allowed at %s",
-		name, limit, window, until.UTC().Format(time.RFC3339)))
+		"account %q: Zoho's budget of %d token requests per %s for %s is spent; next request allowed at %s",
+		name, limit, window, holder, until.UTC().Format(time.RFC3339)))
 }
 
-func backoffError(name, lastErr string, until time.Time, throttled bool) error {
+func backoffError(name, holder, lastErr string, until time.Time, throttled bool) error {
 	status := http.StatusServiceUnavailable
 	what := "backing off after failed token requests"
 	if throttled {
 		status = http.StatusTooManyRequests
-		what = "Zoho throttled this refresh token (\"Access Denied\")"
+		what = "Zoho throttled " + holder + " (\"Access Denied\")"
 	}
 	return logical.CodedError(status, fmt.Sprintf(
 		"account %q: %s (last error: %s); next attempt at %s",
@@ -104,6 +105,18 @@ func fieldError(name, field string, err error) error {
 		return logical.CodedError(status, fmt.Sprintf("account %q: %s; nothing was stored and nothing will retry: once Zoho is reachable, %s", name, ze.Error(), again))
 	}
 	return &paths.InputError{Field: field, Msg: fmt.Sprintf("account %q: %s; %s; nothing was stored", name, ze.Error(), ze.Hint())}
+}
+
+// notVerifiedError answers a config write whose new credentials could not be
+// verified because no token request could be sent (Zoho's budget, the
+// live-token cap) or its answer not stored: nothing of the write was stored.
+func notVerifiedError(name string, err error) error {
+	var coded logical.HTTPCodedError
+	if errors.As(err, &coded) {
+		return logical.CodedError(coded.Code(), fmt.Sprintf(
+			"%s; the new configuration of account %q could not be verified, so nothing was stored: write it again once a token request is allowed", err.Error(), name))
+	}
+	return fmt.Errorf("account %q: the new configuration could not be verified, so nothing was stored: %w", name, err)
 }
 
 // safeText is an error's text if it is one of Zoho's (which never carry

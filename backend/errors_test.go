@@ -45,6 +45,7 @@ func TestStatusCodesFollowOneRule(t *testing.T) {
 		{"unknown client", zohosim.Fault{Kind: zohosim.FaultError, ErrorCode: "invalid_client"}, http.StatusBadRequest},
 		{"Zoho unreachable", zohosim.Fault{Kind: zohosim.FaultReset}, http.StatusBadGateway},
 		{"Zoho failing", zohosim.Fault{Kind: zohosim.FaultStatus, Status: 503}, http.StatusBadGateway},
+		{"organisation missing", zohosim.Fault{Kind: zohosim.FaultError, ErrorCode: "missing_org_info"}, http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -61,6 +62,20 @@ func TestStatusCodesFollowOneRule(t *testing.T) {
 			e.sim.AddFault(f)
 			if _, status := e.fails(logical.ReadOperation, "creds/acct", nil); status != tc.status {
 				t.Errorf("refresh: %d, want %d", status, tc.status)
+			}
+			// A client_credentials account: a verified write (a new secret)
+			// and a read of an expired token answer alike too.
+			cc := e.ccAccount("org", nil)
+			cc = rotate(e, cc)
+			e.sim.AddFault(f)
+			if _, status := e.fails(logical.UpdateOperation, "config/org", map[string]interface{}{"client_secret": cc.Secret}); status != tc.status {
+				t.Errorf("client_credentials verification: %d, want %d", status, tc.status)
+			}
+			e.must(logical.UpdateOperation, "config/org", map[string]interface{}{"client_secret": cc.Secret})
+			e.clock.Advance(2 * time.Hour)
+			e.sim.AddFault(f)
+			if _, status := e.fails(logical.ReadOperation, "creds/org", nil); status != tc.status {
+				t.Errorf("client_credentials: %d, want %d", status, tc.status)
 			}
 		})
 	}

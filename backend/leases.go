@@ -108,7 +108,7 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 
 	a.mu.Lock()
 	rec := a.recordLocked(l.TokenID)
-	stale := a.cfg.Generation != l.Generation || a.cfg.RefreshToken == ""
+	stale := a.cfg.Generation != l.Generation || a.cfg.tokensDiedWithGrant()
 	if stale || rec == nil || rec.Revoked || !now.Before(rec.ExpiresAt) {
 		a.mu.Unlock()
 		return nil
@@ -203,8 +203,8 @@ func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.Lea
 	rec := a.recordLocked(l.TokenID)
 	why := ""
 	switch {
-	case a.cfg.Generation != l.Generation || a.cfg.RefreshToken == "":
-		why = "the refresh token it was minted from was replaced or revoked"
+	case a.cfg.Generation != l.Generation || !a.cfg.canMint():
+		why = a.cfg.staleLeaseReason()
 	case rec == nil || !now.Before(rec.ExpiresAt):
 		why = "its access token expired"
 	case rec.Revoked:

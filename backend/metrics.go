@@ -23,6 +23,7 @@ type metrics struct {
 	cacheHits            prometheus.Counter
 	cacheMisses          prometheus.Counter
 	refreshes            prometheus.Counter
+	clientCredentials    prometheus.Counter
 	exchanges            prometheus.Counter
 	failures             *prometheus.CounterVec // op, code
 	throttle             prometheus.Counter
@@ -43,6 +44,7 @@ func newMetrics(b *Backend) *metrics {
 	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_creds_cache_hits_total", Help: "creds/ reads served from the cached token."})
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_creds_cache_misses_total", Help: "creds/ reads that had to wait for a refresh."})
 	m.refreshes = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_token_refreshes_total", Help: "Successful refresh_token grants."})
+	m.clientCredentials = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_client_credentials_tokens_total", Help: "Successful client_credentials grants (client_credentials accounts' tokens, verifications included)."})
 	m.exchanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_code_exchanges_total", Help: "Successful grant-code exchanges and refresh-token imports."})
 	m.failures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoho_upstream_failures_total", Help: "Failed calls to Zoho by operation and Zoho error code (or failure kind)."}, []string{"op", "code"})
 	m.throttle = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_throttle_backoffs_total", Help: "Times Zoho answered Access Denied and the engine stopped for a whole window."})
@@ -63,7 +65,7 @@ func newMetrics(b *Backend) *metrics {
 	m.periodicTicks = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_periodic_runs_total", Help: "Runs of the periodic function that looked for due refreshes (active node only)."})
 	m.periodicExamined = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_accounts_examined", Help: "Accounts the last periodic run looked at."})
 	m.periodicSeconds = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_duration_seconds", Help: "How long the last periodic run took, the refreshes it ran included."})
-	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
+	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.clientCredentials, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
 		m.revocationsAbandoned, m.liveLeases, m.accountsCached, m.accountsBacking, m.accountsInUse, m.periodicTicks, m.periodicExamined, m.periodicSeconds)
 	return m
 }
@@ -72,7 +74,7 @@ func newMetrics(b *Backend) *metrics {
 var knownCodes = map[string]bool{
 	zoho.CodeInvalidCode: true, zoho.CodeInvalidClient: true, zoho.CodeInvalidClientSecret: true,
 	zoho.CodeInvalidRedirectURI: true, zoho.CodeAccessDenied: true, zoho.CodeThrottled: true,
-	zoho.CodeInvalidToken: true, zoho.CodeMissingOrgInfo: true,
+	zoho.CodeInvalidToken: true, zoho.CodeMissingOrgInfo: true, zoho.CodeInvalidScope: true,
 }
 
 // observe records one upstream call.
@@ -150,7 +152,8 @@ func (b *Backend) accountFamilies() []*dto.MetricFamily {
 	expiry := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_token_expiry_timestamp_seconds", Help: "Expiry of the account's current access token (0: none)."}, []string{"account"})
 	leases := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_live_leases", Help: "Leases on the account's live access tokens."}, []string{"account"})
 	failures := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_consecutive_failures", Help: "Consecutive failed token requests."}, []string{"account"})
-	reg.MustRegister(expiry, leases, failures)
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "zoho_account_info", Help: "1 per account, labelled with its grant type (refresh_token or client_credentials)."}, []string{"account", "grant_type"})
+	reg.MustRegister(expiry, leases, failures, info)
 	now := b.now()
 	b.accounts.Range(func(a *account) bool {
 		name := a.name
@@ -165,7 +168,9 @@ func (b *Backend) accountFamilies() []*dto.MetricFamily {
 			n += r.outstanding()
 		}
 		fails := a.tok.ConsecutiveFailures
+		grant := a.cfg.grantType()
 		a.mu.Unlock()
+		info.WithLabelValues(name, grant).Set(1)
 		leases.WithLabelValues(name).Set(float64(n))
 		failures.WithLabelValues(name).Set(float64(fails))
 		return true

@@ -48,6 +48,35 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// The grant type shows in the metrics: its own token counter, the op label
+// of upstream calls, and the per-account info series.
+func TestMetricsShowTheGrantType(t *testing.T) {
+	e := newEnv(t)
+	e.account("user", nil)
+	e.ccAccount("org", nil)
+	e.clock.Advance(time.Hour)
+	e.creds("org", nil)
+	body := scrapeMetrics(t, e, false)
+	for _, want := range []string{
+		"zoho_client_credentials_tokens_total 2",
+		"zoho_token_refreshes_total 0",
+		`zoho_upstream_request_duration_seconds_count{op="client credentials"} 2`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Fatalf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	per := scrapeMetrics(t, e, true)
+	for _, want := range []string{
+		`zoho_account_info{account="org",grant_type="client_credentials"} 1`,
+		`zoho_account_info{account="user",grant_type="refresh_token"} 1`,
+	} {
+		if !strings.Contains(per, want+"\n") {
+			t.Fatalf("per-account metrics lack %q", want)
+		}
+	}
+}
+
 func scrapeMetrics(t *testing.T, e *env, perAccount bool) string {
 	t.Helper()
 	resp := e.must(logical.ReadOperation, "metrics", map[string]interface{}{"per_account": perAccount})

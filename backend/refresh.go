@@ -86,31 +86,49 @@ func (b *Backend) refreshUnless(s logical.Storage, a *account, fresh func(*token
 	return b.refreshLocked(s, a)
 }
 
-// refreshLocked performs one refresh_token grant, within Zoho's limits. The
-// caller holds the account's lock.
+// refreshLocked performs one token request (a refresh_token grant, or a
+// client_credentials grant), within Zoho's limits. The caller holds the
+// account's lock.
 func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
+	return b.mintLocked(s, a, nil)
+}
+
+// mintLocked requests one access token within Zoho's limits and makes it the
+// account's current token. cand, when not nil, is a configuration being
+// written whose credentials must be verified before it is stored (see
+// verifyLocked): the request uses them; a back-off does not hold it up (an
+// operator is fixing things), Zoho's throttle does; and a failure is returned
+// as Zoho answered it, leaving the account's failure state alone. Either way
+// the request counts in the budget and the live-token bookkeeping. The caller
+// holds the account's lock.
+func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig) error {
 	ctx, cancel := b.upstreamCtx()
 	defer cancel()
 	now := b.now()
+	verifying := cand != nil
 
 	a.mu.Lock()
 	cfg, tok := a.cfg, a.tok
-	if cfg.RefreshToken == "" {
-		a.mu.Unlock()
-		return noRefreshTokenError(a.name)
+	if verifying {
+		cfg = cand
 	}
-	if tok.NeedsReauth {
+	if !cfg.canMint() {
+		a.mu.Unlock()
+		return cannotMintError(a.name, cfg)
+	}
+	if tok.NeedsReauth && !verifying {
 		a.mu.Unlock()
 		return reauthError(a.name, tok.LastError)
 	}
-	if now.Before(tok.NextAttemptAt) {
-		err := backoffError(a.name, tok.LastError, tok.NextAttemptAt, tok.LastErrorCode == zoho.CodeThrottled)
+	throttled := tok.LastErrorCode == zoho.CodeThrottled
+	if now.Before(tok.NextAttemptAt) && (!verifying || throttled) {
+		err := backoffError(a.name, cfg.budgetHolder(), tok.LastError, tok.NextAttemptAt, throttled)
 		a.mu.Unlock()
 		return err
 	}
 	if until, ok := b.budgetLocked(a, now); !ok {
 		a.mu.Unlock()
-		return budgetError(a.name, b.opts.RateLimit, b.opts.RateWindow, until)
+		return budgetError(a.name, cfg.budgetHolder(), b.opts.RateLimit, b.opts.RateWindow, until)
 	}
 	capacity := liveCap(cfg)
 	var evict *leaseRecord
@@ -143,13 +161,13 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		a.mu.Unlock()
 		return err
 	}
-	app, rt := appFor(cfg), cfg.RefreshToken
+	app := appFor(cfg)
 	a.mu.Unlock()
 
 	start := time.Now()
-	t, err := b.zoho.Refresh(ctx, app, rt)
+	op, t, err := b.requestToken(ctx, cfg)
 	elapsed := time.Since(start)
-	b.metrics.observe(zoho.OpRefresh, start, err)
+	b.metrics.observe(op, start, err)
 	now = b.now()
 
 	a.mu.Lock()
@@ -165,6 +183,15 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		} else {
 			tok.InFlight = time.Time{}
 			undoEvict() // Zoho answered: nothing was minted, nothing evicted
+		}
+		if verifying {
+			// The account keeps its configuration, which may work: no
+			// back-off, no attention. The request stays in the budget.
+			if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
+				b.logger.Error("could not store a verification's token request", "account", a.name, "error", perr)
+			}
+			b.logger.Warn("new credentials not verified; the account keeps its configuration", "account", a.name, "error", err, "elapsed", elapsed)
+			return err
 		}
 		b.recordFailureLocked(a, err, now)
 		if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
@@ -185,7 +212,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 		// Zoho has silently invalidated the oldest live token; no lease held it.
 		evict.Revoked = true
 	}
-	b.metrics.refreshes.Inc()
+	b.countMinted(cfg)
 	// In rhythm if the token it replaces could still be served.
 	r := rhythm(satisfies(a.view.Load(), now, 0, withFloor))
 	recovered := a.tok.ConsecutiveFailures > 0 || a.tok.NeedsReauth
@@ -204,7 +231,7 @@ func (b *Backend) refreshLocked(s logical.Storage, a *account) error {
 	if recovered {
 		b.clearAttention(ctx, s, a.name)
 	}
-	b.logger.Debug("access token refreshed", "account", a.name, "expires_at", a.tok.ExpiresAt, "elapsed", elapsed)
+	b.logger.Debug("access token refreshed", "account", a.name, "grant_type", cfg.grantType(), "verification", verifying, "expires_at", a.tok.ExpiresAt, "elapsed", elapsed)
 	return nil
 }
 
@@ -252,7 +279,7 @@ func (b *Backend) recordFailureLocked(a *account, err error, now time.Time) {
 	tok.LastErrorAt = now
 	tok.ConsecutiveFailures++
 	switch {
-	case zoho.IsInvalidGrant(err):
+	case zoho.IsInvalidGrant(err) && !a.cfg.clientCredentials():
 		tok.NeedsReauth = true
 	case zoho.IsThrottled(err):
 		// Zoho's window is rolling and may hold requests this engine did not
@@ -313,6 +340,9 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	tok := a.tok
 	id := tokenID(t.AccessToken)
 	m := &mintedToken{ID: id, IssuedAt: now, ExpiresAt: now.Add(t.ExpiresIn), Reserved: initialReservation, Issuer: issuer}
+	if a.cfg.clientCredentials() {
+		m.AccessToken = t.AccessToken // revoke/ revokes each one
+	}
 	// Forget tokens that have expired: no lease can hold them any more.
 	kept, keptRecs := tok.Minted[:0], a.records[:0]
 	for _, rec := range a.records {

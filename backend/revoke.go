@@ -1,5 +1,6 @@
 // revoke/<name>: giving up an account's refresh token, and revoking refresh
-// tokens at the accounts server that issued them.
+// tokens at the accounts server that issued them; stopping a
+// client_credentials account and revoking the access tokens it minted.
 
 package backend
 
@@ -30,6 +31,18 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 	a.mu.Lock()
 	next := *a.cfg
 	a.mu.Unlock()
+	if next.clientCredentials() {
+		rep, err := b.stopClientCredentialsLocked(ctx, s, a, next)
+		if err != nil {
+			return nil, err
+		}
+		if len(rep.failed) > 0 {
+			return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+				"account %q no longer mints tokens, but %s; write revoke/%s again to retry (they expire by %s anyway)",
+				name, rep.unconfirmed(), name, rep.lastExpiry.UTC().Format(time.RFC3339)))
+		}
+		return rep.result(), nil
+	}
 	if next.RefreshToken == "" {
 		if err := b.retryRevocationsLocked(ctx, s, name); err != nil {
 			return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
@@ -41,6 +54,7 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 	next.RefreshToken, next.RefreshTokenIssuer = "", ""
 	next.Generation++
 	next.UpdatedAt = b.now()
+	next.RevokedAt = next.UpdatedAt
 	walID, err := b.putRevokeWAL(ctx, s, name, issuer, rt)
 	if err != nil {
 		return nil, err
@@ -80,4 +94,131 @@ func (b *Backend) revokeRefreshToken(ctx context.Context, issuer, rt string) err
 		b.metrics.revocations.WithLabelValues("refresh").Inc()
 	}
 	return err
+}
+
+// stopClientCredentialsLocked stops a client_credentials account from
+// minting (stored first, so that no node mints again), then revokes its live
+// access tokens at Zoho (revoke/ and delete). A second call retries the
+// revocations Zoho did not confirm; the error is a storage failure only. The
+// caller holds the account's lock.
+func (b *Backend) stopClientCredentialsLocked(ctx context.Context, s logical.Storage, a *account, next accountConfig) (*tokenRevocations, error) {
+	if next.RevokedAt.IsZero() {
+		next.RevokedAt = b.now()
+		next.UpdatedAt = next.RevokedAt
+		if err := putJSON(ctx, s, configPrefix+a.name, &next); err != nil {
+			return nil, err
+		}
+		a.setConfig(&next)
+	}
+	rep, err := b.revokeLiveTokensLocked(ctx, s, a)
+	if err != nil {
+		return nil, err
+	}
+	b.logger.Info("client credentials account stopped", "account", a.name, "access_tokens_revoked", rep.revoked,
+		"unconfirmed", len(rep.failed), "unknown_tokens", rep.unknown)
+	return rep, nil
+}
+
+// tokenRevocations is what revoking an account's live access tokens did.
+type tokenRevocations struct {
+	revoked    int     // confirmed by Zoho now
+	failed     []error // not confirmed: still retired, retried by the next revoke/ or their last lease's revocation
+	unknown    int     // live tokens whose answer was lost: never learned, so never revocable
+	lastExpiry time.Time
+}
+
+// unconfirmed says how many revocations Zoho did not confirm, and why.
+func (r *tokenRevocations) unconfirmed() string {
+	return fmt.Sprintf("Zoho has not confirmed the revocation of %d of its live access token(s) (%s)", len(r.failed), safeText(r.failed[0]))
+}
+
+// result tells the caller about the tokens that could not be revoked.
+func (r *tokenRevocations) result() *paths.WriteResult {
+	if r.unknown == 0 {
+		return nil
+	}
+	return &paths.WriteResult{Warnings: []string{fmt.Sprintf(
+		"%d access token(s) minted by requests whose answer was lost could not be revoked (Zoho's answer never arrived, so the engine never learned them); they expire by %s",
+		r.unknown, r.lastExpiry.UTC().Format(time.RFC3339))}}
+}
+
+// revokeLiveTokensLocked retires every live access token of a
+// client_credentials account, durably, so that none is served again (leases
+// on them end: revoke/ is an operator's decision, as revoking a refresh token
+// is), then revokes at Zoho each one whose value it holds, where it was
+// minted. Only Zoho's confirmation (or its answer that the token is invalid)
+// marks one revoked. The caller holds the account's lock and has stopped it
+// from minting.
+func (b *Backend) revokeLiveTokensLocked(ctx context.Context, s logical.Storage, a *account) (*tokenRevocations, error) {
+	type target struct {
+		rec           *leaseRecord
+		token, issuer string
+	}
+	rep := &tokenRevocations{}
+	var targets []target
+	now := b.now()
+	a.mu.Lock()
+	changed := false
+	for _, rec := range a.liveRecordsLocked(now) {
+		rec.retired.Store(true)
+		a.dropViewLocked(rec)
+		if !rec.Retired {
+			rec.Retired, changed = true, true
+		}
+		if rec.ExpiresAt.After(rep.lastExpiry) {
+			rep.lastExpiry = rec.ExpiresAt
+		}
+		if rec.AccessToken == "" {
+			rep.unknown++
+			continue
+		}
+		issuer := rec.Issuer
+		if issuer == "" {
+			issuer = accountsURL(a.cfg)
+		}
+		targets = append(targets, target{rec, rec.AccessToken, issuer})
+	}
+	if changed {
+		if err := b.persistTokenLocked(ctx, s, a); err != nil {
+			a.mu.Unlock()
+			return nil, fmt.Errorf("account %q: storing the retirement of its access tokens before revoking them: %w", a.name, err)
+		}
+	}
+	a.mu.Unlock()
+
+	var done []*leaseRecord
+	for _, t := range targets {
+		uctx, cancel := b.requestUpstreamCtx(ctx)
+		began := time.Now()
+		err := b.zoho.Revoke(uctx, t.issuer, t.token)
+		cancel()
+		if err != nil && zoho.IsTokenInvalid(err) {
+			err = nil
+		}
+		b.metrics.observe(zoho.OpRevoke, began, err)
+		if err != nil {
+			b.logger.Warn("could not revoke an access token at Zoho", "account", a.name, "error", err)
+			rep.failed = append(rep.failed, err)
+			continue
+		}
+		b.metrics.revocations.WithLabelValues("access").Inc()
+		done = append(done, t.rec)
+	}
+	rep.revoked = len(done)
+	if len(done) == 0 {
+		return rep, nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, rec := range done {
+		rec.Revoked, rec.AccessToken = true, ""
+		if a.tok.TokenID == rec.ID {
+			a.tok.AccessToken = ""
+		}
+	}
+	if err := b.persistTokenLocked(ctx, s, a); err != nil {
+		// The retirement is stored: the tokens are not served after a restart.
+		b.logger.Warn("could not store access token revocations", "account", a.name, "error", err)
+	}
+	return rep, nil
 }

@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
 func TestRevokePathKeepsClient(t *testing.T) {
@@ -37,5 +40,163 @@ func TestRevokePathKeepsClient(t *testing.T) {
 	e.creds("rev", nil)
 	if _, status := e.fails(logical.UpdateOperation, "revoke/none", nil); status != http.StatusBadRequest {
 		t.Fatalf("revoke of a missing account: %d", status)
+	}
+}
+
+// revoke/ of a client_credentials account stops minting and revokes every
+// live token it minted (held by leases or not) at Zoho; the leases' later
+// revocations cost no call; writing the account again resumes minting.
+func TestRevokeClientCredentialsAccount(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	issued := e.clock.Now()
+	r1 := e.creds("org", nil)
+	e.clock.Advance(10 * time.Second)
+	r2 := e.creds("org", map[string]interface{}{"min_ttl": "59m55s"}) // a second live token
+	first, second := accessToken(r1), accessToken(r2)
+	if first == second || e.sim.LiveClientCredentialsTokens(c.ID, "us", testSOID) != 2 {
+		t.Fatal("want two live tokens")
+	}
+	resp := e.must(logical.UpdateOperation, "revoke/org", nil)
+	if resp != nil && len(resp.Warnings) > 0 {
+		t.Fatalf("warnings %v", resp.Warnings)
+	}
+	if e.sim.AccessTokenValid(first) || e.sim.AccessTokenValid(second) {
+		t.Fatal("a token lives at Zoho after revoke/")
+	}
+	if got := e.sim.ClientCounters(c.ID); got.RevokedAccess != 2 || got.RevokeInvalid != 0 {
+		t.Fatalf("Zoho saw %+v; want two access tokens revoked", got)
+	}
+	msg, status := e.fails(logical.ReadOperation, "creds/org", nil)
+	if status != http.StatusBadRequest || !strings.Contains(msg, "revoke/org") || !strings.Contains(msg, "config/org") {
+		t.Fatalf("creds after revoke/: %d %q", status, msg)
+	}
+	st := e.must(logical.ReadOperation, "status/org", nil).Data
+	if st["revoked_at"] == "" || st["token_expires_at"] != "" {
+		t.Fatalf("status after revoke/: %v", st)
+	}
+	if _, err := e.renewLease(r1, issued); err == nil || !strings.Contains(err.Error(), "revoke/") {
+		t.Fatalf("renewal after revoke/: %v", err)
+	}
+	// The leases end: nothing left to revoke at Zoho.
+	for _, r := range []*logical.Response{r1, r2} {
+		if err := e.revokeLease(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// revoke/ again: nothing to do, no call.
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	if got := e.sim.ClientCounters(c.ID); got.Revokes != 2 || got.RevokeInvalid != 0 || got.ClientCredentials != 2 {
+		t.Fatalf("after the leases ended and a second revoke/: %+v", got)
+	}
+	// The stop survives a restart.
+	e.restart()
+	if _, status := e.fails(logical.ReadOperation, "creds/org", nil); status != http.StatusBadRequest {
+		t.Fatalf("creds after restart: %d", status)
+	}
+	// Written again, it mints again.
+	e.must(logical.UpdateOperation, "config/org", map[string]interface{}{})
+	tok := accessToken(e.creds("org", nil))
+	if !e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).ClientCredentials != 3 {
+		t.Fatal("no new token after the account was written again")
+	}
+	if st := e.must(logical.ReadOperation, "status/org", nil).Data; st["revoked_at"] != "" {
+		t.Fatalf("revoked_at after the write: %v", st["revoked_at"])
+	}
+}
+
+// Zoho does not confirm a revocation: revoke/ answers 502 and the token is
+// never served again; revoke/ again retries it.
+func TestRevokeClientCredentialsUnconfirmed(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	tok := accessToken(e.creds("org", nil))
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	msg, status := e.fails(logical.UpdateOperation, "revoke/org", nil)
+	if status != http.StatusBadGateway || !strings.Contains(msg, "revoke/org again") || !strings.Contains(msg, "1 of its live access token") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	assertNoSecrets(t, "the error", msg, tok, c.Secret)
+	if !e.sim.AccessTokenValid(tok) {
+		t.Fatal("the simulator revoked despite the fault")
+	}
+	if _, status := e.fails(logical.ReadOperation, "creds/org", nil); status != http.StatusBadRequest {
+		t.Fatal("an unconfirmed token was served")
+	}
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	if e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
+		t.Fatal("the retry did not revoke the token")
+	}
+}
+
+// A lease revocation revokes a client_credentials token at Zoho with its last
+// lease, as for refresh-token accounts; the next read mints another.
+func TestClientCredentialsLeaseRevocation(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	r1, r2 := e.creds("org", nil), e.creds("org", nil)
+	tok := accessToken(r1)
+	if err := e.revokeLease(r1); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sim.AccessTokenValid(tok) {
+		t.Fatal("revoked while a lease holds it")
+	}
+	if err := e.revokeLease(r2); err != nil {
+		t.Fatal(err)
+	}
+	if e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
+		t.Fatal("the last lease's revocation did not revoke the token at Zoho")
+	}
+	next := accessToken(e.creds("org", nil))
+	if next == tok || !e.sim.AccessTokenValid(next) || e.sim.ClientCounters(c.ID).ClientCredentials != 2 {
+		t.Fatal("the next read did not mint a new token")
+	}
+	// revoke/ now revokes only the live one.
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	if got := e.sim.ClientCounters(c.ID); got.RevokedAccess != 2 || got.RevokeInvalid != 0 {
+		t.Fatalf("counters %+v", got)
+	}
+}
+
+// Deleting a client_credentials account revokes its live tokens first; if
+// Zoho does not confirm, the account stays (stopped) and a second delete
+// finishes.
+func TestDeleteClientCredentialsAccount(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	tok := accessToken(e.creds("org", nil))
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultReset, Times: 1})
+	msg, status := e.fails(logical.DeleteOperation, "config/org", nil)
+	if status != http.StatusBadGateway || !strings.Contains(msg, "was not deleted") || !strings.Contains(msg, "delete config/org again") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	if stored, _ := loadConfig(context.Background(), e.storage, "org"); stored == nil || stored.RevokedAt.IsZero() {
+		t.Fatal("want the account kept, stopped")
+	}
+	e.must(logical.DeleteOperation, "config/org", nil)
+	if stored, _ := loadConfig(context.Background(), e.storage, "org"); stored != nil {
+		t.Fatal("not deleted")
+	}
+	if e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
+		t.Fatal("the live token was not revoked")
+	}
+}
+
+// Writing a stopped client_credentials account again lets it mint at once,
+// even if it was backing off when revoke/ stopped it.
+func TestResumedClientCredentialsAccountMintsAtOnce(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	e.clock.Advance(time.Hour)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "missing_org_info", Times: 1})
+	e.fails(logical.ReadOperation, "creds/org", nil) // backing off from now
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	e.must(logical.UpdateOperation, "config/org", map[string]interface{}{})
+	if _, msg, status := e.attempt(logical.ReadOperation, "creds/org", nil); status != http.StatusOK {
+		t.Fatalf("the resumed account still backs off: %d %q", status, msg)
+	}
+	if got := e.sim.ClientCounters(c.ID).ClientCredentials; got != 2 {
+		t.Fatalf("%d tokens minted, want 2", got)
 	}
 }

@@ -124,7 +124,7 @@ func (a *account) setConfig(cfg *accountConfig) {
 // token is held. The caller holds mu.
 func (a *account) buildViewLocked() *tokenView {
 	tok := a.tok
-	if a.cfg.RefreshToken == "" || tok.AccessToken == "" {
+	if !a.cfg.canMint() || tok.AccessToken == "" {
 		return nil
 	}
 	rec := a.recordLocked(tok.TokenID)

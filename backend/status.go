@@ -22,6 +22,8 @@ func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name strin
 	cfg, tok := a.cfg, a.tok
 	st := &paths.AccountStatus{
 		Name:                 name,
+		GrantType:            cfg.grantType(),
+		SOID:                 cfg.SOID,
 		ClientID:             cfg.ClientID,
 		DataCenter:           cfg.DataCenter,
 		AccountsURL:          accountsURL(cfg),
@@ -40,6 +42,7 @@ func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name strin
 
 		InterruptedExchangeAt: cfg.InterruptedExchangeAt,
 		RevocationAbandonedAt: cfg.RevocationAbandonedAt,
+		RevokedAt:             cfg.RevokedAt,
 	}
 	if v := a.view.Load(); v != nil {
 		st.TokenExpiresAt = v.expiresAt

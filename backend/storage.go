@@ -48,10 +48,22 @@ type accountConfig struct {
 	APIDomain             string    `json:"api_domain,omitempty"`
 	CreatedAt             time.Time `json:"created_at"`
 	UpdatedAt             time.Time `json:"updated_at"`
+	// GrantType is how the account gets access tokens (paths.GrantRefreshToken
+	// or paths.GrantClientCredentials); empty in accounts stored before it
+	// existed, which hold refresh tokens. See grant.go.
+	GrantType string `json:"grant_type,omitempty"`
+	// SOID is the organisation a client_credentials account mints tokens for
+	// (<Service>.<org id>); empty when the product has one.
+	SOID string `json:"soid,omitempty"`
+	// RevokedAt is when revoke/<name> stopped the account: a refresh_token
+	// account until it gets a new refresh token, a client_credentials account
+	// until config/<name> is written again.
+	RevokedAt time.Time `json:"revoked_at,omitempty"`
 }
 
 // tokenState is what the engine knows about the tokens minted from the
-// current refresh token. It is written on every token request (before the
+// current refresh token (client_credentials accounts: with the client's own
+// credentials). It is written on every token request (before the
 // request is sent, so that Zoho's rate limit survives restarts), after every
 // answer, and when a token's lease reservation grows.
 type tokenState struct {
@@ -98,6 +110,10 @@ type mintedToken struct {
 	Retired   bool      `json:"retired,omitempty"` // no new leases: its revocation was started
 	Revoked   bool      `json:"revoked,omitempty"` // revoked (confirmed by Zoho) or evicted by Zoho's live cap
 	Unknown   bool      `json:"unknown,omitempty"` // minted by a request whose answer was lost
+	// AccessToken is the token itself, kept for client_credentials accounts
+	// only (until it is revoked or expires): with no refresh token whose
+	// revocation kills it, revoke/<name> must revoke each one.
+	AccessToken string `json:"access_token,omitempty"`
 }
 
 // tokenID is a short, non-reversible identifier of an access token.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -30,9 +31,35 @@ func dataCenterHelp() string {
 		". It selects the accounts server that issues and revokes tokens. Defaults to " + zoho.DefaultDataCenter + "."
 }
 
+// soidRe is the shape of a soid: <Service>.<org id>, e.g. ZohoCRM.600000000434.
+var soidRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*\.[0-9]+$`)
+
 func configFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		FieldName: nameField(),
+		FieldGrantType: {
+			Type: framework.TypeString,
+			Description: "How the account gets access tokens. refresh_token (the default): it holds a Zoho user's refresh token, " +
+				"from a grant_code, the consent redirect (auth-url/) or an imported refresh_token. client_credentials: the client, " +
+				"a Self Client, mints tokens with its own client_id and client_secret for its scopes (required) and, for products " +
+				"with several organisations, the one named by soid; it takes no grant_code, refresh_token or redirect_uri, and its " +
+				"credentials are verified by minting the first token when the account is written. Fixed once the account exists: " +
+				"delete the account and write it again to change it.",
+			Default:       GrantRefreshToken,
+			AllowedValues: []interface{}{GrantRefreshToken, GrantClientCredentials},
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Grant type",
+			},
+		},
+		FieldSOID: {
+			Type: framework.TypeString,
+			Description: "client_credentials accounts only: the organisation (or portal) tokens are minted for, as <Service>.<org id>, " +
+				"e.g. ZohoCRM.600000000434 (the org id Zoho shows in the product's organisation settings). Products with several " +
+				"organisations need it: without it Zoho answers missing_org_info. Write an empty value to remove it.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Service organisation ID (soid)",
+			},
+		},
 		FieldClientID: {
 			Type:        framework.TypeString,
 			Description: "OAuth client ID from Zoho's API console (https://api-console.zoho.com). Required when the account is created.",
@@ -41,8 +68,11 @@ func configFields() map[string]*framework.FieldSchema {
 			},
 		},
 		FieldClientSecret: {
-			Type:        framework.TypeString,
-			Description: "OAuth client secret from Zoho's API console. Required when the account is created. Write-only: it is never returned.",
+			Type: framework.TypeString,
+			Description: "OAuth client secret from Zoho's API console. Required when the account is created. Write-only: it is never returned. " +
+				"A new secret written to an account that can mint (it holds a refresh token, or uses client_credentials) is verified first " +
+				"by one token request with it, whose token becomes the current one; if Zoho rejects it, the write answers 400 and the old " +
+				"secret stays in use.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name:      "Client secret",
 				Sensitive: true,
@@ -66,14 +96,16 @@ func configFields() map[string]*framework.FieldSchema {
 		},
 		FieldRedirectURI: {
 			Type:        framework.TypeString,
-			Description: "Redirect URI registered for the client. Zoho requires it when a grant code from the redirect flow is exchanged; Self Client codes need none.",
+			Description: "Redirect URI registered for the client. Zoho requires it when a grant code from the redirect flow is exchanged; Self Client codes need none. Not for client_credentials accounts.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name: "Redirect URI",
 			},
 		},
 		FieldScopes: {
-			Type:        framework.TypeCommaStringSlice,
-			Description: "Zoho scopes the account is used for, as a comma-separated string or a list, e.g. ZohoCRM.modules.ALL,ZohoCRM.settings.READ. Informational: the grant code carries the scopes actually granted.",
+			Type: framework.TypeCommaStringSlice,
+			Description: "Zoho scopes the account is used for, as a comma-separated string or a list, e.g. ZohoCRM.modules.ALL,ZohoCRM.settings.READ. " +
+				"refresh_token accounts: informational (the grant code carries the scopes actually granted) and used by auth-url/. " +
+				"client_credentials accounts: required, and sent with every token request.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name: "Scopes",
 			},
@@ -96,7 +128,7 @@ func configFields() map[string]*framework.FieldSchema {
 		},
 		FieldLiveTokenCap: {
 			Type:        framework.TypeInt,
-			Description: "How many access tokens Zoho keeps alive per refresh token before it silently invalidates the oldest (10, 15 or 30 depending on the product; 1 to 30). The engine never mints a token that would push out one a lease still holds. Defaults to 10, the strictest.",
+			Description: "How many access tokens Zoho keeps alive per refresh token (client_credentials accounts: per client and organisation) before it silently invalidates the oldest (10, 15 or 30 depending on the product; 1 to 30). The engine never mints a token that would push out one a lease still holds. Defaults to 10, the strictest.",
 			Default:     defaultLiveCap,
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name: "Live token cap",
@@ -166,7 +198,7 @@ func pathConfig(e Engine) []*framework.Path {
 					ForwardPerformanceSecondary: true,
 				},
 			},
-			HelpSynopsis:    "Configure one Zoho account: client credentials and a grant code or refresh token.",
+			HelpSynopsis:    "Configure one Zoho account: client credentials and a grant code or refresh token, or a client_credentials Self Client.",
 			HelpDescription: configHelp,
 		},
 	}
@@ -188,11 +220,27 @@ Zoho's error code. Writing a new grant_code or refresh_token to an account that
 already holds one revokes the replaced refresh token at Zoho, because Zoho keeps
 only 20 refresh tokens per user and client.
 
+With grant_type=client_credentials the account holds no refresh token: the
+client (a Self Client) mints every token with its own credentials, for the
+account's scopes and, for products with several organisations, soid:
+
+    vault write zoho/config/crm-org grant_type=client_credentials \
+        client_id=1000.XXXX client_secret=... data_center=eu \
+        scopes=ZohoCRM.modules.ALL soid=ZohoCRM.600000000434
+
+The write mints the first token, so a wrong secret, scope or soid fails at
+once (400 naming the field, nothing stored).
+
+Writing a new client_secret to an account that can mint verifies it first with
+one token request (counted in Zoho's budget; its token becomes the current
+one); if Zoho rejects it, the write answers 400 naming client_secret and the old
+secret stays in use.
+
 Reading the account never returns the client secret, the refresh token or an
-access token; it shows the data center, the api_domain to call, whether a
-refresh token is held, the current token's expiry, the last refresh and the
-last error. Deleting the account revokes its refresh token at Zoho first; if
-Zoho cannot be reached the delete fails and nothing is removed.
+access token; it shows the grant type, the data center, the api_domain to call,
+whether a refresh token is held, the current token's expiry, the last refresh
+and the last error. Deleting the account revokes its refresh token (a
+client_credentials account: its live access tokens) at Zoho.
 `
 
 func configRead(e Engine) framework.OperationFunc {
@@ -215,6 +263,8 @@ func statusData(st *AccountStatus) map[string]interface{} {
 		scopes = []string{}
 	}
 	return map[string]interface{}{
+		FieldGrantType:            st.GrantType,
+		FieldSOID:                 st.SOID,
 		FieldClientID:             st.ClientID,
 		FieldDataCenter:           st.DataCenter,
 		FieldAccountsURL:          st.AccountsURL,
@@ -234,6 +284,7 @@ func statusData(st *AccountStatus) map[string]interface{} {
 		"live_tokens":             st.LiveTokens,
 		"interrupted_exchange_at": formatTime(st.InterruptedExchangeAt),
 		"revocation_abandoned_at": formatTime(st.RevocationAbandonedAt),
+		"revoked_at":              formatTime(st.RevokedAt),
 	}
 }
 
@@ -362,7 +413,63 @@ func parseConfigInput(e Engine, req *logical.Request, d *framework.FieldData) (*
 	if rt != nil {
 		in.RefreshToken = *rt
 	}
+	if ie := parseGrantInput(d, in); ie != nil {
+		return nil, ie
+	}
 	return in, nil
+}
+
+// parseGrantInput reads grant_type and soid and checks the other fields
+// against the grant type where it is known here (given, or the default on
+// create); on update without grant_type the engine checks against the stored
+// one.
+func parseGrantInput(d *framework.FieldData, in *AccountInput) *InputError {
+	grant, ie := optString(d, FieldGrantType, 32)
+	if ie != nil {
+		return ie
+	}
+	if grant != nil {
+		g := strings.ToLower(*grant)
+		if g != GrantRefreshToken && g != GrantClientCredentials {
+			return inputErr(FieldGrantType, "%q is not a grant type of this engine: use %s (the account holds a refresh token from a grant_code, the consent redirect or an import; the default) or %s (a Self Client mints tokens with its own credentials)",
+				truncateForMsg(*grant), GrantRefreshToken, GrantClientCredentials)
+		}
+		in.GrantType = &g
+	}
+	if raw, ok := d.GetOk(FieldSOID); ok && strings.TrimSpace(raw.(string)) == "" {
+		empty := "" // removes it
+		in.SOID = &empty
+	} else if in.SOID, ie = optString(d, FieldSOID, maxSOIDLen); ie != nil {
+		return ie
+	}
+	if in.SOID != nil && *in.SOID != "" && !soidRe.MatchString(*in.SOID) {
+		return inputErr(FieldSOID, "%q is not a soid: expected <Service>.<org id>, such as ZohoCRM.600000000434", truncateForMsg(*in.SOID))
+	}
+	switch {
+	case in.GrantType != nil && *in.GrantType == GrantClientCredentials:
+		return CheckClientCredentialsInput(in, in.Create)
+	case in.SOID != nil && (in.GrantType != nil || in.Create):
+		return inputErr(FieldSOID, "applies to grant_type=%s accounts only (a refresh token already belongs to one organisation)", GrantClientCredentials)
+	}
+	return nil
+}
+
+// CheckClientCredentialsInput rejects what a client_credentials account does
+// not take (and, on create, requires its scopes). The engine calls it too on
+// updates that leave grant_type out.
+func CheckClientCredentialsInput(in *AccountInput, create bool) *InputError {
+	why := "a client_credentials account holds no refresh token: its client mints tokens with its own credentials"
+	switch {
+	case in.GrantCode != "":
+		return inputErr(FieldGrantCode, "%s; write no grant_code (or use a refresh_token account)", why)
+	case in.RefreshToken != "":
+		return inputErr(FieldRefreshToken, "%s; write no refresh_token (or use a refresh_token account)", why)
+	case in.RedirectURI != nil:
+		return inputErr(FieldRedirectURI, "%s and has no consent redirect; write no redirect_uri", why)
+	case create && (in.Scopes == nil || len(*in.Scopes) == 0):
+		return inputErr(FieldScopes, "is required for a client_credentials account: Zoho mints its tokens for these scopes (e.g. scopes=ZohoCRM.modules.ALL)")
+	}
+	return nil
 }
 
 func configDelete(e Engine) framework.OperationFunc {

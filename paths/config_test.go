@@ -79,6 +79,22 @@ func TestConfigWriteRejectsBadInput(t *testing.T) {
 		{"empty refresh_token", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRefreshToken: ""}, FieldRefreshToken, nil},
 		{"long refresh_token", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRefreshToken: long(maxSecretLen + 1)}, FieldRefreshToken, nil},
 		{"grant_code and refresh_token", logical.CreateOperation, "config/a", with(validCreate(), FieldRefreshToken, "1000.rt"), FieldGrantCode, nil},
+
+		{"grant_type authorization_code", logical.CreateOperation, "config/a", with(validCreate(), FieldGrantType, "authorization_code"), FieldGrantType, nil},
+		{"empty grant_type", logical.UpdateOperation, "config/a", map[string]interface{}{FieldGrantType: " "}, FieldGrantType, nil},
+		{"grant_type not a string", logical.UpdateOperation, "config/a", map[string]interface{}{FieldGrantType: []interface{}{"a", "b"}}, FieldGrantType, nil},
+		{"soid without org id", logical.UpdateOperation, "config/a", map[string]interface{}{FieldSOID: "ZohoCRM"}, FieldSOID, nil},
+		{"soid org id not a number", logical.UpdateOperation, "config/a", map[string]interface{}{FieldSOID: "ZohoCRM.abc"}, FieldSOID, nil},
+		{"soid without service", logical.UpdateOperation, "config/a", map[string]interface{}{FieldSOID: ".600000000434"}, FieldSOID, nil},
+		{"soid service starts with a digit", logical.UpdateOperation, "config/a", map[string]interface{}{FieldSOID: "1CRM.600"}, FieldSOID, nil},
+		{"soid with two dots", logical.UpdateOperation, "config/a", map[string]interface{}{FieldSOID: "ZohoCRM.600.1"}, FieldSOID, nil},
+		{"long soid", logical.UpdateOperation, "config/a", map[string]interface{}{FieldSOID: "ZohoCRM." + strings.Repeat("1", maxSOIDLen)}, FieldSOID, nil},
+		{"soid on a new refresh_token account", logical.CreateOperation, "config/a", with(validCreate(), FieldSOID, "ZohoCRM.600"), FieldSOID, nil},
+		{"soid with grant_type=refresh_token", logical.UpdateOperation, "config/a", map[string]interface{}{FieldGrantType: GrantRefreshToken, FieldSOID: "ZohoCRM.600"}, FieldSOID, nil},
+		{"client_credentials with grant_code", logical.CreateOperation, "config/a", with(validCC(), FieldGrantCode, "1000.code"), FieldGrantCode, nil},
+		{"client_credentials with refresh_token", logical.UpdateOperation, "config/a", map[string]interface{}{FieldGrantType: GrantClientCredentials, FieldRefreshToken: "1000.rt"}, FieldRefreshToken, nil},
+		{"client_credentials with redirect_uri", logical.CreateOperation, "config/a", with(validCC(), FieldRedirectURI, "https://vault.example.com/v1/zoho/callback"), FieldRedirectURI, nil},
+		{"client_credentials without scopes", logical.CreateOperation, "config/a", without(validCC(), FieldScopes), FieldScopes, nil},
 	}
 	te := newTestEnv(t)
 	for _, c := range cases {
@@ -193,13 +209,43 @@ func TestConfigCreateParsesInput(t *testing.T) {
 	}
 }
 
+// A client_credentials account reaches the engine with its grant type,
+// scopes and soid; grant_type is matched case-insensitively.
+func TestConfigCreateClientCredentials(t *testing.T) {
+	te := newTestEnv(t)
+	te.ok(logical.CreateOperation, "config/org", with(validCC(), FieldGrantType, "Client_Credentials", FieldSOID, " ZohoCRM.600000000434\n"))
+	te.wantCalls("WriteAccount")
+	in := te.e.input
+	if in.GrantType == nil || *in.GrantType != GrantClientCredentials || in.SOID == nil || *in.SOID != "ZohoCRM.600000000434" {
+		t.Fatalf("grant_type %v soid %v", in.GrantType, in.SOID)
+	}
+	if in.Scopes == nil || !reflect.DeepEqual(*in.Scopes, []string{"ZohoCRM.org.READ"}) || in.GrantCode != "" || in.RedirectURI != nil {
+		t.Fatalf("input %+v", in)
+	}
+	// Without soid (a product with one organisation) too.
+	te.e.reset()
+	te.ok(logical.CreateOperation, "config/org", validCC())
+	if te.e.input.SOID != nil {
+		t.Fatalf("soid %v", *te.e.input.SOID)
+	}
+	// An update without grant_type leaves the check of soid to the engine,
+	// which knows the stored grant type; an empty soid removes it.
+	for _, v := range []string{"ZohoCRM.1", ""} {
+		te.e.reset()
+		te.ok(logical.UpdateOperation, "config/org", map[string]interface{}{FieldSOID: v})
+		if got := te.e.input.SOID; got == nil || *got != v || te.e.input.GrantType != nil {
+			t.Fatalf("soid=%q reached the engine as %v", v, got)
+		}
+	}
+}
+
 // Fields not given reach the engine as nil, so an update keeps them.
 func TestConfigUpdateLeavesOmittedFieldsNil(t *testing.T) {
 	te := newTestEnv(t)
 	te.ok(logical.UpdateOperation, "config/a", map[string]interface{}{FieldRefreshToken: " 1000.rt "})
 	in := te.e.input
 	if in.Create || in.ClientID != nil || in.ClientSecret != nil || in.DataCenter != nil || in.AccountsURL != nil ||
-		in.RedirectURI != nil || in.Scopes != nil || in.LiveTokenCap != nil || in.GrantCode != "" {
+		in.RedirectURI != nil || in.Scopes != nil || in.LiveTokenCap != nil || in.GrantCode != "" || in.GrantType != nil || in.SOID != nil {
 		t.Errorf("omitted fields reached the engine: %+v", in)
 	}
 	if in.RefreshToken != "1000.rt" {
@@ -297,6 +343,8 @@ func TestConfigReadShape(t *testing.T) {
 		t.Errorf("engine read %q", te.e.name)
 	}
 	want := map[string]interface{}{
+		FieldGrantType:            GrantRefreshToken,
+		FieldSOID:                 "ZohoCRM.600000000434",
 		FieldClientID:             "1000.CLIENT",
 		FieldDataCenter:           "eu",
 		FieldAccountsURL:          "https://accounts.zoho.eu",
@@ -316,6 +364,7 @@ func TestConfigReadShape(t *testing.T) {
 		"live_tokens":             7,
 		"interrupted_exchange_at": "2026-03-01T11:08:00Z",
 		"revocation_abandoned_at": "2026-03-01T11:09:00Z",
+		"revoked_at":              "2026-03-01T11:10:00Z",
 	}
 	if !reflect.DeepEqual(resp.Data, want) {
 		t.Errorf("config read:\n got %#v\nwant %#v", resp.Data, want)
@@ -324,7 +373,7 @@ func TestConfigReadShape(t *testing.T) {
 	// Zero times are empty strings; no scopes are an empty list, not null.
 	te.e.status = &AccountStatus{Name: "a", ClientID: "id", DataCenter: "us"}
 	resp = te.ok(logical.ReadOperation, "config/a", nil)
-	for _, k := range []string{"token_expires_at", "last_refresh", "last_error_at", "next_attempt_at", "interrupted_exchange_at"} {
+	for _, k := range []string{"token_expires_at", "last_refresh", "last_error_at", "next_attempt_at", "interrupted_exchange_at", "revoked_at"} {
 		if resp.Data[k] != "" {
 			t.Errorf("%s = %v for a zero time", k, resp.Data[k])
 		}
@@ -438,7 +487,7 @@ func TestConfigFieldsDocumented(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	want := []string{FieldAccountsURL, FieldClientID, FieldClientSecret, FieldDataCenter, FieldGrantCode, FieldLiveTokenCap, FieldName, FieldRedirectURI, FieldRefreshToken, FieldScopes}
+	want := []string{FieldAccountsURL, FieldClientID, FieldClientSecret, FieldDataCenter, FieldGrantCode, FieldGrantType, FieldLiveTokenCap, FieldName, FieldRedirectURI, FieldRefreshToken, FieldScopes, FieldSOID}
 	sort.Strings(want)
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("fields %v, want %v", names, want)

@@ -92,6 +92,8 @@ type AccountInput struct {
 	RedirectURI  *string
 	Scopes       *[]string
 	LiveTokenCap *int
+	GrantType    *string // GrantRefreshToken or GrantClientCredentials; fixed once the account exists
+	SOID         *string // "" clears it
 	GrantCode    string
 	RefreshToken string
 }
@@ -105,12 +107,14 @@ type WriteResult struct {
 // client secret, the refresh token or an access token.
 type AccountStatus struct {
 	Name                 string
+	GrantType            string // GrantRefreshToken or GrantClientCredentials
 	ClientID             string
 	DataCenter           string
 	AccountsURL          string
 	APIDomain            string
 	RedirectURI          string
 	Scopes               []string
+	SOID                 string // client_credentials accounts: the organisation tokens are minted for
 	LiveTokenCap         int
 	HasRefreshToken      bool
 	NeedsReauthorization bool
@@ -130,6 +134,10 @@ type AccountStatus struct {
 	// the account no longer uses (Zoho did not confirm it for days): revoke it
 	// in Zoho. Zero otherwise.
 	RevocationAbandonedAt time.Time
+	// RevokedAt is when revoke/<name> stopped the account: it mints no token
+	// until a new grant_code or refresh_token is written (client_credentials
+	// accounts: until config/<name> is written again). Zero otherwise.
+	RevokedAt time.Time
 }
 
 // Creds is what one creds/<name> read hands out.

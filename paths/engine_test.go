@@ -394,6 +394,16 @@ func validCreate() map[string]interface{} {
 	}
 }
 
+// validCC is a complete client_credentials account.
+func validCC() map[string]interface{} {
+	return map[string]interface{}{
+		FieldGrantType:    GrantClientCredentials,
+		FieldClientID:     "1000.CLIENT",
+		FieldClientSecret: "client-secret-value",
+		FieldScopes:       "ZohoCRM.org.READ",
+	}
+}
+
 func with(base map[string]interface{}, kv ...interface{}) map[string]interface{} {
 	out := make(map[string]interface{}, len(base)+len(kv)/2)
 	for k, v := range base {
@@ -420,12 +430,14 @@ func fullStatus() *AccountStatus {
 	}
 	return &AccountStatus{
 		Name:                  "a",
+		GrantType:             GrantRefreshToken,
 		ClientID:              "1000.CLIENT",
 		DataCenter:            "eu",
 		AccountsURL:           "https://accounts.zoho.eu",
 		APIDomain:             "https://www.zohoapis.eu",
 		RedirectURI:           "https://vault.example.com/v1/zoho/callback",
 		Scopes:                []string{"ZohoCRM.modules.ALL"},
+		SOID:                  "ZohoCRM.600000000434",
 		LiveTokenCap:          15,
 		HasRefreshToken:       true,
 		NeedsReauthorization:  true,
@@ -439,6 +451,7 @@ func fullStatus() *AccountStatus {
 		LiveTokens:            7,
 		InterruptedExchangeAt: at(8),
 		RevocationAbandonedAt: at(9),
+		RevokedAt:             at(10),
 	}
 }
 

@@ -27,6 +27,8 @@ const (
 	FieldGrantCode    = "grant_code"
 	FieldRefreshToken = "refresh_token"
 	FieldLiveTokenCap = "live_token_cap"
+	FieldGrantType    = "grant_type"
+	FieldSOID         = "soid"
 	FieldMinTTL       = "min_ttl"
 
 	FieldAccessToken = "access_token"
@@ -35,12 +37,25 @@ const (
 	FieldExpiresAt   = "expires_at"
 )
 
+// Grant types of an account (the grant_type field): how it gets access tokens.
+const (
+	// GrantRefreshToken: the account holds a Zoho user's refresh token (from
+	// a grant code, the consent redirect or an import) and mints with it. The
+	// default.
+	GrantRefreshToken = "refresh_token"
+	// GrantClientCredentials: the client (a Self Client) mints with its own
+	// credentials, for its scopes and, for products with several
+	// organisations, the organisation named by soid. No refresh token.
+	GrantClientCredentials = "client_credentials"
+)
+
 // Limits on input sizes: anything longer is a mistake, not a credential.
 const (
 	maxNameLen       = 128
 	maxIDLen         = 256
 	maxSecretLen     = 1024
 	maxURLLen        = 2048
+	maxSOIDLen       = 128
 	maxScopes        = 100
 	maxScopeLen      = 256
 	maxLiveTokenCap  = 30

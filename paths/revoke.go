@@ -27,12 +27,12 @@ func pathRevoke(e Engine) *framework.Path {
 					}
 					return warningsResponse(res), nil
 				}),
-				Summary:                     "Revoke the account's refresh token at Zoho and forget its tokens.",
+				Summary:                     "Revoke the account's refresh token (client_credentials: its live access tokens) at Zoho and stop minting.",
 				ForwardPerformanceStandby:   true,
 				ForwardPerformanceSecondary: true,
 			},
 		},
-		HelpSynopsis:    "Revoke the account's refresh token at Zoho, keeping the client configuration.",
+		HelpSynopsis:    "Revoke the account's refresh token (client_credentials: its live access tokens) at Zoho, keeping the client configuration.",
 		HelpDescription: revokeHelp,
 	}
 }
@@ -44,4 +44,9 @@ client configuration stays, so a new grant_code can be written to config/<name>
 afterwards. Revoking an account that holds no token succeeds and does nothing.
 
     vault write -f zoho/revoke/analytics
+
+A client_credentials account has no refresh token: it stops minting and every
+live access token it minted whose value it holds is revoked at Zoho (only
+Zoho's confirmation counts; if one is not confirmed the answer is 502 and
+writing revoke/ again retries). It mints again once config/<name> is written.
 `

@@ -69,9 +69,9 @@ func healthData(st *AccountStatus) map[string]interface{} {
 }
 
 var healthFields = []string{
-	FieldDataCenter, "has_refresh_token", "needs_reauthorization", "token_expires_at", "last_refresh",
+	FieldGrantType, FieldDataCenter, "has_refresh_token", "needs_reauthorization", "token_expires_at", "last_refresh",
 	"consecutive_failures", "last_error", "last_error_at", "next_attempt_at", "rate_budget_remaining", "live_tokens",
-	"interrupted_exchange_at", "revocation_abandoned_at",
+	"interrupted_exchange_at", "revocation_abandoned_at", "revoked_at",
 }
 
 // healthList lists accounts with their health in key_info, plus what extra

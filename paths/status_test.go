@@ -15,9 +15,9 @@ func wantHealth(st *AccountStatus) map[string]interface{} {
 	full := statusData(st)
 	out := map[string]interface{}{}
 	for _, k := range []string{
-		FieldDataCenter, "has_refresh_token", "needs_reauthorization", "token_expires_at", "last_refresh",
+		FieldGrantType, FieldDataCenter, "has_refresh_token", "needs_reauthorization", "token_expires_at", "last_refresh",
 		"consecutive_failures", "last_error", "last_error_at", "next_attempt_at", "rate_budget_remaining",
-		"live_tokens", "interrupted_exchange_at", "revocation_abandoned_at",
+		"live_tokens", "interrupted_exchange_at", "revocation_abandoned_at", "revoked_at",
 	} {
 		out[k] = full[k]
 	}
@@ -43,7 +43,7 @@ func TestStatusList(t *testing.T) {
 		}
 	}
 	// Health only: not the client configuration.
-	for _, k := range []string{FieldClientID, FieldRedirectURI, FieldScopes, FieldAccountsURL} {
+	for _, k := range []string{FieldClientID, FieldRedirectURI, FieldScopes, FieldAccountsURL, FieldSOID} {
 		if _, ok := info["a"].(map[string]interface{})[k]; ok {
 			t.Errorf("status shows %s", k)
 		}

@@ -1,5 +1,5 @@
 // Package zoho is a small HTTP client of Zoho's OAuth 2.0 accounts server:
-// grant-code exchange, refresh, revocation, the data-center table and the
+// grant-code exchange, refresh, client credentials, revocation, the data-center table and the
 // mapping of Zoho's answers (which report errors with HTTP 200) to errors.
 // It has no Vault dependencies.
 package zoho
@@ -95,6 +95,30 @@ func (c *Client) Refresh(ctx context.Context, app App, refreshToken string) (*To
 		"refresh_token": {refreshToken},
 	}
 	tok, err := c.token(ctx, OpRefresh, app.AccountsURL, form)
+	if tok != nil {
+		tok.RefreshToken = ""
+	}
+	return tok, err
+}
+
+// ClientCredentials mints an access token with the client's own credentials
+// (grant_type=client_credentials; Zoho offers it to Self Clients). scopes is
+// comma-separated, as Zoho documents it. soid (<Service>.<org id>, e.g.
+// ZohoCRM.600…434) is sent when not empty: for products with several
+// organisations or portals Zoho answers missing_org_info without it. The
+// answer carries no refresh token: the caller asks again when the token
+// expires.
+func (c *Client) ClientCredentials(ctx context.Context, app App, scopes, soid string) (*Token, error) {
+	form := url.Values{
+		"grant_type":    {"client_credentials"},
+		"client_id":     {app.ClientID},
+		"client_secret": {app.ClientSecret},
+		"scope":         {scopes},
+	}
+	if soid != "" {
+		form.Set("soid", soid)
+	}
+	tok, err := c.token(ctx, OpClientCredentials, app.AccountsURL, form)
 	if tok != nil {
 		tok.RefreshToken = ""
 	}

@@ -84,6 +84,19 @@ func TestTokenEndpointKeepsSecretsInBody(t *testing.T) {
 		}, url.Values{
 			"grant_type": {"refresh_token"}, "client_id": {"1000.CLIENT"}, "client_secret": {"s3cret"}, "refresh_token": {"1000.refresh"},
 		}},
+		{"client credentials", func(u string) error {
+			_, err := c.ClientCredentials(context.Background(), app(u), "ZohoCRM.org.READ,ZohoCRM.users.READ", "ZohoCRM.600000000434")
+			return err
+		}, url.Values{
+			"grant_type": {"client_credentials"}, "client_id": {"1000.CLIENT"}, "client_secret": {"s3cret"},
+			"scope": {"ZohoCRM.org.READ,ZohoCRM.users.READ"}, "soid": {"ZohoCRM.600000000434"},
+		}},
+		{"client credentials without soid", func(u string) error {
+			_, err := c.ClientCredentials(context.Background(), app(u), "ZohoCRM.org.READ", "")
+			return err
+		}, url.Values{
+			"grant_type": {"client_credentials"}, "client_id": {"1000.CLIENT"}, "client_secret": {"s3cret"}, "scope": {"ZohoCRM.org.READ"},
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts, seen := recorder(t, http.StatusOK, ok)
@@ -304,5 +317,44 @@ func TestRevokeAgainstSimulator(t *testing.T) {
 	wantNoToken(t, err, tok.RefreshToken)
 	if got := sim.ClientCounters(cl.ID); got.RevokedRefresh != 1 || got.RevokeInvalid != 1 {
 		t.Fatalf("counters %+v", got)
+	}
+}
+
+// TestClientCredentialsAgainstSimulator: a client-credentials token carries no
+// refresh token (even if an answer had one); missing_org_info is a rejection
+// whose hint tells the operator to set soid.
+func TestClientCredentialsAgainstSimulator(t *testing.T) {
+	sim := zohosim.New(zohosim.Config{})
+	ts := httptest.NewServer(sim.Handler())
+	t.Cleanup(ts.Close)
+	sim.SetBaseURL(ts.URL)
+	cl := sim.RegisterClient(zohosim.Client{DC: "eu", MultiOrg: true})
+	c := NewClient(Options{})
+	app := App{AccountsURL: sim.AccountsURL("eu"), ClientID: cl.ID, ClientSecret: cl.Secret}
+
+	_, err := c.ClientCredentials(context.Background(), app, "ZohoCRM.org.READ", "")
+	ze, ok := AsError(err)
+	if !ok || ze.Kind != KindRejected || ze.Code != CodeMissingOrgInfo || ze.Op != OpClientCredentials || ze.Temporary() {
+		t.Fatalf("without soid: %v", err)
+	}
+	if !strings.Contains(ze.Hint(), "soid") || !strings.Contains(err.Error(), "client credentials") {
+		t.Fatalf("error %q with hint %q must name the grant and tell to set soid", err, ze.Hint())
+	}
+	tok, err := c.ClientCredentials(context.Background(), app, "ZohoCRM.org.READ,ZohoCRM.users.READ", "ZohoCRM.600000000434")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken != "" || tok.ExpiresIn != time.Hour || tok.APIDomain != sim.APIDomain("eu") || tok.Scope != "ZohoCRM.org.READ ZohoCRM.users.READ" {
+		t.Fatalf("token %+v", tok)
+	}
+	if !sim.AccessTokenValid(tok.AccessToken) {
+		t.Fatal("the simulator does not know the token")
+	}
+
+	// An answer carrying a refresh token is not trusted to have one.
+	rec, _ := recorder(t, http.StatusOK, `{"access_token":"A","refresh_token":"R","expires_in":3600}`)
+	tok, err = c.ClientCredentials(context.Background(), App{AccountsURL: rec.URL}, "s.x.READ", "")
+	if err != nil || tok.RefreshToken != "" {
+		t.Fatalf("got %+v, %v", tok, err)
 	}
 }

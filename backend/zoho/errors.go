@@ -50,13 +50,14 @@ const (
 	CodeThrottled           = "Access Denied"
 	CodeInvalidToken        = "invalid_token"
 	CodeMissingOrgInfo      = "missing_org_info"
+	CodeInvalidScope        = "invalid_scope"
 )
 
 // Error is a failed call to Zoho. Its message never contains a secret: it is
 // built only from the operation, Zoho's error code and description, and the
 // HTTP status.
 type Error struct {
-	Op          string // "code exchange", "refresh", "revoke"
+	Op          string // "code exchange", "refresh", "client credentials", "revoke"
 	Kind        Kind
 	Code        string // Zoho's error code, e.g. invalid_code; empty for transport failures
 	Description string // Zoho's error_description, if any (truncated)
@@ -115,6 +116,9 @@ func (e *Error) Temporary() bool {
 func (e *Error) Hint() string {
 	switch e.Kind {
 	case KindThrottled:
+		if e.Op == OpClientCredentials {
+			return "Zoho throttles client-credentials tokens like refreshes (10 per 10 minutes); wait for the window to clear"
+		}
 		return "Zoho allows 10 access tokens per refresh token per 10 minutes; wait for the window to clear"
 	case KindTransport, KindServer, KindMalformed:
 		return "Zoho's accounts server could not be used; the engine retries with back-off"
@@ -124,6 +128,9 @@ func (e *Error) Hint() string {
 	}
 	switch e.Code {
 	case CodeInvalidCode:
+		if e.Op == OpClientCredentials {
+			return "Zoho refused the client credentials grant: check that the client is a Self Client and that its scopes and soid are right"
+		}
 		if e.Op == OpExchange {
 			return "the grant code is expired or already used: generate a new one and write it as grant_code within its lifetime"
 		}
@@ -136,17 +143,20 @@ func (e *Error) Hint() string {
 		return "redirect_uri must match one registered for the client in Zoho's API console exactly"
 	case CodeAccessDenied:
 		return "Zoho refused the request (consent refused or too many grant codes): try again later"
+	case CodeInvalidScope:
+		return "Zoho does not accept the scopes for this client: check scopes (Service.scope.OPERATION, comma-separated)"
 	case CodeMissingOrgInfo:
-		return "the request needs an organisation id (soid)"
+		return "the client's product has several organisations or portals: set soid on the account to <Service>.<org id> (e.g. soid=ZohoCRM.600000000434, the org id shown under the product's organisation settings)"
 	}
 	return "check the account's client credentials and data center"
 }
 
 // Operation names used in errors.
 const (
-	OpExchange = "code exchange"
-	OpRefresh  = "refresh"
-	OpRevoke   = "revoke"
+	OpExchange          = "code exchange"
+	OpRefresh           = "refresh"
+	OpClientCredentials = "client credentials"
+	OpRevoke            = "revoke"
 )
 
 // AsError returns the *Error in err's chain, if any.
@@ -229,7 +239,7 @@ func redact(err error, secrets ...string) error {
 func knownCode(code string) bool {
 	switch code {
 	case CodeInvalidCode, CodeInvalidClient, CodeInvalidClientSecret, CodeInvalidRedirectURI,
-		CodeAccessDenied, CodeThrottled, CodeInvalidToken, CodeMissingOrgInfo:
+		CodeAccessDenied, CodeThrottled, CodeInvalidToken, CodeMissingOrgInfo, CodeInvalidScope:
 		return true
 	}
 	return isDeviceCode(code)

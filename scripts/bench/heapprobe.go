@@ -64,6 +64,9 @@ func (z *fakeZoho) ExchangeCode(context.Context, zoho.App, string, string, strin
 func (z *fakeZoho) Refresh(context.Context, zoho.App, string) (*zoho.Token, error) {
 	return z.token(false), nil
 }
+func (z *fakeZoho) ClientCredentials(context.Context, zoho.App, string, string) (*zoho.Token, error) {
+	return z.token(false), nil
+}
 func (z *fakeZoho) Revoke(context.Context, string, string) error { return nil }
 
 // discardStorage keeps nothing: in production the engine's storage is Vault's.

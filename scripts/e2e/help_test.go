@@ -8,8 +8,8 @@ import (
 	"unicode"
 )
 
-var configFields = []string{"client_id", "client_secret", "data_center", "accounts_url", "redirect_uri",
-	"scopes", "grant_code", "refresh_token", "live_token_cap"}
+var configFields = []string{"grant_type", "client_id", "client_secret", "data_center", "accounts_url", "redirect_uri",
+	"scopes", "soid", "grant_code", "refresh_token", "live_token_cap"}
 
 var credsFields = []string{"access_token", "api_domain", "token_type", "expires_at", "scopes"}
 

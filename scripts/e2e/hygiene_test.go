@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
 // TestSecretHygiene runs the engine's flows with Vault at trace level and a
@@ -81,14 +83,42 @@ func TestSecretHygiene(t *testing.T) {
 	record(c.Logical().Write(mountPath+"/revoke/"+a.name, nil))
 	record(c.Logical().Delete(mountPath + "/config/" + a.name))
 
-	secrets := map[string]string{"client secret": a.client.Secret}
+	// A client_credentials account: a refused secret, reads, a rotated
+	// secret, revoke/ and delete.
+	cc := sim.RegisterClient(zohosim.Client{DC: "us", MultiOrg: true})
+	ccPath := mountPath + "/config/hygiene-cc"
+	ccData := map[string]interface{}{
+		"grant_type": "client_credentials", "client_id": cc.ID, "client_secret": "wrong-" + cc.Secret,
+		"accounts_url": sim.AccountsURL("us"), "scopes": "ZohoCRM.org.READ", "soid": "ZohoCRM.600000000434",
+	}
+	record(c.Logical().Write(ccPath, ccData))
+	ccData["client_secret"] = cc.Secret
+	record(c.Logical().Write(ccPath, ccData))
+	for i := 0; i < 2; i++ {
+		s, err := c.Logical().Read(mountPath + "/creds/hygiene-cc")
+		if err != nil {
+			t.Fatalf("creds of the client_credentials account: %v", err)
+		}
+		tokens = append(tokens, toString(s.Data["access_token"]))
+	}
+	rotated := sim.RegisterClient(zohosim.Client{ID: cc.ID, Secret: "rotated-" + cc.Secret, DC: "us", MultiOrg: true})
+	record(c.Logical().Write(ccPath, map[string]interface{}{"client_secret": rotated.Secret}))
+	if s, err := c.Logical().ReadWithData(mountPath+"/creds/hygiene-cc", map[string][]string{"min_ttl": {"59m59s"}}); err == nil && s != nil {
+		tokens = append(tokens, toString(s.Data["access_token"]))
+	}
+	record(c.Logical().Read(ccPath))
+	record(c.Logical().Write(mountPath+"/revoke/hygiene-cc", nil))
+	record(c.Logical().Delete(ccPath))
+
+	secrets := map[string]string{"client secret": a.client.Secret, "refused client secret": "wrong-" + cc.Secret,
+		"client_credentials secret": cc.Secret, "rotated client secret": rotated.Secret}
 	for i, rt := range rts {
 		secrets["refresh token "+string(rune('A'+i))] = rt
 	}
 	for i, tok := range tokens {
 		secrets["access token "+string(rune('A'+i))] = tok
 	}
-	if len(rts) < 2 || len(tokens) < 3 {
+	if len(rts) < 2 || len(tokens) < 6 {
 		t.Fatalf("the flow did not produce the secrets to look for: %d refresh, %d access", len(rts), len(tokens))
 	}
 	// Give the audit device and log a moment to flush what they have.

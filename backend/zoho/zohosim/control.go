@@ -12,7 +12,7 @@ import (
 // The control API under /sim/: plain JSON for scripts and `make dev`.
 //
 //	GET    /sim/health                   {"status":"ok"}
-//	POST   /sim/clients                  {client_id?,client_secret?,dc?,redirect_uris?,multi_dc?} → the client
+//	POST   /sim/clients                  {client_id?,client_secret?,dc?,redirect_uris?,multi_dc?,multi_org?} → the client
 //	GET    /sim/clients/{id}             the client
 //	POST   /sim/self-client              {client_id,scopes:[…]|"a,b",ttl_seconds?,user?} → {code,expires_in}
 //	GET    /sim/counters[?client_id=…]   Counters

@@ -11,16 +11,21 @@ type Counters struct {
 	Refreshes        int64 `json:"refreshes"`         // successful refresh_token grants
 	RefreshFailures  int64 `json:"refresh_failures"`  // refresh_token grants answered with an error (throttle included)
 	Throttled        int64 `json:"throttled"`         // "Access Denied" answers
-	TokenRequests    int64 `json:"token_requests"`    // every POST /oauth/v2/token, faults included
-	Revokes          int64 `json:"revokes"`           // successful revocations
-	RevokedRefresh   int64 `json:"revoked_refresh"`
-	RevokedAccess    int64 `json:"revoked_access"`
-	RevokeInvalid    int64 `json:"revoke_invalid"`   // revocations of unknown or dead tokens (HTTP 400 invalid_token)
-	RevokeMalformed  int64 `json:"revoke_malformed"` // revocations naming no token in the query string (HTTP 400 invalid_request)
-	Evictions        int64 `json:"evictions"`        // access tokens silently invalidated by a cap
-	ResourceOK       int64 `json:"resource_ok"`      // protected-resource calls accepted
-	ResourceDenied   int64 `json:"resource_denied"`
-	FaultsInjected   int64 `json:"faults_injected"`
+	// ClientCredentials and ClientCredentialsFailures count client_credentials
+	// grants that minted a token and those answered with an error (throttle
+	// included).
+	ClientCredentials         int64 `json:"client_credentials"`
+	ClientCredentialsFailures int64 `json:"client_credentials_failures"`
+	TokenRequests             int64 `json:"token_requests"` // every POST /oauth/v2/token, faults included
+	Revokes                   int64 `json:"revokes"`        // successful revocations
+	RevokedRefresh            int64 `json:"revoked_refresh"`
+	RevokedAccess             int64 `json:"revoked_access"`
+	RevokeInvalid             int64 `json:"revoke_invalid"`   // revocations of unknown or dead tokens (HTTP 400 invalid_token)
+	RevokeMalformed           int64 `json:"revoke_malformed"` // revocations naming no token in the query string (HTTP 400 invalid_request)
+	Evictions                 int64 `json:"evictions"`        // access tokens silently invalidated by a cap
+	ResourceOK                int64 `json:"resource_ok"`      // protected-resource calls accepted
+	ResourceDenied            int64 `json:"resource_denied"`
+	FaultsInjected            int64 `json:"faults_injected"`
 
 	DeviceCodeRequests int64 `json:"device_code_requests"` // every POST /oauth/v3/device/code, faults included
 	DeviceCodesIssued  int64 `json:"device_codes_issued"`  // device codes handed out
@@ -39,6 +44,8 @@ func (c *Counters) add(o *Counters) {
 	c.Refreshes += o.Refreshes
 	c.RefreshFailures += o.RefreshFailures
 	c.Throttled += o.Throttled
+	c.ClientCredentials += o.ClientCredentials
+	c.ClientCredentialsFailures += o.ClientCredentialsFailures
 	c.TokenRequests += o.TokenRequests
 	c.Revokes += o.Revokes
 	c.RevokedRefresh += o.RevokedRefresh

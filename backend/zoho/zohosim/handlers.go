@@ -94,6 +94,8 @@ func countFailure(c *Counters, grantType string) {
 		c.ExchangeFailures++
 	case "refresh_token":
 		c.RefreshFailures++
+	case "client_credentials":
+		c.ClientCredentialsFailures++
 	}
 }
 
@@ -173,10 +175,18 @@ func (s *Server) tokenLocked(p url.Values, dc, base string) answer {
 		if len(scopes) == 0 {
 			return fail("invalid_scope")
 		}
-		if p.Get("soid") == "" {
+		soid := p.Get("soid")
+		if soid == "" && c.MultiOrg {
 			return fail("missing_org_info")
 		}
-		at := s.mintLocked(nil, clientID, "", dc, scopes, now)
+		src := s.ccSourceLocked(ccKey{clientID, dc, soid})
+		if s.rateUsedLocked(src, now) >= s.cfg.TokenRateLimit {
+			cnt.ClientCredentialsFailures++
+			cnt.Throttled++
+			return answer{s.cfg.ThrottleHTTPStatus, throttleBody()}
+		}
+		at := s.mintLocked(src, clientID, "", dc, scopes, now)
+		cnt.ClientCredentials++
 		body := s.tokenBodyLocked(at, apiDomain)
 		body["scope"] = strings.Join(scopes, " ")
 		return answer{http.StatusOK, body}

@@ -1,9 +1,10 @@
 // Package zohosim is an in-memory simulator of Zoho's OAuth 2.0 accounts
 // server: grant codes (from a consent page with Accept and Deny, and from the
-// Self Client), code exchange, refresh, revocation, the device authorization
-// flow (device.go), a protected resource, Zoho's limits (token throttle,
-// live-token cap, refresh-token cap, grant-code throttle) and its habit of
-// answering errors with HTTP 200. Unit and end-to-end tests run it in process
+// Self Client), code exchange, refresh, client credentials (per client and
+// soid; missing_org_info for a client registered as multi-org), revocation,
+// the device authorization flow (device.go), a protected resource, Zoho's
+// limits (token throttle, live-token cap, refresh-token cap, grant-code
+// throttle) and its habit of answering errors with HTTP 200. Unit and end-to-end tests run it in process
 // and read its counters or inject faults; cmd/zoho-sim runs it as a loopback
 // process so the engine can be tried without a Zoho account.
 //

@@ -260,24 +260,95 @@ func TestLegacyMillis(t *testing.T) {
 	}
 }
 
+// ccForm is a client_credentials request of c with extra parameters.
+func ccForm(c Client, kv ...string) url.Values {
+	f := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {c.Secret}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		f.Set(kv[i], kv[i+1])
+	}
+	return f
+}
+
 func TestClientCredentials(t *testing.T) {
 	e := newEnv(t, Config{})
-	base := url.Values{"grant_type": {"client_credentials"}, "client_id": {e.client.ID}, "client_secret": {e.client.Secret}}
-	form := func(kv ...string) url.Values {
-		f := url.Values{}
-		for k, v := range base {
-			f[k] = v
-		}
-		for i := 0; i+1 < len(kv); i += 2 {
-			f.Set(kv[i], kv[i+1])
-		}
-		return f
+	wantError(t, e.postForm("/us/oauth/v2/token", ccForm(e.client, "soid", "ZohoCRM.123")), "invalid_scope")
+	wantError(t, e.postForm("/us/oauth/v2/token", ccForm(e.client, "scope", "ZohoCRM.org.READ", "client_secret", "wrong")), "invalid_client_secret")
+	wantError(t, e.postForm("/eu/oauth/v2/token", ccForm(e.client, "scope", "ZohoCRM.org.READ")), "invalid_client")
+	// A product with one organisation needs no soid.
+	r := e.postForm("/us/oauth/v2/token", ccForm(e.client, "scope", "ZohoCRM.org.READ"))
+	if r.str("access_token") == "" || r.body["refresh_token"] != nil || !e.sim.AccessTokenValid(r.str("access_token")) {
+		t.Fatalf("client credentials without soid: %s", r.raw)
 	}
-	wantError(t, e.postForm("/us/oauth/v2/token", form("scope", "ZohoCRM.org.READ")), "missing_org_info")
-	wantError(t, e.postForm("/us/oauth/v2/token", form("soid", "ZohoCRM.123")), "invalid_scope")
-	r := e.postForm("/us/oauth/v2/token", form("scope", "ZohoCRM.org.READ,ZohoCRM.users.READ", "soid", "ZohoCRM.123"))
+	r = e.postForm("/us/oauth/v2/token", ccForm(e.client, "scope", "ZohoCRM.org.READ,ZohoCRM.users.READ", "soid", "ZohoCRM.123"))
 	if r.str("scope") != "ZohoCRM.org.READ ZohoCRM.users.READ" || r.body["refresh_token"] != nil || !e.sim.AccessTokenValid(r.str("access_token")) {
 		t.Fatalf("client credentials: %s", r.raw)
+	}
+	if r.str("api_domain") != e.sim.APIDomain("us") || r.num("expires_in") != 3600 {
+		t.Fatalf("client credentials answer: %s", r.raw)
+	}
+	if n, m := e.sim.LiveClientCredentialsTokens(e.client.ID, "us", ""), e.sim.LiveClientCredentialsTokens(e.client.ID, "us", "ZohoCRM.123"); n != 1 || m != 1 {
+		t.Fatalf("live tokens per soid: %d without, %d with ZohoCRM.123; want 1 and 1", n, m)
+	}
+	wantCounters(t, "client", e.sim.ClientCounters(e.client.ID), Counters{
+		TokenRequests: 5, ClientCredentials: 2, ClientCredentialsFailures: 3,
+	})
+	// The token is revoked like any access token.
+	if rv := e.revoke(r.str("access_token")); rv.status != http.StatusOK || e.sim.AccessTokenValid(r.str("access_token")) {
+		t.Fatalf("revoking a client-credentials token: %d %s", rv.status, rv.raw)
+	}
+}
+
+// A client whose product has several organisations must name one.
+func TestClientCredentialsMultiOrg(t *testing.T) {
+	e := newEnv(t, Config{})
+	c := e.sim.RegisterClient(Client{DC: "us", MultiOrg: true})
+	wantError(t, e.postForm("/us/oauth/v2/token", ccForm(c, "scope", "ZohoCRM.org.READ")), "missing_org_info")
+	r := e.postForm("/us/oauth/v2/token", ccForm(c, "scope", "ZohoCRM.org.READ", "soid", "ZohoCRM.600000000434"))
+	if !e.sim.AccessTokenValid(r.str("access_token")) {
+		t.Fatalf("with soid: %s", r.raw)
+	}
+	if got := e.sim.ClientCounters(c.ID); got.ClientCredentials != 1 || got.ClientCredentialsFailures != 1 {
+		t.Fatalf("counters %+v", got)
+	}
+	// Registered over the control API too.
+	reg := e.sendJSON(http.MethodPost, "/sim/clients", `{"dc":"eu","multi_org":true}`)
+	if reg.status != http.StatusOK || reg.body["multi_org"] != true {
+		t.Fatalf("control API registration: %d %s", reg.status, reg.raw)
+	}
+}
+
+// Zoho's per-refresh-token limits hold per client and soid for client
+// credentials: the rate limit throttles one soid, not another, and past the
+// live cap the oldest token of that soid is silently invalidated.
+func TestClientCredentialsLimitsPerSoid(t *testing.T) {
+	e := newEnv(t, Config{TokenRateLimit: 3, LiveTokenCap: 2})
+	mint := func(soid string) reply {
+		return e.postForm("/us/oauth/v2/token", ccForm(e.client, "scope", "ZohoCRM.org.READ", "soid", soid))
+	}
+	var toks []string
+	for i := 0; i < 3; i++ {
+		r := mint("ZohoCRM.1")
+		if r.str("access_token") == "" {
+			t.Fatalf("mint %d: %s", i, r.raw)
+		}
+		toks = append(toks, r.str("access_token"))
+	}
+	if e.sim.AccessTokenValid(toks[0]) || !e.sim.AccessTokenValid(toks[1]) || !e.sim.AccessTokenValid(toks[2]) {
+		t.Fatal("past the live cap the oldest token must die, the newer ones live")
+	}
+	if r := mint("ZohoCRM.1"); r.str("error") != "Access Denied" || r.str("error_description") != ThrottleDescription {
+		t.Fatalf("fourth token of the window: %s", r.raw)
+	}
+	if r := mint("ZohoCRM.2"); r.str("access_token") == "" {
+		t.Fatalf("another soid has its own budget: %s", r.raw)
+	}
+	got := e.sim.ClientCounters(e.client.ID)
+	if got.Evictions != 1 || got.Throttled != 1 || got.ClientCredentials != 4 || got.ClientCredentialsFailures != 1 {
+		t.Fatalf("counters %+v", got)
+	}
+	e.clock.Advance(DefaultTokenRateWindow)
+	if r := mint("ZohoCRM.1"); r.str("access_token") == "" {
+		t.Fatalf("after the window: %s", r.raw)
 	}
 }
 

@@ -16,6 +16,10 @@ type Client struct {
 	Secret       string   `json:"client_secret"`
 	DC           string   `json:"dc"`
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// MultiOrg: the client's product has several organisations or portals,
+	// so a client_credentials grant without soid answers missing_org_info.
+	MultiOrg bool `json:"multi_org,omitempty"`
+
 	// MultiDC lists the data centers besides DC the client is enabled in
 	// (Zoho's "Multi DC support"): the same id and secret are accepted
 	// there, and users of those data centers may approve a device code.
@@ -39,6 +43,9 @@ type grantCode struct {
 // owner is whom refresh tokens are counted against: a user of a client.
 type owner struct{ clientID, user string }
 
+// refreshToken is a refresh token, or the source of a client's
+// client_credentials tokens for one organisation (value empty, never in
+// store.refresh): Zoho's per-refresh-token limits apply to either.
 type refreshToken struct {
 	value  string
 	owner  owner
@@ -53,7 +60,7 @@ type accessToken struct {
 	value, clientID, user, dc string
 	scopes                    []string
 	expires                   time.Time
-	parent                    *refreshToken // nil for client_credentials tokens
+	parent                    *refreshToken // the refresh token or client-credentials source; nil for an online-only grant
 	dead                      bool
 }
 
@@ -72,7 +79,8 @@ type store struct {
 	refresh  map[string]*refreshToken
 	owners   map[owner][]*refreshToken // live refresh tokens, oldest first
 	access   map[string]*accessToken
-	graves   map[string]string // dead token → client id
+	ccSrc    map[ccKey]*refreshToken // client_credentials sources
+	graves   map[string]string       // dead token → client id
 	graveQ   []string
 	seq      uint64
 	work     int // tokens and codes created since the last sweep
@@ -87,6 +95,7 @@ func newStore() store {
 		refresh:  map[string]*refreshToken{},
 		owners:   map[owner][]*refreshToken{},
 		access:   map[string]*accessToken{},
+		ccSrc:    map[ccKey]*refreshToken{},
 		graves:   map[string]string{},
 	}
 }
@@ -194,6 +203,35 @@ func (s *Server) issueRefreshLocked(clientID, user, dc string, scopes []string) 
 	return rt
 }
 
+// ccKey names the tokens a client mints with its own credentials for one
+// organisation (soid; "" when the product has one) in one data center.
+type ccKey struct{ clientID, dc, soid string }
+
+// ccSourceLocked returns the source of a client's client_credentials tokens
+// for soid. Zoho documents its token rate limit and live-token cap per refresh
+// token only; the simulator applies the same figures to each client and soid,
+// the strictest reading, which is what the engine keeps to.
+func (s *Server) ccSourceLocked(k ccKey) *refreshToken {
+	src := s.st.ccSrc[k]
+	if src == nil {
+		src = &refreshToken{owner: owner{clientID: k.clientID}, dc: k.dc}
+		s.st.ccSrc[k] = src
+	}
+	return src
+}
+
+// LiveClientCredentialsTokens counts the live access tokens a client minted
+// with client_credentials for soid ("" for none) in data center dc.
+func (s *Server) LiveClientCredentialsTokens(clientID, dc, soid string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src := s.st.ccSrc[ccKey{clientID, dc, soid}]
+	if src == nil {
+		return 0
+	}
+	return len(s.liveLocked(src, s.cfg.Now()))
+}
+
 // rateUsedLocked prunes rt's mint log to the rolling window and returns how
 // many access tokens were minted within it.
 func (s *Server) rateUsedLocked(rt *refreshToken, now time.Time) int {
@@ -214,9 +252,9 @@ func (s *Server) liveLocked(rt *refreshToken, now time.Time) []*accessToken {
 	return kept
 }
 
-// mintLocked issues an access token, from rt unless nil (client
-// credentials). Past LiveTokenCap the oldest live token of rt is silently
-// invalidated.
+// mintLocked issues an access token, from rt (a refresh token or a
+// client-credentials source) unless nil (an online-only grant). Past
+// LiveTokenCap the oldest live token of rt is silently invalidated.
 func (s *Server) mintLocked(rt *refreshToken, clientID, user, dc string, scopes []string, now time.Time) *accessToken {
 	at := &accessToken{value: newToken(), clientID: clientID, user: user, dc: dc, scopes: scopes,
 		expires: now.Add(s.cfg.AccessTokenTTL), parent: rt}
