@@ -74,7 +74,9 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	applyInput(&next, in)
 	next.UpdatedAt = now
 	if next.clientCredentials() {
-		next.RevokedAt = time.Time{} // written again: it mints again
+		marks := next.Marks()
+		marks.RevokedAt = time.Time{} // written again: it mints again
+		next.SetMarks(marks)
 	}
 
 	res := &paths.WriteResult{}
@@ -115,7 +117,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 	case next.RefreshToken != "" && next.ClientSecret != prev.ClientSecret && !clientChanged(&prev, &next):
 		// A new secret for the refresh token held: verified by a refresh.
 		a.mu.Lock()
-		dead := a.tok.NeedsReauth
+		dead := a.tok.Failure().NeedsReauth
 		a.mu.Unlock()
 		if dead {
 			res.Warnings = append(res.Warnings, "the new client_secret was stored without verification: Zoho no longer accepts the account's refresh token, so no refresh can test it; the next grant_code (or refresh_token) written verifies it")
@@ -171,7 +173,7 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		a.install(&next, newTok, justMinted)
 	default:
 		a.setConfig(&next)
-		if credentialsChanged(&prev, &next) || (!prev.RevokedAt.IsZero() && next.RevokedAt.IsZero()) {
+		if credentialsChanged(&prev, &next) || (!prev.Marks().RevokedAt.IsZero() && next.Marks().RevokedAt.IsZero()) {
 			// Fixed, or resumed after revoke/: the next read may try at once.
 			b.clearBackoff(ctx, s, a)
 		}
@@ -236,15 +238,17 @@ func credentialsChanged(a, b *accountConfig) bool {
 func (b *Backend) clearBackoff(ctx context.Context, s logical.Storage, a *account) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.tok.NextAttemptAt.IsZero() && a.tok.ConsecutiveFailures == 0 {
+	if a.tok.Failure().NextAttemptAt.IsZero() && a.tok.Failure().ConsecutiveFailures == 0 {
 		return
 	}
-	a.tok.NextAttemptAt = time.Time{}
-	a.tok.ConsecutiveFailures = 0
+	f := a.tok.Failure()
+	f.NextAttemptAt = time.Time{}
+	f.ConsecutiveFailures = 0
+	a.tok.SetFailure(f)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		b.logger.Warn("could not store the cleared back-off", "account", a.name, "error", err)
 	}
-	if !a.tok.NeedsReauth && a.cfg.InterruptedExchangeAt.IsZero() && a.cfg.RevocationAbandonedAt.IsZero() {
+	if !a.tok.Failure().NeedsReauth && a.cfg.Marks().InterruptedExchangeAt.IsZero() && a.cfg.Marks().RevocationAbandonedAt.IsZero() {
 		b.clearAttention(ctx, s, a.name)
 	}
 }
@@ -278,7 +282,7 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 	next.RefreshToken = t.RefreshToken
 	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
-	next.InterruptedExchangeAt, next.RevocationAbandonedAt, next.RevokedAt = time.Time{}, time.Time{}, time.Time{}
+	next.SetMarks(accountMarks{})
 	return b.freshTokenState(next, t, now), nil
 }
 
@@ -297,7 +301,7 @@ func (b *Backend) importRefreshToken(ctx context.Context, name string, next *acc
 	next.RefreshToken = rt
 	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
-	next.InterruptedExchangeAt, next.RevocationAbandonedAt, next.RevokedAt = time.Time{}, time.Time{}, time.Time{}
+	next.SetMarks(accountMarks{})
 	return b.freshTokenState(next, t, now), nil
 }
 

@@ -38,7 +38,7 @@ func (c *accountConfig) clientCredentials() bool {
 // refresh token, or it uses client credentials and revoke/ has not stopped it.
 func (c *accountConfig) canMint() bool {
 	if c.clientCredentials() {
-		return c.RevokedAt.IsZero()
+		return c.Marks().RevokedAt.IsZero()
 	}
 	return c.RefreshToken != ""
 }
@@ -94,7 +94,7 @@ func cannotMintError(name string, cfg *accountConfig) error {
 	if cfg.clientCredentials() {
 		return logical.CodedError(http.StatusBadRequest, fmt.Sprintf(
 			"account %q was stopped by revoke/%s at %s: write config/%s again (vault write -f zoho/config/%s, or with a new client_secret) to mint tokens again",
-			name, name, cfg.RevokedAt.UTC().Format(time.RFC3339), name, name))
+			name, name, cfg.Marks().RevokedAt.UTC().Format(time.RFC3339), name, name))
 	}
 	return noRefreshTokenError(name)
 }

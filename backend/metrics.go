@@ -117,7 +117,7 @@ func (b *Backend) backingOff() int {
 	n := 0
 	b.accounts.Range(func(a *account) bool {
 		a.mu.Lock()
-		if a.tok.NeedsReauth || now.Before(a.tok.NextAttemptAt) {
+		if a.tok.Failure().NeedsReauth || now.Before(a.tok.Failure().NextAttemptAt) {
 			n++
 		}
 		a.mu.Unlock()
@@ -167,7 +167,7 @@ func (b *Backend) accountFamilies() []*dto.MetricFamily {
 		for _, r := range a.liveRecordsLocked(now) {
 			n += r.outstanding()
 		}
-		fails := a.tok.ConsecutiveFailures
+		fails := a.tok.Failure().ConsecutiveFailures
 		grant := a.cfg.grantType()
 		a.mu.Unlock()
 		info.WithLabelValues(name, grant).Set(1)

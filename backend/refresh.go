@@ -116,13 +116,13 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 		a.mu.Unlock()
 		return cannotMintError(a.name, cfg)
 	}
-	if tok.NeedsReauth && !verifying {
+	if tok.Failure().NeedsReauth && !verifying {
 		a.mu.Unlock()
-		return reauthError(a.name, tok.LastError)
+		return reauthError(a.name, tok.Failure().LastError)
 	}
-	throttled := tok.LastErrorCode == zoho.CodeThrottled
-	if now.Before(tok.NextAttemptAt) && (!verifying || throttled) {
-		err := backoffError(a.name, cfg.budgetHolder(), tok.LastError, tok.NextAttemptAt, throttled)
+	throttled := tok.Failure().LastErrorCode == zoho.CodeThrottled
+	if now.Before(tok.Failure().NextAttemptAt) && (!verifying || throttled) {
+		err := backoffError(a.name, cfg.budgetHolder(), tok.Failure().LastError, tok.Failure().NextAttemptAt, throttled)
 		a.mu.Unlock()
 		return err
 	}
@@ -197,13 +197,13 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 		if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
 			b.logger.Error("could not store refresh failure", "account", a.name, "error", perr)
 		}
-		if a.tok.ConsecutiveFailures == 1 {
+		if a.tok.Failure().ConsecutiveFailures == 1 {
 			b.flagAttention(ctx, s, a.name, now)
 		}
 		b.logger.Warn("token refresh failed", "account", a.name, "error", err, "elapsed", elapsed,
-			"next_attempt_at", a.tok.NextAttemptAt, "needs_reauthorization", a.tok.NeedsReauth)
-		if a.tok.NeedsReauth {
-			return reauthError(a.name, a.tok.LastError)
+			"next_attempt_at", a.tok.Failure().NextAttemptAt, "needs_reauthorization", a.tok.Failure().NeedsReauth)
+		if a.tok.Failure().NeedsReauth {
+			return reauthError(a.name, a.tok.Failure().LastError)
 		}
 		return upstreamError(a.name, err)
 	}
@@ -215,7 +215,7 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 	b.countMinted(cfg)
 	// In rhythm if the token it replaces could still be served.
 	r := rhythm(satisfies(a.view.Load(), now, 0, withFloor))
-	recovered := a.tok.ConsecutiveFailures > 0 || a.tok.NeedsReauth
+	recovered := a.tok.Failure().ConsecutiveFailures > 0 || a.tok.Failure().NeedsReauth
 	b.installTokenLocked(a, t, now, app.AccountsURL, r)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {
 		// Leases are only handed out on a stored token (a restart would not
@@ -274,24 +274,25 @@ func liveCap(cfg *accountConfig) int {
 // recordFailureLocked updates the back-off state after a failed token
 // request. The caller holds a.mu.
 func (b *Backend) recordFailureLocked(a *account, err error, now time.Time) {
-	tok := a.tok
-	tok.LastError, tok.LastErrorCode = describeError(err)
-	tok.LastErrorAt = now
-	tok.ConsecutiveFailures++
+	f := a.tok.Failure()
+	f.LastError, f.LastErrorCode = describeError(err)
+	f.LastErrorAt = now
+	f.ConsecutiveFailures++
 	switch {
 	case zoho.IsInvalidGrant(err) && !a.cfg.clientCredentials():
-		tok.NeedsReauth = true
+		f.NeedsReauth = true
 	case zoho.IsThrottled(err):
 		// Zoho's window is rolling and may hold requests this engine did not
 		// make: wait a whole window.
-		tok.NextAttemptAt = now.Add(b.opts.RateWindow)
+		f.NextAttemptAt = now.Add(b.opts.RateWindow)
 	default:
 		base := backoffBase
 		if !zoho.IsTemporary(err) {
 			base = backoffRejectedBase
 		}
-		tok.NextAttemptAt = now.Add(backoffDelay(base, tok.ConsecutiveFailures))
+		f.NextAttemptAt = now.Add(backoffDelay(base, f.ConsecutiveFailures))
 	}
+	a.tok.SetFailure(f)
 }
 
 // backoffDelay is base·2^(failures-1), capped, with jitter in [d/2, d].
@@ -366,8 +367,10 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	tok.ExpiresAt = m.ExpiresAt
 	tok.InRhythm = bool(r)
 	tok.LastRefresh = now
-	tok.ConsecutiveFailures = 0
-	tok.NextAttemptAt = time.Time{}
-	tok.NeedsReauth = false
+	f := tok.Failure() // the last error stays on record
+	f.ConsecutiveFailures = 0
+	f.NextAttemptAt = time.Time{}
+	f.NeedsReauth = false
+	tok.SetFailure(f)
 	tok.compact()
 }

@@ -54,7 +54,9 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 	next.RefreshToken, next.RefreshTokenIssuer = "", ""
 	next.Generation++
 	next.UpdatedAt = b.now()
-	next.RevokedAt = next.UpdatedAt
+	marks := next.Marks()
+	marks.RevokedAt = next.UpdatedAt
+	next.SetMarks(marks)
 	walID, err := b.putRevokeWAL(ctx, s, name, issuer, rt)
 	if err != nil {
 		return nil, err
@@ -102,9 +104,10 @@ func (b *Backend) revokeRefreshToken(ctx context.Context, issuer, rt string) err
 // revocations Zoho did not confirm; the error is a storage failure only. The
 // caller holds the account's lock.
 func (b *Backend) stopClientCredentialsLocked(ctx context.Context, s logical.Storage, a *account, next accountConfig) (*tokenRevocations, error) {
-	if next.RevokedAt.IsZero() {
-		next.RevokedAt = b.now()
-		next.UpdatedAt = next.RevokedAt
+	if marks := next.Marks(); marks.RevokedAt.IsZero() {
+		marks.RevokedAt = b.now()
+		next.SetMarks(marks)
+		next.UpdatedAt = marks.RevokedAt
 		if err := putJSON(ctx, s, configPrefix+a.name, &next); err != nil {
 			return nil, err
 		}

@@ -171,7 +171,7 @@ func TestDeleteClientCredentialsAccount(t *testing.T) {
 	if status != http.StatusBadGateway || !strings.Contains(msg, "was not deleted") || !strings.Contains(msg, "delete config/org again") {
 		t.Fatalf("got %d %q", status, msg)
 	}
-	if stored, _ := loadConfig(context.Background(), e.storage, "org"); stored == nil || stored.RevokedAt.IsZero() {
+	if stored, _ := loadConfig(context.Background(), e.storage, "org"); stored == nil || stored.Marks().RevokedAt.IsZero() {
 		t.Fatal("want the account kept, stopped")
 	}
 	e.must(logical.DeleteOperation, "config/org", nil)

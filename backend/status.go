@@ -32,23 +32,23 @@ func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name strin
 		Scopes:               append([]string(nil), cfg.Scopes...),
 		LiveTokenCap:         liveCap(cfg),
 		HasRefreshToken:      cfg.RefreshToken != "",
-		NeedsReauthorization: tok.NeedsReauth,
+		NeedsReauthorization: tok.Failure().NeedsReauth,
 		LastRefresh:          tok.LastRefresh,
-		LastError:            tok.LastError,
-		LastErrorAt:          tok.LastErrorAt,
-		ConsecutiveFailures:  tok.ConsecutiveFailures,
+		LastError:            tok.Failure().LastError,
+		LastErrorAt:          tok.Failure().LastErrorAt,
+		ConsecutiveFailures:  tok.Failure().ConsecutiveFailures,
 		RateBudgetRemaining:  b.remainingBudgetLocked(a, now),
 		LiveTokens:           len(a.liveRecordsLocked(now)),
 
-		InterruptedExchangeAt: cfg.InterruptedExchangeAt,
-		RevocationAbandonedAt: cfg.RevocationAbandonedAt,
-		RevokedAt:             cfg.RevokedAt,
+		InterruptedExchangeAt: cfg.Marks().InterruptedExchangeAt,
+		RevocationAbandonedAt: cfg.Marks().RevocationAbandonedAt,
+		RevokedAt:             cfg.Marks().RevokedAt,
 	}
 	if v := a.view.Load(); v != nil {
 		st.TokenExpiresAt = v.expiresAt
 	}
-	if now.Before(tok.NextAttemptAt) {
-		st.NextAttemptAt = tok.NextAttemptAt
+	if now.Before(tok.Failure().NextAttemptAt) {
+		st.NextAttemptAt = tok.Failure().NextAttemptAt
 	}
 	return st, nil
 }

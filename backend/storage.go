@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 	"unique"
@@ -37,17 +38,11 @@ type accountConfig struct {
 	// another data center.
 	RefreshTokenIssuer string `json:"refresh_token_issuer,omitempty"`
 	// GrantedAt is when the refresh token was obtained (exchanged or imported).
-	GrantedAt time.Time `json:"granted_at,omitempty"`
-	// InterruptedExchangeAt is when a grant-code exchange was interrupted
-	// after it was sent: Zoho may hold a refresh token that Vault never stored.
-	InterruptedExchangeAt time.Time `json:"interrupted_exchange_at,omitempty"`
-	// RevocationAbandonedAt is when the engine gave up revoking a refresh
-	// token of this account that it no longer uses (see wal.go).
-	RevocationAbandonedAt time.Time `json:"revocation_abandoned_at,omitempty"`
-	Generation            int64     `json:"generation"` // bumped whenever the refresh token changes or is revoked
-	APIDomain             string    `json:"api_domain,omitempty"`
-	CreatedAt             time.Time `json:"created_at"`
-	UpdatedAt             time.Time `json:"updated_at"`
+	GrantedAt  time.Time `json:"granted_at,omitempty"`
+	Generation int64     `json:"generation"` // bumped whenever the refresh token changes or is revoked
+	APIDomain  string    `json:"api_domain,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 	// GrantType is how the account gets access tokens (paths.GrantRefreshToken
 	// or paths.GrantClientCredentials); empty in accounts stored before it
 	// existed, which hold refresh tokens. See grant.go.
@@ -55,10 +50,71 @@ type accountConfig struct {
 	// SOID is the organisation a client_credentials account mints tokens for
 	// (<Service>.<org id>); empty when the product has one.
 	SOID string `json:"soid,omitempty"`
+
+	// marks are set on few accounts; nil when none is. Stored flat with the
+	// fields above (see MarshalJSON), held apart so that an account without
+	// them does not carry them in memory. Replaced, never changed in place:
+	// copies of the config share it.
+	marks *accountMarks
+}
+
+// accountMarks are the rarely set marks of an account.
+type accountMarks struct {
+	// InterruptedExchangeAt is when a grant-code exchange was interrupted
+	// after it was sent: Zoho may hold a refresh token that Vault never stored.
+	InterruptedExchangeAt time.Time `json:"interrupted_exchange_at,omitempty"`
+	// RevocationAbandonedAt is when the engine gave up revoking a refresh
+	// token of this account that it no longer uses (see wal.go).
+	RevocationAbandonedAt time.Time `json:"revocation_abandoned_at,omitempty"`
 	// RevokedAt is when revoke/<name> stopped the account: a refresh_token
 	// account until it gets a new refresh token, a client_credentials account
 	// until config/<name> is written again.
 	RevokedAt time.Time `json:"revoked_at,omitempty"`
+}
+
+// Marks returns the account's marks (zero when none is set).
+func (c *accountConfig) Marks() accountMarks {
+	if c.marks == nil {
+		return accountMarks{}
+	}
+	return *c.marks
+}
+
+// SetMarks replaces the account's marks.
+func (c *accountConfig) SetMarks(m accountMarks) {
+	if m.isZero() {
+		c.marks = nil
+		return
+	}
+	c.marks = &m
+}
+
+func (m accountMarks) isZero() bool {
+	return m.InterruptedExchangeAt.IsZero() && m.RevocationAbandonedAt.IsZero() && m.RevokedAt.IsZero()
+}
+
+// MarshalJSON stores the marks flat with the other fields.
+func (c accountConfig) MarshalJSON() ([]byte, error) {
+	type plain accountConfig
+	return json.Marshal(struct {
+		plain
+		accountMarks
+	}{plain(c), c.Marks()})
+}
+
+// UnmarshalJSON reads what MarshalJSON stores.
+func (c *accountConfig) UnmarshalJSON(data []byte) error {
+	type plain accountConfig
+	var w struct {
+		plain
+		accountMarks
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*c = accountConfig(w.plain)
+	c.SetMarks(w.accountMarks)
+	return nil
 }
 
 // tokenState is what the engine knows about the tokens minted from the
@@ -89,13 +145,68 @@ type tokenState struct {
 	// still be alive, oldest first.
 	Minted []*mintedToken `json:"minted,omitempty"`
 
-	LastRefresh         time.Time `json:"last_refresh,omitempty"`
+	LastRefresh time.Time `json:"last_refresh,omitempty"`
+
+	// failure is what the failed token requests since the last success left;
+	// nil while they succeed (most accounts, most of the time). Stored flat
+	// with the fields above (see MarshalJSON).
+	failure *tokenFailure
+}
+
+// tokenFailure is what failed token requests left.
+type tokenFailure struct {
 	LastError           string    `json:"last_error,omitempty"`
 	LastErrorAt         time.Time `json:"last_error_at,omitempty"`
 	LastErrorCode       string    `json:"last_error_code,omitempty"`
 	ConsecutiveFailures int       `json:"consecutive_failures,omitempty"`
 	NextAttemptAt       time.Time `json:"next_attempt_at,omitempty"`
 	NeedsReauth         bool      `json:"needs_reauth,omitempty"`
+}
+
+// Failure returns what failed requests left (zero after a success).
+func (t *tokenState) Failure() tokenFailure {
+	if t.failure == nil {
+		return tokenFailure{}
+	}
+	return *t.failure
+}
+
+// SetFailure replaces it.
+func (t *tokenState) SetFailure(f tokenFailure) {
+	if f.isZero() {
+		t.failure = nil
+		return
+	}
+	t.failure = &f
+}
+
+func (f tokenFailure) isZero() bool {
+	return f.LastError == "" && f.LastErrorAt.IsZero() && f.LastErrorCode == "" && f.ConsecutiveFailures == 0 &&
+		f.NextAttemptAt.IsZero() && !f.NeedsReauth
+}
+
+// MarshalJSON stores the failure flat with the other fields.
+func (t tokenState) MarshalJSON() ([]byte, error) {
+	type plain tokenState
+	return json.Marshal(struct {
+		plain
+		tokenFailure
+	}{plain(t), t.Failure()})
+}
+
+// UnmarshalJSON reads what MarshalJSON stores.
+func (t *tokenState) UnmarshalJSON(data []byte) error {
+	type plain tokenState
+	var w struct {
+		plain
+		tokenFailure
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*t = tokenState(w.plain)
+	t.SetFailure(w.tokenFailure)
+	return nil
 }
 
 // mintedToken is one access token minted from the refresh token. Its lease
@@ -185,6 +296,8 @@ func (c *accountConfig) compact() {
 	c.RedirectURI = intern(c.RedirectURI)
 	c.RefreshTokenIssuer = intern(c.RefreshTokenIssuer)
 	c.APIDomain = intern(c.APIDomain)
+	c.GrantType = intern(c.GrantType)
+	c.SOID = intern(c.SOID)
 	for i := range c.Scopes {
 		c.Scopes[i] = intern(c.Scopes[i])
 	}

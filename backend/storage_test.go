@@ -2,9 +2,11 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
@@ -73,5 +75,55 @@ func TestEveryPutIsSealWrapped(t *testing.T) {
 		if !seen[p] {
 			t.Fatalf("no write under %s was seen: the test does not cover it", p)
 		}
+	}
+}
+
+// Rarely set fields are held apart in memory but stored flat, as before they
+// were split: old entries load, new entries read the same.
+func TestRareFieldsAreStoredFlat(t *testing.T) {
+	at := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	tok := &tokenState{Generation: 3, AccessToken: "1000.a.b"}
+	tok.SetFailure(tokenFailure{LastError: "throttled", LastErrorCode: "Access Denied", ConsecutiveFailures: 2, NextAttemptAt: at, NeedsReauth: true})
+	cfg := &accountConfig{ClientID: "1000.X", Generation: 3}
+	cfg.SetMarks(accountMarks{RevokedAt: at, InterruptedExchangeAt: at})
+	for _, c := range []struct {
+		v    interface{}
+		keys []string
+	}{
+		{tok, []string{"generation", "access_token", "last_error", "last_error_code", "consecutive_failures", "next_attempt_at", "needs_reauth"}},
+		{cfg, []string{"client_id", "generation", "revoked_at", "interrupted_exchange_at", "revocation_abandoned_at"}},
+	} {
+		raw, err := json.Marshal(c.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flat map[string]interface{}
+		if err := json.Unmarshal(raw, &flat); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range c.keys {
+			if _, ok := flat[k]; !ok {
+				t.Errorf("%s lacks top-level %q", raw, k)
+			}
+		}
+	}
+	raw, _ := json.Marshal(tok)
+	var back tokenState
+	if err := json.Unmarshal(raw, &back); err != nil || back.Failure() != tok.Failure() || back.AccessToken != tok.AccessToken {
+		t.Fatalf("token state round trip: %+v %+v (%v)", back, back.Failure(), err)
+	}
+	raw, _ = json.Marshal(cfg)
+	var backCfg accountConfig
+	if err := json.Unmarshal(raw, &backCfg); err != nil || backCfg.Marks() != cfg.Marks() || backCfg.ClientID != cfg.ClientID {
+		t.Fatalf("config round trip: %+v (%v)", backCfg, err)
+	}
+	// A healthy account stored with zero values holds nothing apart.
+	var healthy tokenState
+	if err := json.Unmarshal([]byte(`{"generation":1,"last_error":"","last_error_at":"0001-01-01T00:00:00Z","consecutive_failures":0,"next_attempt_at":"0001-01-01T00:00:00Z"}`), &healthy); err != nil || healthy.failure != nil {
+		t.Fatalf("zero failure kept: %+v (%v)", healthy.failure, err)
+	}
+	var plain accountConfig
+	if err := json.Unmarshal([]byte(`{"client_id":"1000.X","revoked_at":"0001-01-01T00:00:00Z","interrupted_exchange_at":"0001-01-01T00:00:00Z"}`), &plain); err != nil || plain.marks != nil {
+		t.Fatalf("zero marks kept: %+v (%v)", plain.marks, err)
 	}
 }

@@ -155,7 +155,9 @@ func (b *Backend) giveUpRevocationLocked(ctx context.Context, s logical.Storage,
 	if cfg == nil {
 		return nil
 	}
-	cfg.RevocationAbandonedAt = b.now().UTC()
+	marks := cfg.Marks()
+	marks.RevocationAbandonedAt = b.now().UTC()
+	cfg.SetMarks(marks)
 	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
 		return err
 	}
@@ -180,7 +182,9 @@ func (b *Backend) settleExchangeLocked(ctx context.Context, s logical.Storage, e
 	if cfg == nil {
 		return nil
 	}
-	cfg.InterruptedExchangeAt = at
+	marks := cfg.Marks()
+	marks.InterruptedExchangeAt = at
+	cfg.SetMarks(marks)
 	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
 		return err
 	}

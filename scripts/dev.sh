@@ -220,7 +220,7 @@ if [[ -n "${DEV_NONINTERACTIVE:-}" ]]; then
 	[[ -n "$consent_id" ]] || die "no consent form at the auth URL"
 	landed=$(http -L --data-urlencode "consent_id=$consent_id" --data-urlencode "user=demo@example.com" \
 		--data-urlencode decision=accept "$sim/us/oauth/v2/auth/consent") || die "the consent did not reach Vault's callback: $landed"
-	grep -q '<h1>Authorized</h1>' <<<"$landed" || die "Vault's callback did not authorize the account: $landed"
+	grep -q '<title>Authorized</title>' <<<"$landed" || die "Vault's callback did not authorize the account: $landed"
 	btoken=$("$vault" read -field=access_token zoho/creds/browser) || die "vault read zoho/creds/browser failed"
 	http -o /dev/null -H "Authorization: Zoho-oauthtoken $btoken" "$api_domain/whoami" ||
 		die "the simulator rejected the token of the browser account"
