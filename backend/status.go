@@ -47,6 +47,9 @@ func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name strin
 	if now.Before(tok.NextAttemptAt) {
 		st.NextAttemptAt = tok.NextAttemptAt
 	}
+	if st.Device, err = b.deviceStatus(ctx, s, name); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 

@@ -51,6 +51,17 @@ type Engine interface {
 	// an operator (see AccountStatus.NeedsAttention), without reading the
 	// healthy ones.
 	AccountsNeedingAttention(ctx context.Context, s logical.Storage) ([]*AccountStatus, error)
+	// StartDeviceAuthorization starts Zoho's device flow for the account and
+	// polls Zoho in the background until the user decides or the code
+	// expires; a pending one is replaced. An unknown account, or one without
+	// scopes, is an InputError.
+	StartDeviceAuthorization(ctx context.Context, s logical.Storage, name string) (*DeviceAuthorization, error)
+	// ReadDeviceAuthorization returns the account's latest device
+	// authorization, nil if none was started.
+	ReadDeviceAuthorization(ctx context.Context, s logical.Storage, name string) (*DeviceAuthorization, error)
+	// CancelDeviceAuthorization stops polling and forgets the account's
+	// device authorization; nothing to cancel is no error.
+	CancelDeviceAuthorization(ctx context.Context, s logical.Storage, name string) error
 	// AccountStatuses summarises every account.
 	AccountStatuses(ctx context.Context, s logical.Storage) ([]*AccountStatus, error)
 	// Metrics renders the engine's metrics in Prometheus' text format.
@@ -130,6 +141,9 @@ type AccountStatus struct {
 	// the account no longer uses (Zoho did not confirm it for days): revoke it
 	// in Zoho. Zero otherwise.
 	RevocationAbandonedAt time.Time
+	// Device is the account's latest device authorization (device/<name>);
+	// nil if none was started.
+	Device *DeviceAuthorization
 }
 
 // Creds is what one creds/<name> read hands out.
@@ -187,6 +201,7 @@ func (st *AccountStatus) AttentionReasons() []string {
 	if !st.RevocationAbandonedAt.IsZero() {
 		out = append(out, ReasonRevocationAbandoned)
 	}
+	out = append(out, st.deviceAttentionReasons()...)
 	return out
 }
 

@@ -65,6 +65,7 @@ func healthData(st *AccountStatus) map[string]interface{} {
 	for _, k := range healthFields {
 		out[k] = full[k]
 	}
+	addDeviceStatus(out, st)
 	return out
 }
 
