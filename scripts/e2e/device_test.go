@@ -78,6 +78,14 @@ func TestDeviceAuthorization(t *testing.T) {
 		return s.Data, nil
 	}
 
+	// path-help explains the flow and its answer.
+	r := v.mustCLI(t, "path-help", mountPath+"/device/x")
+	for _, w := range []string{"user_code", "verification_url", "slow_down", "other_dc", "name ("} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("path-help %s/device/x lacks %q:\n%s", mountPath, w, r.stdout)
+		}
+	}
+
 	a := configure("device-e2e")
 	userCode, verificationURL := start(a)
 	// The verification page the user would open is served.
