@@ -150,3 +150,71 @@ func TestDeviceAuthorization(t *testing.T) {
 		t.Fatalf("attention/ for %s: %v", b.name, list.Data)
 	}
 }
+
+// TestDeviceAuthorizationSurvivesRestart: Vault stops while a device
+// authorization is pending and the user approves meanwhile; the restarted
+// Vault resumes polling (the plugin's initialization, or its first periodic
+// tick) and stores the refresh token.
+func TestDeviceAuthorizationSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	pv, v, err := newPersistentVault(t.TempDir())
+	if err != nil {
+		t.Fatalf("starting a file-storage Vault: %v", err)
+	}
+	t.Cleanup(func() { v.Kill() })
+	v.dumpLogOnFailure(t, "file-storage Vault")
+	if err := v.enablePlugin(); err != nil {
+		t.Fatal(err)
+	}
+	devSim := zohosim.New(zohosim.Config{DevicePollInterval: time.Second})
+	if _, err := devSim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = devSim.Close() })
+	a := &account{name: "device-restart", sim: devSim, client: devSim.RegisterClient(zohosim.Client{DC: "us"}), scopes: []string{"ZohoCRM.modules.ALL"}}
+	c := v.root()
+	if _, err := c.Logical().Write(mountPath+"/config/"+a.name, map[string]interface{}{
+		"client_id": a.client.ID, "client_secret": a.client.Secret, "accounts_url": devSim.AccountsURL("us"), "scopes": "ZohoCRM.modules.ALL",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Logical().Write(mountPath+"/device/"+a.name, nil)
+	if err != nil || s == nil {
+		t.Fatalf("device/%s: %v", a.name, err)
+	}
+	userCode := toString(s.Data["user_code"])
+
+	if err := v.Terminate(60 * time.Second); err != nil {
+		t.Fatalf("stopping Vault: %v", err)
+	}
+	if err := devSim.ApproveDevice(userCode, "", ""); err != nil { // while Vault is down
+		t.Fatal(err)
+	}
+	v2, err := pv.start()
+	if err != nil {
+		t.Fatalf("restarting Vault: %v", err)
+	}
+	t.Cleanup(func() { v2.Kill() })
+	if err := pv.unseal(v2); err != nil {
+		t.Fatal(err)
+	}
+	c = v2.root()
+	began := time.Now()
+	// Vault's periodic tick comes within a minute even if the plugin were not initialized.
+	eventually(t, 90*time.Second, func() error {
+		st, err := c.Logical().Read(mountPath + "/status/" + a.name)
+		if err != nil || st == nil {
+			return fmt.Errorf("status: %v", err)
+		}
+		if st.Data["device_authorization"] != "approved" {
+			return fmt.Errorf("device_authorization %v (last answer %v)", st.Data["device_authorization"], st.Data["device_last_poll_answer"])
+		}
+		return nil
+	})
+	t.Logf("approved %s after the unseal", time.Since(began).Round(100*time.Millisecond))
+	cr := readCreds(t, c, a)
+	a.expectAccepted(t, cr.accessToken)
+	if got := a.counters(); got.DeviceGrants != 1 || got.DeviceSlowDowns != 0 {
+		t.Fatalf("at the simulator: %+v", got)
+	}
+}
