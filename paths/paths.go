@@ -17,8 +17,8 @@ func Paths(e Engine, secret *framework.Secret) []*framework.Path {
 var Unauthenticated = []string{CallbackPath}
 
 // SealWrapStorage lists the storage prefixes holding secrets (client secrets,
-// refresh and access tokens, pending revocations, device codes); Vault seal-wraps them where
-// the seal supports it.
+// refresh and access tokens, pending revocations, device codes); Vault
+// seal-wraps them where the seal supports it.
 var SealWrapStorage = []string{"config/", "token/", "wal/", "pending/", "attention/", "device/"}
 
 // Help is the engine's root help text.

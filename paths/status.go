@@ -53,7 +53,7 @@ func pathStatus(e Engine) []*framework.Path {
 				},
 			},
 			HelpSynopsis:    "Health of one account.",
-			HelpDescription: "The health fields of config/<name>: refresh token held, re-authorization needed, token expiry, last refresh, failures, last error, rate budget left, live tokens.",
+			HelpDescription: "The health fields of config/<name>: refresh token held, re-authorization needed, token expiry, last refresh, failures, last error, rate budget left, live tokens; once device/<name> was written, the device authorization's state, user code, verification URL, expiry, last poll and Zoho's answer.",
 		},
 	}
 }
