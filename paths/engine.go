@@ -133,6 +133,9 @@ type AccountStatus struct {
 	NextAttemptAt        time.Time // zero when not backing off
 	RateBudgetRemaining  int       // token requests left in Zoho's rolling window
 	LiveTokens           int       // access tokens minted from the refresh token that are still alive
+	// Device is the account's latest device authorization (device/<name>);
+	// nil if none was started.
+	Device *DeviceAuthorization
 	// InterruptedExchangeAt is when a grant-code exchange was cut off after it
 	// was sent (a crash, a timeout): Zoho may hold a refresh token Vault never
 	// stored. Zero otherwise; cleared when the account gets a new refresh token.
@@ -141,9 +144,6 @@ type AccountStatus struct {
 	// the account no longer uses (Zoho did not confirm it for days): revoke it
 	// in Zoho. Zero otherwise.
 	RevocationAbandonedAt time.Time
-	// Device is the account's latest device authorization (device/<name>);
-	// nil if none was started.
-	Device *DeviceAuthorization
 }
 
 // Creds is what one creds/<name> read hands out.
