@@ -79,6 +79,8 @@ type Backend struct {
 
 	timersMu sync.Mutex
 	timers   map[*account]func() bool // scheduled background refreshes (periodic.go)
+
+	devices devicePollers // device authorizations being polled (device.go)
 }
 
 var _ paths.Engine = (*Backend)(nil)
@@ -157,6 +159,7 @@ func New(opts Options) *Backend {
 		},
 		Paths:             paths.Paths(b, secret),
 		Secrets:           []*framework.Secret{secret},
+		InitializeFunc:    b.initialize,
 		PeriodicFunc:      b.periodic,
 		Invalidate:        b.invalidate,
 		Clean:             b.cleanup,
@@ -171,7 +174,15 @@ func (b *Backend) cleanup(ctx context.Context) {
 	b.bgCancel()
 	b.timersMu.Unlock()
 	b.stopTimers()
+	b.stopDevicePolls()
 	b.bgWG.Wait()
+}
+
+// initialize runs once the mount is set up (and after a restart or reload):
+// it resumes polling the device authorizations still pending.
+func (b *Backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	b.resumeDeviceAuthorizations(ctx, req.Storage)
+	return nil
 }
 
 // invalidate drops cached state when another node changed an account's

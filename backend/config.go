@@ -45,6 +45,15 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 		return nil, err
 	}
 	defer unlock()
+	return b.writeAccountLocked(ctx, s, a, name, in, nil)
+}
+
+// writeAccountLocked is WriteAccount under the account's lock (a is nil for a
+// new account). A non-nil granted is the answer of a grant already made (a
+// device authorization's token): its refresh token is stored as an
+// exchanged grant code's is. The caller holds the account's lock.
+func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *account, name string, in paths.AccountInput, granted *zoho.Token) (*paths.WriteResult, error) {
+	var err error
 	now := b.now()
 	existed := a != nil
 
@@ -109,6 +118,8 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 			}
 			return nil, err
 		}
+	case granted != nil:
+		newTok = b.adoptGrant(&next, granted, now)
 	case in.RefreshToken != "" && in.RefreshToken != prev.RefreshToken:
 		newTok, err = b.importRefreshToken(ctx, name, &next, in.RefreshToken, now)
 		if err != nil {
@@ -278,12 +289,19 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 		return nil, &paths.InputError{Field: paths.FieldGrantCode, Msg: fmt.Sprintf(
 			"account %q: Zoho issued no refresh token for this grant code; generate it with access_type=offline (Self Client codes always are); nothing was stored", name)}
 	}
+	return b.adoptGrant(next, t, now), nil
+}
+
+// adoptGrant makes the refresh token of a grant (a grant-code exchange, a
+// device authorization) the one next holds, issued by next's accounts server,
+// and starts the token state with the access token that came with it.
+func (b *Backend) adoptGrant(next *accountConfig, t *zoho.Token, now time.Time) *tokenState {
 	b.metrics.exchanges.Inc()
 	next.RefreshToken = t.RefreshToken
 	next.GrantedAt = now
 	next.RefreshTokenIssuer = accountsURL(next)
 	next.SetMarks(accountMarks{})
-	return b.freshTokenState(next, t, now), nil
+	return b.freshTokenState(next, t, now)
 }
 
 // importRefreshToken verifies an existing refresh token by one refresh.
@@ -362,6 +380,7 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	}
 	a.view.Store(nil)
 	b.accounts.Delete(name)
+	b.forgetDeviceLocked(ctx, s, name) // no polling survives the account
 	b.logger.Info("account deleted", "account", name)
 	if cfg.RefreshToken == "" {
 		return nil

@@ -20,6 +20,7 @@ func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
 		return nil
 	}
 	b.refreshDue(ctx, req.Storage)
+	b.resumeDeviceAuthorizations(ctx, req.Storage) // once, if initialize did not
 	if err := b.sweepPending(ctx, req.Storage); err != nil {
 		b.logger.Warn("could not remove expired consent requests", "error", err)
 	}

@@ -50,6 +50,9 @@ func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name strin
 	if now.Before(tok.Failure().NextAttemptAt) {
 		st.NextAttemptAt = tok.Failure().NextAttemptAt
 	}
+	if st.Device, err = b.deviceStatus(ctx, s, name); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 

@@ -39,7 +39,10 @@ key_info, the reasons: needs_reauthorization (write a new grant_code or
 refresh_token), failing (the last token request failed), backing_off (the
 engine waits before the next one), interrupted_exchange (a grant-code exchange
 was cut off: Zoho may hold a refresh token Vault never stored),
-revocation_abandoned (Zoho did not confirm a revocation for 72 hours). The
+revocation_abandoned (Zoho did not confirm a revocation for 72 hours),
+device_authorization_denied, device_authorization_expired and
+device_authorization_failed (a device authorization ended without a refresh
+token; start another with device/<name>). The
 engine keeps an index of such accounts, so the list costs the same with ten
 accounts or a hundred thousand.
 

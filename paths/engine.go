@@ -51,6 +51,17 @@ type Engine interface {
 	// an operator (see AccountStatus.NeedsAttention), without reading the
 	// healthy ones.
 	AccountsNeedingAttention(ctx context.Context, s logical.Storage) ([]*AccountStatus, error)
+	// StartDeviceAuthorization starts Zoho's device flow for the account and
+	// polls Zoho in the background until the user decides or the code
+	// expires; a pending one is replaced. An unknown account, or one without
+	// scopes, is an InputError.
+	StartDeviceAuthorization(ctx context.Context, s logical.Storage, name string) (*DeviceAuthorization, error)
+	// ReadDeviceAuthorization returns the account's latest device
+	// authorization, nil if none was started.
+	ReadDeviceAuthorization(ctx context.Context, s logical.Storage, name string) (*DeviceAuthorization, error)
+	// CancelDeviceAuthorization stops polling and forgets the account's
+	// device authorization; nothing to cancel is no error.
+	CancelDeviceAuthorization(ctx context.Context, s logical.Storage, name string) error
 	// AccountStatuses summarises every account.
 	AccountStatuses(ctx context.Context, s logical.Storage) ([]*AccountStatus, error)
 	// Metrics renders the engine's metrics in Prometheus' text format.
@@ -126,6 +137,9 @@ type AccountStatus struct {
 	NextAttemptAt        time.Time // zero when not backing off
 	RateBudgetRemaining  int       // token requests left in Zoho's rolling window
 	LiveTokens           int       // access tokens minted from the refresh token that are still alive
+	// Device is the account's latest device authorization (device/<name>);
+	// nil if none was started.
+	Device *DeviceAuthorization
 	// InterruptedExchangeAt is when a grant-code exchange was cut off after it
 	// was sent (a crash, a timeout): Zoho may hold a refresh token Vault never
 	// stored. Zero otherwise; cleared when the account gets a new refresh token.
@@ -195,6 +209,7 @@ func (st *AccountStatus) AttentionReasons() []string {
 	if !st.RevocationAbandonedAt.IsZero() {
 		out = append(out, ReasonRevocationAbandoned)
 	}
+	out = append(out, st.deviceAttentionReasons()...)
 	return out
 }
 

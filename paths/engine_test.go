@@ -43,6 +43,7 @@ type fakeEngine struct {
 	cbResult *CallbackResult
 	metrics  []byte
 	renewTTL time.Duration
+	device   *DeviceAuthorization // device_test.go
 	errs     map[string]error
 }
 

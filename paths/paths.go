@@ -8,6 +8,7 @@ func Paths(e Engine, secret *framework.Secret) []*framework.Path {
 	out = append(out, pathCreds(e, secret), pathRevoke(e), pathAuthURL(e), pathCallback(e), pathMetrics(e))
 	out = append(out, pathStatus(e)...)
 	out = append(out, pathAttention(e))
+	out = append(out, pathDevice(e))
 	return out
 }
 
@@ -16,9 +17,9 @@ func Paths(e Engine, secret *framework.Secret) []*framework.Path {
 var Unauthenticated = []string{CallbackPath}
 
 // SealWrapStorage lists the storage prefixes holding secrets (client secrets,
-// refresh and access tokens, pending revocations); Vault seal-wraps them where
-// the seal supports it.
-var SealWrapStorage = []string{"config/", "token/", "wal/", "pending/", "attention/"}
+// refresh and access tokens, pending revocations, device codes); Vault
+// seal-wraps them where the seal supports it.
+var SealWrapStorage = []string{"config/", "token/", "wal/", "pending/", "attention/", "device/"}
 
 // Help is the engine's root help text.
 const Help = `
@@ -31,6 +32,8 @@ leases.
   creds/<name>    read an access token (one shared token per account)
   revoke/<name>   revoke the account's refresh token at Zoho
   auth-url/<name> Zoho's consent URL; the redirect comes back to callback
+  device/<name>   Zoho's device authorization: the user approves anywhere,
+                  the engine polls Zoho and stores the refresh token
   status/         health of every account
   attention/      the accounts that need an operator, and why
   metrics         Prometheus metrics

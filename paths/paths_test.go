@@ -37,6 +37,9 @@ func routes() []route {
 		{logical.ListOperation, "status/", nil, "AccountStatuses", "/status/", false},
 		{logical.ReadOperation, "status/a", nil, "ReadAccount", "/status/{name}", false},
 		{logical.ListOperation, "attention/", nil, "AccountsNeedingAttention", "/attention/", false},
+		{logical.UpdateOperation, "device/a", nil, "StartDeviceAuthorization", "/device/{name}", true},
+		{logical.ReadOperation, "device/a", nil, "ReadDeviceAuthorization", "/device/{name}", false},
+		{logical.DeleteOperation, "device/a", nil, "CancelDeviceAuthorization", "/device/{name}", true},
 	}
 }
 
@@ -49,6 +52,7 @@ func answering(e *fakeEngine) {
 	e.auth = testAuthorization()
 	e.cbResult = &CallbackResult{Account: "a"}
 	e.metrics = []byte("# metrics\n")
+	e.device = testDevice()
 }
 
 // Every route reaches its engine method; the table below is complete.
@@ -64,7 +68,7 @@ func TestRoutesReachTheEngine(t *testing.T) {
 	for _, p := range te.b.Paths {
 		patterns = append(patterns, p.Pattern)
 	}
-	if len(patterns) != 10 {
+	if len(patterns) != 11 {
 		t.Errorf("paths changed (%v): extend routes()", patterns)
 	}
 }

@@ -53,7 +53,7 @@ func pathStatus(e Engine) []*framework.Path {
 				},
 			},
 			HelpSynopsis:    "Health of one account.",
-			HelpDescription: "The health fields of config/<name>: refresh token held, re-authorization needed, token expiry, last refresh, failures, last error, rate budget left, live tokens.",
+			HelpDescription: "The health fields of config/<name>: refresh token held, re-authorization needed, token expiry, last refresh, failures, last error, rate budget left, live tokens; once device/<name> was written, the device authorization's state, user code, verification URL, expiry, last poll and Zoho's answer.",
 		},
 	}
 }
@@ -65,6 +65,7 @@ func healthData(st *AccountStatus) map[string]interface{} {
 	for _, k := range healthFields {
 		out[k] = full[k]
 	}
+	addDeviceStatus(out, st)
 	return out
 }
 

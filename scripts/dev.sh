@@ -129,7 +129,7 @@ say "using $("$vault" version)"
 cp "bin/$plugin" "$state/plugins/"
 
 say "starting the Zoho simulator"
-start zoho-sim "$state/zoho-sim.log" bin/zoho-sim -addr 127.0.0.1:0 -ready-file "$state/sim.url"
+start zoho-sim "$state/zoho-sim.log" bin/zoho-sim -addr 127.0.0.1:0 -ready-file "$state/sim.url" -device-poll-interval 2s
 wait_until 20 "the Zoho simulator" "${pids[-1]}" test -s "$state/sim.url"
 sim="$(head -n1 "$state/sim.url")"
 wait_until 10 "the Zoho simulator" "${pids[-1]}" http -o /dev/null "$sim/sim/health"
@@ -165,6 +165,31 @@ code=$(json_field code <<<"$grant") || die "no code in $grant"
 	data_center=us accounts_url="$sim/us" scopes="$scopes" grant_code="$code" >/dev/null ||
 	die "vault write zoho/config/demo failed"
 
+# A second demo account, authorized through Zoho's device flow: Vault polls
+# the simulator (every 2 s here, Zoho's 30 s in real life) while the user
+# approves on the verification page, here with curl as a browser would.
+say "creating the account device-demo through the device authorization flow"
+dclient=$(http -X POST "$sim/sim/clients" -d '{"dc":"us"}') || die "POST /sim/clients failed: $dclient"
+dclient_id=$(json_field client_id <<<"$dclient") || die "no client_id in $dclient"
+dclient_secret=$(json_field client_secret <<<"$dclient") || die "no client_secret in $dclient"
+"$vault" write zoho/config/device-demo client_id="$dclient_id" client_secret="$dclient_secret" \
+	data_center=us accounts_url="$sim/us" scopes="$scopes" >/dev/null ||
+	die "vault write zoho/config/device-demo failed"
+device=$("$vault" write -format=json -f zoho/device/device-demo) || die "vault write -f zoho/device/device-demo failed"
+user_code=$(json_field user_code <<<"$device") || die "no user_code in $device"
+verification_url=$(json_field verification_url <<<"$device") || die "no verification_url in $device"
+say "device-demo: the user enters $user_code at $verification_url and accepts"
+http -o /dev/null --data-urlencode "user_code=$user_code" --data-urlencode decision=accept "$verification_url" ||
+	die "accepting the device authorization on the verification page failed"
+device_approved() { [[ "$("$vault" read -field=device_authorization zoho/status/device-demo)" == approved ]]; }
+wait_until 30 "the device authorization of device-demo" "${pids[-1]}" device_approved
+dcreds=$("$vault" read -format=json zoho/creds/device-demo) || die "vault read zoho/creds/device-demo failed"
+dtoken=$(json_field access_token <<<"$dcreds") || die "no access_token in the creds of device-demo"
+dapi=$(json_field api_domain <<<"$dcreds") || die "no api_domain in the creds of device-demo"
+http -o /dev/null -H "Authorization: Zoho-oauthtoken $dtoken" "$dapi/whoami" ||
+	die "the simulator rejected the token of device-demo"
+say "device-demo was authorized through the device flow"
+
 say "vault read zoho/creds/demo"
 creds=$("$vault" read zoho/creds/demo) || die "vault read zoho/creds/demo failed"
 printf '%s\n' "$creds"
@@ -199,6 +224,8 @@ ${alias_hint}  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
   vault read zoho/creds/demo
   curl -H "Authorization: Zoho-oauthtoken \$(vault read -field=access_token zoho/creds/demo)" $api_domain/whoami
   vault read zoho/config/demo
+  vault read zoho/status/device-demo
+  vault write -f zoho/device/device-demo   # then open verification_url, enter user_code, Accept
   vault list zoho/status
   vault lease revoke -prefix zoho/creds/demo
   curl $sim/sim/counters

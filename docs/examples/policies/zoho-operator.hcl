@@ -17,6 +17,11 @@ path "zoho/auth-url/*" {
   capabilities = ["read"]
 }
 
+# Start, follow and cancel Zoho's device authorization for any account.
+path "zoho/device/*" {
+  capabilities = ["read", "update", "delete"]
+}
+
 # Health of every account, and the Prometheus metrics.
 path "zoho/status/*" {
   capabilities = ["read", "list"]

@@ -1,0 +1,727 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
+)
+
+// deviceTimers is Options.AfterFunc for the device tests: a timer waits on
+// the injected clock until the test fires it, so no test sleeps.
+type deviceTimers struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	timers []*deviceTimer
+}
+
+type deviceTimer struct {
+	at   time.Time
+	f    func()
+	done atomic.Bool // stopped or fired
+}
+
+func (dt *deviceTimers) afterFunc(d time.Duration, f func()) func() bool {
+	t := &deviceTimer{at: dt.now().Add(d), f: f}
+	dt.mu.Lock()
+	dt.timers = append(dt.timers, t)
+	dt.mu.Unlock()
+	return func() bool { return !t.done.Swap(true) }
+}
+
+// live returns the timers neither stopped nor fired, earliest first.
+func (dt *deviceTimers) live() []*deviceTimer {
+	dt.mu.Lock()
+	defer dt.mu.Unlock()
+	var out []*deviceTimer
+	for _, t := range dt.timers {
+		if !t.done.Load() {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].at.Before(out[j].at) })
+	return out
+}
+
+// fire moves the clock to the earliest live timer and runs it: a poll runs
+// to its end, having set the next timer. It returns the timer's time.
+func (dt *deviceTimers) fire(e *env) time.Time {
+	e.t.Helper()
+	live := dt.live()
+	if len(live) == 0 {
+		e.t.Fatal("no device poll is scheduled")
+	}
+	t := live[0]
+	if d := t.at.Sub(e.clock.Now()); d > 0 {
+		e.clock.Advance(d)
+	}
+	if t.done.Swap(true) {
+		e.t.Fatal("the timer was stopped meanwhile")
+	}
+	t.f()
+	return t.at
+}
+
+// newDeviceEnv is an env whose background waits are deviceTimers.
+func newDeviceEnv(t *testing.T, tweak func(*zohosim.Config)) (*env, *deviceTimers) {
+	t.Helper()
+	dt := &deviceTimers{}
+	e := newEnv(t, func(c *zohosim.Config, o *Options) {
+		if tweak != nil {
+			tweak(c)
+		}
+		dt.now = o.Now
+		o.AfterFunc = dt.afterFunc
+	})
+	return e, dt
+}
+
+// deviceAccount configures an account of client c with no refresh token.
+func (e *env) deviceAccount(name string, c zohosim.Client) {
+	e.t.Helper()
+	e.must(logical.CreateOperation, "config/"+name, map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL(c.DC),
+		"scopes": "ZohoCRM.modules.ALL,ZohoCRM.users.READ",
+	})
+}
+
+// startDevice starts the device flow of account name and returns the answer.
+func (e *env) startDevice(name string) *logical.Response {
+	e.t.Helper()
+	return e.must(logical.UpdateOperation, "device/"+name, nil)
+}
+
+func (e *env) storedDevice(name string) *deviceRecord {
+	e.t.Helper()
+	var rec deviceRecord
+	found, err := getJSON(context.Background(), e.storage, devicePrefix+name, &rec)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !found {
+		return nil
+	}
+	return &rec
+}
+
+func (e *env) deviceState(name string) map[string]interface{} {
+	e.t.Helper()
+	resp := e.must(logical.ReadOperation, "device/"+name, nil)
+	if resp == nil {
+		e.t.Fatalf("device/%s: no authorization", name)
+	}
+	return resp.Data
+}
+
+func (e *env) attention() map[string][]string {
+	e.t.Helper()
+	resp := e.must(logical.ListOperation, "attention/", nil)
+	out := map[string][]string{}
+	if resp == nil || resp.Data["keys"] == nil {
+		return out
+	}
+	for name, info := range resp.Data["key_info"].(map[string]interface{}) {
+		out[name] = info.(map[string]interface{})["reasons"].([]string)
+	}
+	return out
+}
+
+// Pending, then approved: the engine polls at Zoho's interval, stores the
+// refresh token on the poll after the approval (exactly one grant), and
+// creds/ serves the access token that came with it.
+func TestDeviceAuthorizationApproved(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	sealed := map[string]bool{}
+	var sealedMu sync.Mutex
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if strings.HasPrefix(entry.Key, devicePrefix) {
+			sealedMu.Lock()
+			sealed[entry.Key] = entry.SealWrap
+			sealedMu.Unlock()
+		}
+		return nil
+	})
+	c := e.newClient("us")
+	e.deviceAccount("tv", c)
+	start := e.clock.Now()
+	resp := e.startDevice("tv")
+	userCode, _ := resp.Data["user_code"].(string)
+	if len(resp.Data) != 5 || userCode == "" || resp.Data["expires_in"] != 300 || resp.Data["interval"] != 30 ||
+		resp.Data["expires_at"] != start.Add(5*time.Minute).UTC().Format(time.RFC3339) ||
+		resp.Data["verification_url"] != e.sim.AccountsURL("us")+"/oauth/v3/device" {
+		t.Fatalf("device/tv answered %v", resp.Data)
+	}
+	if len(resp.Warnings) != 0 {
+		t.Fatalf("warnings for a fresh account: %v", resp.Warnings)
+	}
+	rec := e.storedDevice("tv")
+	if rec == nil || rec.DeviceCode == "" || rec.State != paths.DeviceStatePending {
+		t.Fatalf("stored authorization %+v", rec)
+	}
+	deviceCode := rec.DeviceCode
+	assertNoSecrets(t, "device/ write", mustJSON(t, resp.Data), deviceCode, c.Secret)
+	if got := e.sim.ClientCounters(c.ID); got.DeviceCodesIssued != 1 || got.DevicePolls != 0 {
+		t.Fatalf("after the start: %+v", got)
+	}
+
+	// Pending twice, a whole interval apart.
+	for i, want := range []time.Duration{30 * time.Second, 60 * time.Second} {
+		if at := dt.fire(e); at.Sub(start) != want {
+			t.Fatalf("poll %d at %s, want %s after the start", i+1, at.Sub(start), want)
+		}
+	}
+	st := e.deviceState("tv")
+	if st["state"] != paths.DeviceStatePending || st["polls"] != 2 || st["last_poll_answer"] != zoho.CodeAuthorizationPending ||
+		st["last_poll"] != start.Add(time.Minute).UTC().Format(time.RFC3339) {
+		t.Fatalf("device/tv while pending: %v", st)
+	}
+	status := e.must(logical.ReadOperation, "status/tv", nil).Data
+	if status["device_authorization"] != paths.DeviceStatePending || status["device_user_code"] != userCode || status["has_refresh_token"] != false {
+		t.Fatalf("status/tv while pending: %v", status)
+	}
+
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if at := dt.fire(e); at.Sub(start) != 90*time.Second {
+		t.Fatalf("the approving poll at %s", at.Sub(start))
+	}
+	got := e.sim.ClientCounters(c.ID)
+	if got.DeviceGrants != 1 || got.DevicePolls != 3 || got.DeviceSlowDowns != 0 || got.TokenRequests != 0 {
+		t.Fatalf("at Zoho: %+v, want 3 polls, one grant, no slow_down, no other token request", got)
+	}
+	if live := dt.live(); len(live) != 0 {
+		t.Fatalf("%d polls still scheduled after the approval", len(live))
+	}
+	st = e.deviceState("tv")
+	if st["state"] != paths.DeviceStateApproved || st["last_poll_answer"] != "granted" || st["ended_at"] != start.Add(90*time.Second).UTC().Format(time.RFC3339) {
+		t.Fatalf("device/tv after approval: %v", st)
+	}
+	if rec := e.storedDevice("tv"); rec.DeviceCode != "" {
+		t.Fatal("the device code is kept after the authorization ended")
+	}
+	a := e.b.cachedAccount("tv")
+	a.mu.Lock()
+	cfg := *a.cfg
+	a.mu.Unlock()
+	if cfg.RefreshToken == "" || cfg.Generation != 1 || cfg.RefreshTokenIssuer != e.sim.AccountsURL("us") || !cfg.GrantedAt.Equal(start.Add(90*time.Second)) {
+		t.Fatalf("account after approval: generation %d, issuer %q, granted %s, refresh token held %v", cfg.Generation, cfg.RefreshTokenIssuer, cfg.GrantedAt, cfg.RefreshToken != "")
+	}
+	status = e.must(logical.ReadOperation, "status/tv", nil).Data
+	if status["has_refresh_token"] != true || status["device_authorization"] != paths.DeviceStateApproved || status["live_tokens"] != 1 {
+		t.Fatalf("status/tv after approval: %v", status)
+	}
+	// The access token that came with the grant is served: no refresh.
+	cr := e.creds("tv", nil)
+	if tok := accessToken(cr); !e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).Refreshes != 0 {
+		t.Fatalf("creds/tv: token valid %v, refreshes %d", e.sim.AccessTokenValid(tok), e.sim.ClientCounters(c.ID).Refreshes)
+	}
+	if len(e.attention()) != 0 {
+		t.Fatalf("attention/ lists %v", e.attention())
+	}
+	sealedMu.Lock()
+	if len(sealed) == 0 || !sealed[devicePrefix+"tv"] {
+		t.Errorf("device records written without seal wrapping: %v", sealed)
+	}
+	sealedMu.Unlock()
+	for where, text := range map[string]string{
+		"logs": e.logs.String(), "status": mustJSON(t, status), "device/ read": mustJSON(t, st),
+	} {
+		assertNoSecrets(t, where, text, deviceCode, cfg.RefreshToken, accessToken(cr), c.Secret)
+	}
+}
+
+// slow_down: the engine waits a whole interval more and keeps to the longer
+// pace. Here a second poller of the same device code makes Zoho count the
+// engine's poll as too soon.
+func TestDeviceAuthorizationSlowDown(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("slow", c)
+	start := e.clock.Now()
+	userCode := e.startDevice("slow").Data["user_code"].(string)
+	deviceCode := e.storedDevice("slow").DeviceCode
+	dt.fire(e) // 30 s: pending
+
+	// Another poller of the same code, 10 s later: Zoho counts every poll.
+	e.clock.Advance(10 * time.Second)
+	other := zoho.NewClient(zoho.Options{Timeout: 2 * time.Second})
+	_, err := other.PollDeviceToken(context.Background(), zoho.App{AccountsURL: e.sim.AccountsURL("us"), ClientID: c.ID, ClientSecret: c.Secret}, deviceCode)
+	if zoho.ClassifyDevicePoll(err) != zoho.DeviceSlowDown {
+		t.Fatalf("the other poller: %v", err)
+	}
+	if at := dt.fire(e); at.Sub(start) != time.Minute {
+		t.Fatalf("second poll at %s", at.Sub(start))
+	}
+	if got := e.sim.ClientCounters(c.ID).DeviceSlowDowns; got != 2 {
+		t.Fatalf("slow_downs %d, want the other poller's and the engine's", got)
+	}
+	if st := e.deviceState("slow"); st["last_poll_answer"] != zoho.CodeSlowDown || st["interval"] != 60 {
+		t.Fatalf("after slow_down: %v", st)
+	}
+	// From now on a poll every 60 s, and Zoho has nothing to complain about.
+	for _, want := range []time.Duration{2 * time.Minute, 3 * time.Minute} {
+		if at := dt.fire(e); at.Sub(start) != want {
+			t.Fatalf("poll at %s, want %s", at.Sub(start), want)
+		}
+	}
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if at := dt.fire(e); at.Sub(start) != 4*time.Minute {
+		t.Fatalf("approving poll at %s", at.Sub(start))
+	}
+	got := e.sim.ClientCounters(c.ID)
+	if got.DeviceSlowDowns != 2 || got.DeviceGrants != 1 || got.DevicePolls != 6 {
+		t.Fatalf("at Zoho: %+v (5 engine polls, 1 other)", got)
+	}
+	if st := e.deviceState("slow"); st["state"] != paths.DeviceStateApproved {
+		t.Fatalf("final state %v", st)
+	}
+}
+
+// access_denied ends the authorization; the account, without a refresh
+// token, is listed by attention/ until a new authorization starts, which a
+// delete of device/<name> cancels.
+func TestDeviceAuthorizationDenied(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("no", c)
+	userCode := e.startDevice("no").Data["user_code"].(string)
+	dt.fire(e)
+	if err := e.sim.DenyDevice(userCode); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if live := dt.live(); len(live) != 0 {
+		t.Fatalf("still polling after access_denied (%d timers)", len(live))
+	}
+	if st := e.deviceState("no"); st["state"] != paths.DeviceStateDenied || st["last_poll_answer"] != zoho.CodeAccessDenied || st["ended_at"] == "" {
+		t.Fatalf("after denial: %v", st)
+	}
+	if got := e.attention(); strings.Join(got["no"], ",") != paths.ReasonDeviceDenied || len(got) != 1 {
+		t.Fatalf("attention/ = %v, want the account with %s", got, paths.ReasonDeviceDenied)
+	}
+	polls := e.sim.ClientCounters(c.ID).DevicePolls
+	e.clock.Advance(10 * time.Minute)
+	if got := e.sim.ClientCounters(c.ID).DevicePolls; got != polls || got != 2 {
+		t.Fatalf("polls %d after the denial (had %d)", got, polls)
+	}
+
+	// A new authorization: pending, the account no longer needs an operator.
+	e.startDevice("no")
+	if got := e.attention(); len(got) != 0 {
+		t.Fatalf("attention/ after a new start: %v", got)
+	}
+	if keys, _ := e.storage.List(context.Background(), attentionPrefix); len(keys) != 0 {
+		t.Fatalf("the attention index keeps %v", keys)
+	}
+	// Cancelled: no poll, no record.
+	e.must(logical.DeleteOperation, "device/no", nil)
+	if live := dt.live(); len(live) != 0 || e.storedDevice("no") != nil {
+		t.Fatalf("after cancel: %d timers, record %+v", len(live), e.storedDevice("no"))
+	}
+	if resp, err := e.request(logical.ReadOperation, "device/no", nil); err != nil || resp != nil {
+		t.Fatalf("device/no after cancel: %v %v", resp, err)
+	}
+	if _, ok := e.must(logical.ReadOperation, "status/no", nil).Data["device_authorization"]; ok {
+		t.Fatal("status shows a cancelled device authorization")
+	}
+}
+
+// Nobody approves: Zoho answers expired at the end of the code's life and
+// the engine stops.
+func TestDeviceAuthorizationExpired(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("late", c)
+	start := e.clock.Now()
+	e.startDevice("late")
+	var last time.Time
+	for i := 0; len(dt.live()) > 0; i++ {
+		if i > 20 {
+			t.Fatal("still polling after 20 polls")
+		}
+		last = dt.fire(e)
+	}
+	if last.Sub(start) != 5*time.Minute {
+		t.Fatalf("last poll at %s, want at the code's expiry", last.Sub(start))
+	}
+	got := e.sim.ClientCounters(c.ID)
+	if got.DevicePolls != 10 || got.DeviceSlowDowns != 0 || got.DeviceGrants != 0 {
+		t.Fatalf("at Zoho: %+v, want 10 polls 30 s apart", got)
+	}
+	if st := e.deviceState("late"); st["state"] != paths.DeviceStateExpired || st["last_poll_answer"] != zoho.CodeExpired {
+		t.Fatalf("after expiry: %v", st)
+	}
+	if got := e.attention(); strings.Join(got["late"], ",") != paths.ReasonDeviceExpired {
+		t.Fatalf("attention/ = %v", got)
+	}
+	if e.storedDevice("late").DeviceCode != "" {
+		t.Fatal("the expired device code is kept")
+	}
+}
+
+// other_dc: the user approved in another data center (the client has Multi
+// DC support there). Polling moves there, the refresh token is issued there,
+// and the account uses that data center from then on.
+func TestDeviceAuthorizationOtherDC(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.sim.RegisterClient(zohosim.Client{DC: "us", MultiDC: []string{"eu"}})
+	e.deviceAccount("far", c)
+	userCode := e.startDevice("far").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", "eu"); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e) // at us: other_dc
+	st := e.deviceState("far")
+	if st["state"] != paths.DeviceStatePending || st["last_poll_answer"] != "other_dc (eu)" || st["accounts_url"] != e.sim.AccountsURL("eu") {
+		t.Fatalf("after other_dc: %v", st)
+	}
+	dt.fire(e) // at eu: the token
+	if got := e.sim.ClientCounters(c.ID); got.DeviceGrants != 1 || got.DevicePolls != 2 {
+		t.Fatalf("at Zoho: %+v", got)
+	}
+	a := e.b.cachedAccount("far")
+	a.mu.Lock()
+	cfg := *a.cfg
+	a.mu.Unlock()
+	if cfg.DataCenter != "eu" || accountsURL(&cfg) != e.sim.AccountsURL("eu") || cfg.RefreshTokenIssuer != e.sim.AccountsURL("eu") || cfg.RefreshToken == "" {
+		t.Fatalf("account after other_dc: data center %q, accounts server %q, issuer %q", cfg.DataCenter, accountsURL(&cfg), cfg.RefreshTokenIssuer)
+	}
+	if cr := e.creds("far", nil); cr.Data["api_domain"] != e.sim.APIDomain("eu") {
+		t.Fatalf("api_domain %v", cr.Data["api_domain"])
+	}
+	// A refresh goes to eu, where the refresh token lives (us would answer invalid_code).
+	e.clock.Advance(time.Hour)
+	cr := e.creds("far", nil)
+	if got := e.sim.ClientCounters(c.ID); got.Refreshes != 1 || got.RefreshFailures != 0 || !e.sim.AccessTokenValid(accessToken(cr)) {
+		t.Fatalf("refresh after other_dc: %+v", got)
+	}
+}
+
+// A restart between polls: the new backend resumes polling on its
+// initialization (or, failing that, at the periodic tick), at the pace
+// stored, and completes the authorization; the old one polls no more.
+func TestDeviceAuthorizationResumesAfterRestart(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("back", c)
+	start := e.clock.Now()
+	userCode := e.startDevice("back").Data["user_code"].(string)
+	dt.fire(e) // 30 s: pending
+
+	e.restart() // the old backend's timer is stopped
+	if live := dt.live(); len(live) != 0 {
+		t.Fatalf("%d polls scheduled before the new backend resumed", len(live))
+	}
+	if _, err := e.request(logical.RollbackOperation, "", nil); err != nil { // a periodic tick
+		t.Fatal(err)
+	}
+	if live := dt.live(); len(live) != 1 || live[0].at.Sub(start) != time.Minute {
+		t.Fatalf("after the periodic tick: %d polls scheduled", len(live))
+	}
+	dt.fire(e) // 60 s: pending
+
+	e.restart()
+	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	live := dt.live()
+	if len(live) != 1 || live[0].at.Sub(start) != 90*time.Second {
+		t.Fatalf("after initialization: %d polls scheduled", len(live))
+	}
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if got := e.sim.ClientCounters(c.ID); got.DevicePolls != 3 || got.DeviceGrants != 1 || got.DeviceSlowDowns != 0 {
+		t.Fatalf("at Zoho: %+v", got)
+	}
+	if st := e.deviceState("back"); st["state"] != paths.DeviceStateApproved {
+		t.Fatalf("after the restarts: %v", st)
+	}
+	e.creds("back", nil)
+	// A later tick resumes nothing more.
+	if _, err := e.request(logical.RollbackOperation, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if live := dt.live(); len(live) != 0 {
+		t.Fatalf("%d polls scheduled after the approval", len(live))
+	}
+}
+
+// A poll whose answer was lost after Zoho handed out the tokens: the code is
+// spent, so the next poll answers invalid_code; the account's status says a
+// refresh token may have been lost.
+func TestDeviceLostAnswer(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("lost", c)
+	userCode := e.startDevice("lost").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.AddFault(zohosim.Fault{Endpoint: "device_token", Kind: zohosim.FaultLostAnswer, Times: 1})
+	dt.fire(e)
+	if got := e.sim.ClientCounters(c.ID).DeviceGrants; got != 1 {
+		t.Fatalf("grants %d", got)
+	}
+	if st := e.deviceState("lost"); st["state"] != paths.DeviceStatePending {
+		t.Fatalf("after the lost answer: %v", st)
+	}
+	dt.fire(e)
+	st := e.deviceState("lost")
+	if st["state"] != paths.DeviceStateFailed || !strings.Contains(st["last_poll_answer"].(string), zoho.CodeInvalidCode) {
+		t.Fatalf("after the spent code: %v", st)
+	}
+	reasons := strings.Join(e.attention()["lost"], ",")
+	if !strings.Contains(reasons, paths.ReasonInterruptedExchange) || !strings.Contains(reasons, paths.ReasonDeviceFailed) {
+		t.Fatalf("attention reasons %q", reasons)
+	}
+	if s := e.must(logical.ReadOperation, "status/lost", nil).Data; s["interrupted_exchange_at"] == "" {
+		t.Fatalf("status/lost: %v", s)
+	}
+	if len(dt.live()) != 0 {
+		t.Fatal("still polling")
+	}
+}
+
+// Zoho's accounts server failing: polls go on at the interval, then less
+// often, with the same device code.
+func TestDeviceAuthorizationRetriesWithBackoff(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("flaky", c)
+	start := e.clock.Now()
+	userCode := e.startDevice("flaky").Data["user_code"].(string)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "device_token", Kind: zohosim.FaultStatus, Status: 503, Times: 2})
+	var at []time.Duration
+	for i := 0; i < 3; i++ {
+		at = append(at, dt.fire(e).Sub(start))
+	}
+	// 503 at 30 s, again after one interval, then after two.
+	if fmt.Sprint(at) != fmt.Sprint([]time.Duration{30 * time.Second, time.Minute, 2 * time.Minute}) {
+		t.Fatalf("polls at %v", at)
+	}
+	if st := e.deviceState("flaky"); st["state"] != paths.DeviceStatePending || st["last_poll_answer"] != zoho.CodeAuthorizationPending {
+		t.Fatalf("after recovery: %v", st)
+	}
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if next := dt.fire(e).Sub(start); next != 150*time.Second {
+		t.Fatalf("after recovery the pace is the interval again: next poll at %s", next)
+	}
+	if got := e.sim.ClientCounters(c.ID); got.DeviceGrants != 1 || got.DevicePolls != 4 {
+		t.Fatalf("at Zoho: %+v", got)
+	}
+}
+
+// Deleting the account stops polling at once: no poll after the delete,
+// even from a timer that fired meanwhile.
+func TestDeviceDeleteStopsPolling(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("gone", c)
+	e.startDevice("gone")
+	dt.fire(e)
+	next := dt.live()
+	if len(next) != 1 {
+		t.Fatalf("%d polls scheduled", len(next))
+	}
+	e.must(logical.DeleteOperation, "config/gone", nil)
+	if len(dt.live()) != 0 || e.storedDevice("gone") != nil {
+		t.Fatal("the deleted account's authorization is still polled or stored")
+	}
+	next[0].f() // a timer that fired just before the delete
+	e.clock.Advance(10 * time.Minute)
+	if got := e.sim.ClientCounters(c.ID).DevicePolls; got != 1 {
+		t.Fatalf("polls %d after the delete, want only the one before", got)
+	}
+	// A restart finds nothing to resume.
+	e.restart()
+	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if len(dt.live()) != 0 {
+		t.Fatal("a restart resumed the deleted account's authorization")
+	}
+}
+
+// The backend's cleanup stops polling for good.
+func TestDeviceCleanupStopsPolling(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("down", c)
+	e.startDevice("down")
+	next := dt.live()
+	e.b.Cleanup(context.Background())
+	if len(next) != 1 || len(dt.live()) != 0 {
+		t.Fatalf("timers before cleanup %d, after %d", len(next), len(dt.live()))
+	}
+	next[0].f()
+	if got := e.sim.ClientCounters(c.ID).DevicePolls; got != 0 {
+		t.Fatalf("polls %d after cleanup", got)
+	}
+}
+
+// Writing device/<name> while one is pending replaces it: the old code is
+// no longer polled, so approving it gives the engine nothing.
+func TestDeviceAuthorizationReplacesPending(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("again", c)
+	first := e.startDevice("again").Data["user_code"].(string)
+	dt.fire(e)
+	resp := e.startDevice("again")
+	second := resp.Data["user_code"].(string)
+	if second == first || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], first) {
+		t.Fatalf("second start: %v, warnings %v", resp.Data, resp.Warnings)
+	}
+	if live := dt.live(); len(live) != 1 {
+		t.Fatalf("%d polls scheduled after the replacement", len(live))
+	}
+	if err := e.sim.ApproveDevice(first, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if got := e.sim.ClientCounters(c.ID); got.DeviceGrants != 0 {
+		t.Fatalf("the replaced code was polled: %+v", got)
+	}
+	if err := e.sim.ApproveDevice(second, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if got := e.sim.ClientCounters(c.ID); got.DeviceCodesIssued != 2 || got.DeviceGrants != 1 || got.DevicePolls != 3 {
+		t.Fatalf("at Zoho: %+v", got)
+	}
+	if st := e.deviceState("again"); st["state"] != paths.DeviceStateApproved || st["user_code"] != second {
+		t.Fatalf("final: %v", st)
+	}
+}
+
+// An account that holds a refresh token is re-authorized through the device
+// flow: the new refresh token replaces the old one, which is revoked at Zoho,
+// exactly as with a new grant code.
+func TestDeviceAuthorizationReplacesRefreshToken(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.account("held", nil)
+	old := e.b.cachedAccount("held").cfg.RefreshToken
+	resp := e.startDevice("held")
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "revoked") {
+		t.Fatalf("warnings %v", resp.Warnings)
+	}
+	if err := e.sim.ApproveDevice(resp.Data["user_code"].(string), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	a := e.b.cachedAccount("held")
+	a.mu.Lock()
+	rt, gen := a.cfg.RefreshToken, a.cfg.Generation
+	a.mu.Unlock()
+	if rt == old || rt == "" || gen != 2 {
+		t.Fatalf("generation %d, refresh token replaced %v", gen, rt != old)
+	}
+	if got := e.sim.ClientCounters(c.ID); got.RevokedRefresh != 1 || got.DeviceGrants != 1 {
+		t.Fatalf("at Zoho: %+v", got)
+	}
+	if cr := e.creds("held", nil); !e.sim.AccessTokenValid(accessToken(cr)) {
+		t.Fatal("creds after re-authorization")
+	}
+}
+
+// Bad starts: an unknown account, an account without scopes, a client Zoho
+// does not know. Each answers 400 naming what to fix, and nothing is stored
+// or polled.
+func TestDeviceStartRejected(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	msg, status := e.fails(logical.UpdateOperation, "device/nobody", nil)
+	if status != 400 || !strings.Contains(msg, `no account named "nobody"`) {
+		t.Fatalf("unknown account: %d %s", status, msg)
+	}
+	c := e.newClient("us")
+	e.must(logical.CreateOperation, "config/bare", map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"),
+	})
+	msg, status = e.fails(logical.UpdateOperation, "device/bare", nil)
+	if status != 400 || !strings.HasPrefix(msg, "scopes: ") {
+		t.Fatalf("no scopes: %d %s", status, msg)
+	}
+	if got := e.sim.ClientCounters(c.ID).DeviceCodeRequests; got != 0 {
+		t.Fatalf("device code requests %d", got)
+	}
+	e.must(logical.CreateOperation, "config/stranger", map[string]interface{}{
+		"client_id": "1000.UNKNOWNCLIENTUNKNOWNCLIENT12", "client_secret": "x", "accounts_url": e.sim.AccountsURL("us"), "scopes": "ZohoCRM.modules.ALL",
+	})
+	msg, status = e.fails(logical.UpdateOperation, "device/stranger", nil)
+	if status != 400 || !strings.Contains(msg, zoho.CodeInvalidClient) || !strings.Contains(msg, "no device authorization was started") {
+		t.Fatalf("unknown client: %d %s", status, msg)
+	}
+	// A client_credentials account has no user to authorize.
+	cc := e.ccAccount("org", nil)
+	msg, status = e.fails(logical.UpdateOperation, "device/org", nil)
+	if status != 400 || !strings.HasPrefix(msg, "grant_type: ") {
+		t.Fatalf("client_credentials account: %d %s", status, msg)
+	}
+	if got := e.sim.ClientCounters(cc.ID).DeviceCodeRequests; got != 0 {
+		t.Fatalf("device code requests for the client_credentials account: %d", got)
+	}
+	if keys, _ := e.storage.List(context.Background(), devicePrefix); len(keys) != 0 || len(dt.live()) != 0 {
+		t.Fatalf("stored %v, %d polls scheduled", keys, len(dt.live()))
+	}
+}
+
+// A crash after a poll was sent and before its answer was stored: the
+// restarted engine knows the answer was lost (the poll is stored in flight),
+// so when the code then turns out spent, the account's status says a refresh
+// token may have been lost.
+func TestDeviceCrashMidPoll(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("crash", c)
+	userCode := e.startDevice("crash").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The poll is sent (and Zoho hands out the tokens), then nothing more
+	// reaches storage: the process is gone.
+	e.sim.AddFault(zohosim.Fault{Endpoint: "device_token", Kind: zohosim.FaultLostAnswer, Times: 1})
+	var dead atomic.Bool
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if dead.Load() {
+			return fmt.Errorf("the process died")
+		}
+		if entry.Key == devicePrefix+"crash" && strings.Contains(string(entry.Value), `"in_flight":"2026`) {
+			dead.Store(true) // the poll is recorded as sent: die after this write
+		}
+		return nil
+	})
+	dt.fire(e)
+	if rec := e.storedDevice("crash"); rec.InFlight.IsZero() || rec.AnswerLost {
+		t.Fatalf("stored before the crash: %+v", rec)
+	}
+	e.storage.setPutHook(nil)
+	e.restart()
+	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if got := e.sim.ClientCounters(c.ID); got.DeviceGrants != 1 || got.DevicePolls != 2 {
+		t.Fatalf("at Zoho: %+v", got)
+	}
+	reasons := strings.Join(e.attention()["crash"], ",")
+	if !strings.Contains(reasons, paths.ReasonInterruptedExchange) || !strings.Contains(reasons, paths.ReasonDeviceFailed) {
+		t.Fatalf("attention reasons %q", reasons)
+	}
+}
