@@ -280,7 +280,7 @@ func (b *Backend) CancelDeviceAuthorization(ctx context.Context, s logical.Stora
 }
 
 // forgetDeviceLocked stops polling the account's device authorization and
-// removes it (the account is being deleted). The caller holds the account's
+// removes it (the account is being deleted or revoked). The caller holds the account's
 // lock.
 func (b *Backend) forgetDeviceLocked(ctx context.Context, s logical.Storage, name string) {
 	b.dropDevicePoll(name, "")

@@ -725,3 +725,30 @@ func TestDeviceCrashMidPoll(t *testing.T) {
 		t.Fatalf("attention reasons %q", reasons)
 	}
 }
+
+// revoke/ stops a pending device authorization too: an approval that comes
+// later must not hand the account a new refresh token behind the revocation.
+func TestRevokeCancelsDeviceAuthorization(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("halt", c)
+	started := e.startDevice("halt")
+	dt.fire(e)
+	if len(dt.live()) != 1 {
+		t.Fatalf("%d polls scheduled", len(dt.live()))
+	}
+	e.must(logical.UpdateOperation, "revoke/halt", nil)
+	if len(dt.live()) != 0 || e.storedDevice("halt") != nil {
+		t.Fatal("revoke/ left the device authorization polled or stored")
+	}
+	if err := e.sim.ApproveDevice(started.Data["user_code"].(string), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(10 * time.Minute)
+	if got := e.sim.ClientCounters(c.ID); got.DevicePolls != 1 || got.DeviceGrants != 0 {
+		t.Fatalf("after revoke/: %d polls, %d grants; want the one poll before it and no grant", got.DevicePolls, got.DeviceGrants)
+	}
+	if _, status := e.fails(logical.ReadOperation, "creds/halt", nil); status != 400 {
+		t.Fatalf("creds after revoke/: %d", status)
+	}
+}

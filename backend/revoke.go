@@ -43,6 +43,9 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 		}
 		return rep.result(), nil
 	}
+	// A device authorization approved later would hand the account a new
+	// refresh token behind the revocation: stop it first.
+	b.forgetDeviceLocked(ctx, s, name)
 	if next.RefreshToken == "" {
 		if err := b.retryRevocationsLocked(ctx, s, name); err != nil {
 			return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
