@@ -69,14 +69,6 @@ func (z *fakeZoho) ClientCredentials(context.Context, zoho.App, string, string) 
 }
 func (z *fakeZoho) Revoke(context.Context, string, string) error { return nil }
 
-// discardStorage keeps nothing: in production the engine's storage is Vault's.
-type discardStorage struct{}
-
-func (discardStorage) List(context.Context, string) ([]string, error)             { return nil, nil }
-func (discardStorage) Get(context.Context, string) (*logical.StorageEntry, error) { return nil, nil }
-func (discardStorage) Put(context.Context, *logical.StorageEntry) error           { return nil }
-func (discardStorage) Delete(context.Context, string) error                       { return nil }
-
 // runHeapProbe is the child's side: it creates n accounts (each read once)
 // in one engine, then starts a second engine on the same storage, as a
 // restarted plugin would be, and reads each account once more: the live heap
