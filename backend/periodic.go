@@ -5,6 +5,7 @@ package backend
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -65,7 +66,7 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	started := time.Now()
 	horizon := now.Add(b.opts.PeriodicInterval)
 	var due []*account
-	examined := 0
+	examined, overdue := 0, 0
 	b.inUse.Range(func(a *account) bool {
 		examined++
 		view := a.view.Load()
@@ -82,7 +83,19 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 		case now.Before(view.refreshAt):
 			b.scheduleRefresh(s, a, view.refreshAt.Sub(now), view.refreshAt)
 		default:
-			due = append(due, a)
+			// Overdue: its point passed before a run saw it (a cohort minted
+			// between two runs). If the token has time left, spread these
+			// over the next interval rather than refreshing them together.
+			latest := view.expiresAt.Add(-refreshLead(view.lifetime))
+			window := min(b.opts.PeriodicInterval, latest.Sub(now))
+			if window < time.Second {
+				due = append(due, a)
+				break
+			}
+			_, frac := math.Modf(float64(overdue) * goldenFrac)
+			overdue++
+			d := time.Duration(frac * float64(window))
+			b.scheduleRefresh(s, a, d, now.Add(d))
 		}
 		return true
 	})
@@ -110,13 +123,14 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	return len(due)
 }
 
-// scheduleRefresh starts a's background refresh after d, at its refresh point
-// at, unless one is already scheduled for that point. The timer does nothing
+// scheduleRefresh starts a's background refresh after d, at at, unless a
+// timer set earlier fires by then. The timer does nothing
 // if the account was replaced or refreshed meanwhile, or the backend stopped.
 func (b *Backend) scheduleRefresh(s logical.Storage, a *account, d time.Duration, at time.Time) {
-	if a.scheduledFor.Swap(at.UnixNano()) == at.UnixNano() {
-		return
+	if prev := a.scheduledFor.Load(); prev != 0 && prev <= at.UnixNano() {
+		return // a timer set earlier fires by then
 	}
+	a.scheduledFor.Store(at.UnixNano())
 	b.timersMu.Lock()
 	defer b.timersMu.Unlock()
 	if b.bgCtx.Err() != nil {
@@ -129,6 +143,7 @@ func (b *Backend) scheduleRefresh(s logical.Storage, a *account, d time.Duration
 		b.timersMu.Lock()
 		delete(b.timers, a)
 		b.timersMu.Unlock()
+		a.scheduledFor.Store(0)
 		view := a.view.Load()
 		if b.cachedAccount(a.name) != a || view == nil || b.now().Before(view.refreshAt) {
 			return

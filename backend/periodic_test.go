@@ -238,3 +238,68 @@ func TestRefreshesRunAtTheirOwnPointsNotAtTheTick(t *testing.T) {
 		}
 	}
 }
+
+// Accounts whose refresh point passed before the first periodic run saw them
+// (a cohort minted between two runs) are not all refreshed at that run: those
+// whose tokens have time left are spread over the next interval.
+func TestOverdueRefreshesAreSpreadOverTheNextInterval(t *testing.T) {
+	timers := &fakeTimers{}
+	var clock *fakeClock
+	e := newEnv(t, func(_ *zohosim.Config, o *Options) {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return timers.afterFunc(clock)(d, f) }
+	})
+	clock = e.clock
+	const n = 60
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("late%02d", i)
+		e.account(name, nil)
+		e.creds(name, nil)
+	}
+	// Half an hour on, about half the points have passed; nobody ran the
+	// periodic function meanwhile.
+	e.clock.Advance(30 * time.Minute)
+	overdue := 0
+	for i := 0; i < n; i++ {
+		a := e.b.cachedAccount(fmt.Sprintf("late%02d", i))
+		a.lastRead.Store(e.clock.Now().UnixNano())
+		if !e.clock.Now().Before(a.view.Load().refreshAt) {
+			overdue++
+		}
+	}
+	if overdue < 10 {
+		t.Fatalf("only %d accounts overdue: the test needs a cohort", overdue)
+	}
+	e.b.refreshDue(context.Background(), e.storage)
+	e.b.bgWG.Wait()
+	if got := e.sim.Counters().Refreshes; got != 0 {
+		t.Fatalf("%d of %d overdue accounts refreshed at once at the periodic run", got, overdue)
+	}
+	start := e.clock.Now()
+	perBucket := map[int]int{}
+	scheduled := timers.take()
+	ran := 0
+	for _, tm := range scheduled {
+		if tm.at.After(start.Add(time.Minute)) {
+			t.Fatalf("a refresh scheduled %s after the run, beyond the next one", tm.at.Sub(start))
+		}
+		perBucket[int(tm.at.Sub(start)/(10*time.Second))]++
+		e.clock.Advance(tm.at.Sub(e.clock.Now()))
+		tm.f()
+		e.b.bgWG.Wait()
+		ran++
+	}
+	// The overdue ones and those whose points come before the next run.
+	if got := e.sim.Counters().Refreshes; got != int64(ran) || ran < overdue || ran > overdue+n/6 {
+		t.Fatalf("%d refreshes, %d timers run, %d accounts overdue", got, ran, overdue)
+	}
+	for i := 0; i < n; i++ {
+		if v := e.b.cachedAccount(fmt.Sprintf("late%02d", i)).view.Load(); !e.clock.Now().Before(v.refreshAt) {
+			t.Fatalf("late%02d still overdue", i)
+		}
+	}
+	for b, c := range perBucket {
+		if c > (ran+5)/6+3 {
+			t.Fatalf("%d of %d refreshes in the 10 s from %d s: not spread (%v)", c, ran, b*10, perBucket)
+		}
+	}
+}
