@@ -133,7 +133,10 @@ func (b *bench) partMany(ctx context.Context) error {
 			// This size's leases, before the next size: only its
 			// leases are left under zoho/creds/ (earlier parts' were
 			// revoked before part 4).
-			b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", fmt.Sprintf("engine leases of part 4, %d accounts", n), res.LeasesIssued))
+			// About 5 leases per account: more time than the admin
+			// client's 10 minutes at 100 000 accounts and beyond.
+			admin := newAdminClient(b.v.Addr, b.tr, 10*time.Minute+time.Duration(res.LeasesIssued)*2*time.Millisecond)
+			b.res.Revocations = append(b.res.Revocations, revokePrefixOn(ctx, admin, "zoho/creds/", fmt.Sprintf("engine leases of part 4, %d accounts", n), res.LeasesIssued))
 		}
 		if err != nil {
 			return fmt.Errorf("%d accounts: %w", n, err)

@@ -151,7 +151,7 @@ func renderMarkdown(r *results, set settings) string {
 	if !r.Quick && !r.Partial {
 		took = fmt.Sprintf(" (this one took %.1f minutes)", r.TotalSeconds/60)
 	}
-	p("Run it with `make bench` (which also runs the backend's Go benchmarks), or `go run ./scripts/bench [-quick] [-out FILE]` from the repository root; the Vault binary is `$VAULT_BIN`, else what `scripts/vault.sh` prints. A full run writes this file%s; `-quick` writes only with `-out`; `-keep` keeps the temporary directory with Vault's log.\n\n", took)
+	p("Run it with `make bench` (which also runs the backend's Go benchmarks), or `go run ./scripts/bench [-quick] [-many SIZES] [-out FILE]` from the repository root; the Vault binary is `$VAULT_BIN`, else what `scripts/vault.sh` prints. A full run writes this file%s; `-quick` writes only with `-out`; `-keep` keeps the temporary directory with Vault's log. `-many` (`BENCH_MANY` for make) sets the sizes of part 4: `make bench` runs it at 10 000 accounts; this file is meant to be made with `make bench BENCH_MANY=10000,100000` (this run: %s).\n\n", took, manySizesText(r))
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPUs (`nproc`) | %d |\n", r.Machine.CPUs)
 	p("| CPU model | %s |\n", r.Machine.Model)
@@ -294,6 +294,14 @@ func renderMarkdown(r *results, set settings) string {
 		p("*Refreshes per account in the window* is the token requests an account in steady use spends per token lifetime on background refreshes (Zoho allows 10 per refresh token per 10 minutes; its tokens live an hour).\n\n")
 		p("Refreshes per 10 s in the window: `%s`.\n\n", joinInts(sp.Buckets))
 		p("Refreshes per 10 s from the start of creation: `%s`.\n\n", joinInts(sp.Timeline))
+		if len(sp.PeriodicAt) > 0 {
+			at := make([]string, len(sp.PeriodicAt))
+			for i, t := range sp.PeriodicAt {
+				at[i] = fmt.Sprintf("%.1f", t)
+			}
+			p("Runs of the periodic function (`zoho_periodic_runs_total` polled with the counter) seen at %s s after creation began; refreshes in the 2 s before each was seen: `%s` (%.1f per 2 s on average over the window).\n\n",
+				strings.Join(at, ", "), joinInts(sp.PeriodicRefreshes), sp.Mean/5)
+		}
 		if sp.ReadFirstErr != "" {
 			p("First read error: `%s`\n\n", oneLine(sp.ReadFirstErr))
 		}
@@ -448,8 +456,29 @@ func notes(r *results) []string {
 		if sp.Mean > 0 && nb > 1 {
 			chance = (sp.Mean + math.Sqrt(2*math.Log(nb)*sp.Mean)) / sp.Mean
 		}
-		out = append(out, fmt.Sprintf("Refresh spread target missed: %d tokens minted within %.1f s %s, so the busiest 10 s held %d refreshes against %.1f on average over the lifetime-long window (%.2f×). The engine puts the refresh point of a token minted by a grant at a point derived from its ID, spread over its life, and runs each background refresh at its point (readers came every %s; a read past the point also starts the refresh). Points spread independently at random would by chance alone make the busiest of %.0f buckets about %.2f× the mean at this cohort size; a larger cohort evens out more.",
-			sp.Accounts, sp.CreateSeconds, done, sp.Busiest, sp.Mean, sp.Ratio, sp.ReadEvery, nb, chance))
+		text := fmt.Sprintf("Refresh spread target missed: %d tokens minted within %.1f s %s, so the busiest 10 s held %d refreshes against %.1f on average over the lifetime-long window (%.2f×). Points spread independently at random would by chance alone make the busiest of %.0f buckets about %.2f× the mean at this cohort size.",
+			sp.Accounts, sp.CreateSeconds, done, sp.Busiest, sp.Mean, sp.Ratio, nb, chance)
+		// The periodic runs within the busiest 10 s, and what came just before them.
+		for k, v := range sp.Buckets {
+			if v != sp.Busiest {
+				continue
+			}
+			from := sp.FirstRefreshAt + float64(k)*bucket.Seconds()
+			for i, at := range sp.PeriodicAt {
+				if at >= from && at < from+bucket.Seconds()+2 {
+					text += fmt.Sprintf(" The busiest 10 s (from %.0f s after creation began) held the periodic run seen at %.1f s, and %d refreshes came in the 2 s before it was seen, against %.1f per 2 s on average",
+						from, at, sp.PeriodicRefreshes[i], sp.Mean/5)
+					if float64(sp.PeriodicRefreshes[i]) > 2*sp.Mean/5 {
+						text += fmt.Sprintf(": that run refreshed at once the accounts in use whose refresh point had passed without a scheduled refresh (a run schedules only the points that come before the next run, so a token minted between runs with its point before the next one waits for a read past its point, every %s here, or for that run).", sp.ReadEvery)
+					} else {
+						text += "."
+					}
+					break
+				}
+			}
+			break
+		}
+		out = append(out, text)
 	}
 	out = append(out, raftNotes(r)...)
 	if len(out) == 0 {
@@ -1028,6 +1057,18 @@ func renderMany(p func(string, ...interface{}), r *results, set settings) {
 		p("**Heap probe.** The engine alone in a child process of the harness (no Vault, no gRPC; storage in memory in the child, as Vault's is in production): %d accounts created and each read once by one engine, then a second engine started on the same storage, as a restarted plugin would be, reads each account once, loading it. **%.0f B of live heap per account** in that second engine (its live heap after the reads less before them, after forced GCs: %.1f MB for all of them; heap obtained from the OS %.1f MB, storage included), and %.0f B allocated per account while creating and first reading it in the first engine. In the plugin under Vault, with the default runtime settings, the same accounts cost %.0f B of RSS each (the fresh process's RSS after the lazy pass less its RSS after its first read, ÷ accounts): the rest is what the Go runtime keeps beyond the live heap (with the default `GOGC=100` the heap may grow to twice the live heap before a collection; the knob lowers that) and the buffers of the plugin protocol. Where the live heap is (`go tool pprof -top -sample_index=inuse_space`):\n\n```\n%s\n```\n\n",
 			h.Accounts, h.HeapPerAccount, float64(h.HeapAllocBytes)/(1<<20), float64(h.HeapSysBytes)/(1<<20), h.AllocsPerCreate, perRSS, h.Top)
 	}
+}
+
+// manySizesText lists the sizes part 4 ran at.
+func manySizesText(r *results) string {
+	if len(r.Many) == 0 {
+		return "part 4 not run"
+	}
+	sizes := make([]string, len(r.Many))
+	for i, m := range r.Many {
+		sizes[i] = fmt.Sprint(m.Accounts)
+	}
+	return "`-many " + strings.Join(sizes, ",") + "`"
 }
 
 // secondsText writes a short duration in ms, or µs below a millisecond.
