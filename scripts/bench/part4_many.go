@@ -132,9 +132,9 @@ func (b *bench) partMany(ctx context.Context) error {
 			b.res.Many = append(b.res.Many, *res)
 			// This size's leases, before the next size: only its
 			// leases are left under zoho/creds/ (earlier parts' were
-			// revoked before part 4).
-			// About 5 leases per account: more time than the admin
-			// client's 10 minutes at 100 000 accounts and beyond.
+			// revoked before part 4). About 5 leases per account:
+			// more time than the admin client's 10 minutes at
+			// 100 000 accounts and beyond.
 			admin := newAdminClient(b.v.Addr, b.tr, 10*time.Minute+time.Duration(res.LeasesIssued)*2*time.Millisecond)
 			b.res.Revocations = append(b.res.Revocations, revokePrefixOn(ctx, admin, "zoho/creds/", fmt.Sprintf("engine leases of part 4, %d accounts", n), res.LeasesIssued))
 		}
@@ -147,8 +147,10 @@ func (b *bench) partMany(ctx context.Context) error {
 
 func (b *bench) manyAtSize(ctx context.Context, n, index int) (*manyResult, error) {
 	prefix := fmt.Sprintf("many%d-", n)
-	if index > 0 && b.set.ManySizes[index-1] == n {
-		prefix = fmt.Sprintf("many%d.%d-", n, index)
+	for _, m := range b.set.ManySizes[:index] {
+		if m == n { // the same size again: other names
+			prefix = fmt.Sprintf("many%d-%d-", n, index)
+		}
 	}
 	logf("part 4: %d accounts (%s…)", n, prefix)
 	vaultPID := b.v.PID()
