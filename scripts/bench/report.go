@@ -909,7 +909,7 @@ func renderMany(p func(string, ...interface{}), r *results, set settings) {
 	p("2. `LIST zoho/config/` %d times, timed from the request until the answer is decoded; the accounts of earlier sizes and parts are still configured, so it lists more than N.\n", listRuns)
 	p("3. `sys/plugins/reload/backend` with `plugin=zoho`, timed until a `creds/` read is answered by the new plugin process.\n")
 	p("4. N/100 accounts are read (the fresh process loads them and they join its accounts *in use*), then the harness waits (at most %s, polling every second) until the engine's `zoho_periodic_runs_total` has grown by %d — Vault runs the periodic function every minute — and reads the last run's `zoho_periodic_accounts_examined` and `zoho_periodic_duration_seconds`, `zoho_accounts_loaded` and `zoho_accounts_in_use`; the plugin's CPU time (`utime + stime` of `/proc/<pid>/stat`) over the wait, which includes the harness's once-a-second read of `zoho/metrics`, is divided by the runs and by the minutes waited.\n", secs(periodicWait), periodicRuns)
-	p("5. *Lazy pass*: every account read once; the fresh process loads each from storage on its first read, so it then holds exactly the N accounts: its `VmRSS`, `RssAnon` and `RssFile` (`/proc/<pid>/status`). *Cached pass*: every account read again, all cached: reads/s and the plugin's CPU time per read.\n")
+	p("5. *Lazy pass*: every account read once; the fresh process loads each from storage on its first read, so it then holds exactly the N accounts: its `VmRSS`, `RssAnon` and `RssFile` (`/proc/<pid>/status`). *Cached pass*: every account read again, all cached: reads/s and the plugin's CPU time per read; as many passes as make 30 000 reads, at most 3 (%s), and the figures are the pass with the median CPU per read.\n", cachedPassesText(ms4))
 	knobs := make([]string, len(set.Knobs))
 	for i, k := range set.Knobs {
 		knobs[i] = "`" + strings.Join(k, " ") + "`"
@@ -1014,8 +1014,12 @@ func renderMany(p func(string, ...interface{}), r *results, set settings) {
 			if !ok {
 				return "—"
 			}
-			text := fmt.Sprintf("%.1f s (**%.0f reads/s**), p50 %.2f ms, p99 %.2f ms, %d errors; **plugin CPU %.0f µs per read** (Vault %.0f µs); other load %.2f cores; RSS after it %.1f MB",
-				s.CachedSeconds, ratio(float64(m.Accounts-s.CachedErrors), s.CachedSeconds), ms(s.CachedP50), ms(s.CachedP99), s.CachedErrors, s.CachedPluginUS, s.CachedVaultUS, s.CachedOtherCores, mb(s.AfterCached.RSS))
+			runs := make([]string, len(s.CachedRunsUS))
+			for i, us := range s.CachedRunsUS {
+				runs[i] = fmt.Sprintf("%.0f", us)
+			}
+			text := fmt.Sprintf("%.1f s (**%.0f reads/s**), p50 %.2f ms, p99 %.2f ms, %d errors; **plugin CPU %.0f µs per read** (passes: %s µs; Vault %.0f µs); other load %.2f cores; RSS after it %.1f MB",
+				s.CachedSeconds, ratio(float64(m.Accounts-s.CachedErrors), s.CachedSeconds), ms(s.CachedP50), ms(s.CachedP99), s.CachedErrors, s.CachedPluginUS, strings.Join(runs, ", "), s.CachedVaultUS, s.CachedOtherCores, mb(s.AfterCached.RSS))
 			if k >= 0 {
 				text += fmt.Sprintf("; **CPU price %.2f×** the default's plugin CPU per read, for %.1f MB less RSS", ratio(s.CachedPluginUS, m.Default.CachedPluginUS), mb(m.Default.AfterLazy.RSS-s.AfterLazy.RSS))
 			}
@@ -1057,6 +1061,15 @@ func renderMany(p func(string, ...interface{}), r *results, set settings) {
 		p("**Heap probe.** The engine alone in a child process of the harness (no Vault, no gRPC; storage in memory in the child, as Vault's is in production): %d accounts created and each read once by one engine, then a second engine started on the same storage, as a restarted plugin would be, reads each account once, loading it. **%.0f B of live heap per account** in that second engine (its live heap after the reads less before them, after forced GCs: %.1f MB for all of them; heap obtained from the OS %.1f MB, storage included), and %.0f B allocated per account while creating and first reading it in the first engine. In the plugin under Vault, with the default runtime settings, the same accounts cost %.0f B of RSS each (the fresh process's RSS after the lazy pass less its RSS after its first read, ÷ accounts): the rest is what the Go runtime keeps beyond the live heap (with the default `GOGC=100` the heap may grow to twice the live heap before a collection; the knob lowers that) and the buffers of the plugin protocol. Where the live heap is (`go tool pprof -top -sample_index=inuse_space`):\n\n```\n%s\n```\n\n",
 			h.Accounts, h.HeapPerAccount, float64(h.HeapAllocBytes)/(1<<20), float64(h.HeapSysBytes)/(1<<20), h.AllocsPerCreate, perRSS, h.Top)
 	}
+}
+
+// cachedPassesText says how many cached passes ran at each size.
+func cachedPassesText(ms4 []manyResult) string {
+	parts := make([]string, len(ms4))
+	for i, m := range ms4 {
+		parts[i] = fmt.Sprintf("%d at %d accounts", cachedPasses(m.Accounts), m.Accounts)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // manySizesText lists the sizes part 4 ran at.
