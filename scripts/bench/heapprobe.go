@@ -1,7 +1,8 @@
 // The heap probe of part 4 runs the engine in a child process of the
-// harness (no Vault, no gRPC, storage discarded as it lives in Vault) with N
-// accounts, each read once, and reports the live heap per account with a
-// heap profile: where the plugin's memory goes.
+// harness (no Vault, no gRPC; storage in memory) with N accounts created and
+// read once, then a second engine on the same storage, as a restarted plugin,
+// reading each once: the live heap per account that second engine holds,
+// with a heap profile: where the plugin's memory goes.
 
 package main
 
@@ -31,10 +32,10 @@ import (
 type heapProbeResult struct {
 	Accounts        int     `json:"accounts"`
 	HeapPerAccount  float64 `json:"heap_per_account"`  // live heap bytes per account after GC
-	HeapAllocBytes  uint64  `json:"heap_alloc_bytes"`  // live heap with every account loaded
-	HeapSysBytes    uint64  `json:"heap_sys_bytes"`    // heap memory obtained from the OS
+	HeapAllocBytes  uint64  `json:"heap_alloc_bytes"`  // the second engine's live heap growth with every account loaded
+	HeapSysBytes    uint64  `json:"heap_sys_bytes"`    // heap memory obtained from the OS (storage included)
 	AllocsPerCreate float64 `json:"allocs_per_create"` // allocated bytes per config write + first read (garbage included)
-	Top             string  `json:"-"`                 // `go tool pprof -top` of the in-use heap
+	Top             string  `json:"-"`                 // `go tool pprof -top` of the second engine's in-use heap growth
 	Err             string  `json:"-"`
 }
 
@@ -117,6 +118,7 @@ func runHeapProbe(n int, profile string) error {
 		}
 	}
 	runtime.ReadMemStats(&m1)
+	allocated := m1.TotalAlloc - m0.TotalAlloc
 	first.Cleanup(ctx)
 	first = nil
 	second, err := start()
@@ -126,7 +128,11 @@ func runHeapProbe(n int, profile string) error {
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
-	allocated := m1.TotalAlloc - m0.TotalAlloc
+	// The profile before the second engine's reads is the base of the
+	// one after: their difference is what it loaded.
+	if err := writeHeapProfile(profile + ".base"); err != nil {
+		return err
+	}
 	for i := 0; i < n; i++ {
 		if err := read(second, name(i)); err != nil {
 			return err
@@ -135,15 +141,9 @@ func runHeapProbe(n int, profile string) error {
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&m2)
-	f, err := os.Create(profile)
-	if err != nil {
+	if err := writeHeapProfile(profile); err != nil {
 		return err
 	}
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		f.Close()
-		return err
-	}
-	f.Close()
 	res := heapProbeResult{
 		Accounts:        n,
 		HeapPerAccount:  (float64(m2.HeapAlloc) - float64(m1.HeapAlloc)) / float64(n),
@@ -154,6 +154,18 @@ func runHeapProbe(n int, profile string) error {
 	runtime.KeepAlive(second)
 	runtime.KeepAlive(storage)
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // heapProbe runs the probe in a child process and summarises its profile.
@@ -179,7 +191,7 @@ func heapProbe(ctx context.Context, dir string, n int) heapProbeResult {
 	if p, err := exec.LookPath("go"); err == nil {
 		goBin = p
 	}
-	out, err := exec.CommandContext(ctx, goBin, "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", profile).CombinedOutput()
+	out, err := exec.CommandContext(ctx, goBin, "tool", "pprof", "-top", "-nodecount=12", "-sample_index=inuse_space", "-diff_base="+profile+".base", profile).CombinedOutput()
 	if err != nil {
 		res.Err = fmt.Sprintf("go tool pprof: %v", err)
 		return res

@@ -52,6 +52,32 @@ func procStatusKB(pid int, key string) int64 {
 	return 0
 }
 
+// memSample is a process's resident memory from /proc/<pid>/status, in KB:
+// VmRSS = RssAnon (heap, stacks: what the process allocated) + RssFile
+// (pages mapped from files: the binary) + RssShmem.
+type memSample struct {
+	RSS, Anon, File, HWM int64
+}
+
+func procMem(pid int) memSample {
+	return memSample{RSS: procStatusKB(pid, "VmRSS"), Anon: procStatusKB(pid, "RssAnon"), File: procStatusKB(pid, "RssFile"), HWM: procStatusKB(pid, "VmHWM")}
+}
+
+// procEnviron is a process's environment; nil if it cannot be read.
+func procEnviron(pid int) map[string]string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return nil
+	}
+	env := map[string]string{}
+	for _, kv := range bytes.Split(raw, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
 // procStatFields returns the fields of /proc/<pid>/stat after the command
 // name (which may hold spaces and parentheses); nil if it cannot be read.
 func procStatFields(pid int) []string {
@@ -79,13 +105,19 @@ func procPPid(pid int) int {
 // findPlugin returns the pid of the child of Vault (ppid) whose command line
 // runs command, or 0.
 func findPlugin(ppid int, command string) int {
+	return findPluginExcept(ppid, command, 0)
+}
+
+// findPluginExcept is findPlugin passing over the process not (one a reload
+// replaces, which may not have exited yet).
+func findPluginExcept(ppid int, command string, not int) int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0
 	}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == not {
 			continue
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))

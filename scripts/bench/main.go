@@ -9,8 +9,12 @@
 //     concurrent readers at expiry;
 //  3. p99 read latency across refresh boundaries and around bursts of lease
 //     ends ÷ steady-state p99;
-//  4. plugin RSS with 10 000 accounts, plugin start after a reload and the
-//     lazy first reads after it; the spread of background refreshes;
+//  4. many accounts, at each size of -many (10 000 by default): creating
+//     them, LIST config/, plugin start after a reload, the periodic
+//     function's work with 1 % of them in use, the RSS of a fresh plugin
+//     process holding exactly them and the CPU of cached reads, under the
+//     default runtime settings and under a memory knob (-knobs); the spread
+//     of background refreshes;
 //  5. Vault lease growth per 1000 reads;
 //
 // then, on a second Vault, single-node on integrated storage (Raft) and
@@ -25,10 +29,12 @@
 // part4_many.go, part4b_spread.go, part5_leases.go, part6_raft.go); this one
 // holds the settings and runs them in order.
 //
-//	go run ./scripts/bench [-quick] [-out docs/benchmarks.md]
+//	go run ./scripts/bench [-quick] [-many 10000,100000] [-knobs GOGC=25] [-parts many] [-out docs/benchmarks.md]
 //
 // -quick runs every part shorter and with 1000 accounts (a smoke test); its
-// report is written only when -out is given. Traffic goes to 127.0.0.1 only.
+// report is written only when -out is given. The report in docs/ is made
+// with -many 10000,100000 (100 000 accounts add about 17 minutes). Traffic
+// goes to 127.0.0.1 only.
 package main
 
 import (
@@ -40,6 +46,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,8 +75,10 @@ type settings struct {
 	BoundaryRate     float64 // reads per second
 	BoundaryDuration time.Duration
 
-	ManyAccounts int
-	CreateLimit  int // config writes at once
+	ManySizes   []int         // part 4 runs at each size in turn
+	ManyTTL     time.Duration // part 4's token lifetime: long enough that no background refresh falls within it
+	Knobs       [][]string    // part 4: runtime settings (plugin environments) measured beside the defaults
+	CreateLimit int           // config writes at once
 
 	SpreadAccounts  int
 	SpreadTTL       time.Duration
@@ -90,7 +99,7 @@ func fullSettings() settings {
 		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 8 * time.Second, Rounds: 4, TargetRounds: 6, SettleMax: time.Minute,
 		BurstAccounts: 5, BurstReaders: 1000, BurstLifetimes: 3, ShortTTL: 20 * time.Second,
 		BoundaryRate: 250, BoundaryDuration: 62 * time.Second,
-		ManyAccounts: 10000, CreateLimit: 16,
+		ManySizes: []int{10000}, ManyTTL: 24 * time.Hour, Knobs: [][]string{{"GOGC=25"}}, CreateLimit: 16,
 		SpreadAccounts: 1000, SpreadTTL: 3 * time.Minute, SpreadReadEvery: 30 * time.Second,
 		LeaseReads: 1000,
 		RaftLevels: []int{1, 16}, RaftRounds: 2, RaftTargetRounds: 4, RaftRound: 2 * time.Second, AgentDuration: 45 * time.Second,
@@ -103,7 +112,7 @@ func quickSettings() settings {
 		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 3 * time.Second, Rounds: 2, TargetRounds: 2, SettleMax: 10 * time.Second,
 		BurstAccounts: 3, BurstReaders: 1000, BurstLifetimes: 2, ShortTTL: 20 * time.Second,
 		BoundaryRate: 250, BoundaryDuration: 32 * time.Second,
-		ManyAccounts: 1000, CreateLimit: 16,
+		ManySizes: []int{1000}, ManyTTL: 24 * time.Hour, Knobs: [][]string{{"GOGC=25"}}, CreateLimit: 16,
 		SpreadAccounts: 200, SpreadTTL: time.Minute, SpreadReadEvery: 10 * time.Second,
 		LeaseReads: 1000,
 		RaftLevels: []int{1, 16}, RaftRounds: 1, RaftTargetRounds: 2, RaftRound: time.Second, AgentDuration: 25 * time.Second,
@@ -112,17 +121,18 @@ func quickSettings() settings {
 
 // bench is the state of one run.
 type bench struct {
-	set      settings
-	root     string
-	work     string
-	vaultBin string
-	v        *vaultproc.Server
-	tr       *http.Transport
-	admin    *api.Client // long timeout, for revocations and reloads
-	pids     pids
-	parts    map[string]bool
+	set       settings
+	root      string
+	work      string
+	pluginDir string
+	vaultBin  string
+	v         *vaultproc.Server
+	tr        *http.Transport
+	admin     *api.Client // long timeout, for revocations and reloads
+	pids      pids
+	parts     map[string]bool
 
-	simLong, simShort, simSpread *zohosim.Server
+	simLong, simShort, simSpread, simMany *zohosim.Server
 
 	res *results
 }
@@ -132,6 +142,8 @@ func main() {
 	out := flag.String("out", "", "where to write the Markdown report (default docs/benchmarks.md for a full run)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (Vault log, plugins)")
 	only := flag.String("parts", "all", "comma-separated parts to run, for working on the harness: throughput, leases, boundary, bursts, spread, many, raft")
+	many := flag.String("many", "", "part 4's sizes, comma-separated (default 10000, 1000 with -quick; docs/benchmarks.md is made with 10000,100000)")
+	knobs := flag.String("knobs", "GOGC=25", "part 4's memory knobs: plugin environments measured beside the defaults, ';' between settings, ',' between the KEY=VALUE of one; empty for none")
 	probe := flag.Int("heap-probe", 0, "internal: run the in-process heap probe with this many accounts and exit")
 	probeProfile := flag.String("heap-profile", "", "internal: where the heap probe writes its profile")
 	flag.Parse()
@@ -147,10 +159,21 @@ func main() {
 	if *quick {
 		set = quickSettings()
 	}
+	var err error
+	if *many != "" {
+		if set.ManySizes, err = parseSizes(*many); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -many:", err)
+			os.Exit(2)
+		}
+	}
+	if set.Knobs, err = parseKnobs(*knobs); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -knobs:", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Every loop below is bounded; this is the backstop for the whole run.
-	ctx, cancel := context.WithTimeout(ctx, 18*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, backstop(set))
 	defer cancel()
 
 	b := &bench{set: set, res: &results{Started: time.Now(), Quick: set.Quick}, parts: map[string]bool{}}
@@ -158,7 +181,7 @@ func main() {
 		b.parts[strings.TrimSpace(p)] = true
 	}
 	b.res.Partial = !b.parts["all"]
-	err := b.run(ctx)
+	err = b.run(ctx)
 	b.res.TotalSeconds = time.Since(b.res.Started).Seconds()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -227,6 +250,7 @@ func (b *bench) run(ctx context.Context) error {
 	// Plugins.
 	t := time.Now()
 	pluginDir := filepath.Join(b.work, "plugins")
+	b.pluginDir = pluginDir
 	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
 		return err
 	}
@@ -237,6 +261,9 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	b.res.BuildSeconds = time.Since(t).Seconds()
+	if st, err := os.Stat(filepath.Join(pluginDir, engineCommand)); err == nil {
+		b.res.PluginBinaryBytes = st.Size()
+	}
 	logf("plugins built in %.1f s", b.res.BuildSeconds)
 	if b.want("throughput") {
 		// The engine's own cost per read, in process, before anything else runs.
@@ -251,7 +278,8 @@ func (b *bench) run(ctx context.Context) error {
 	b.simLong = zohosim.New(zohosim.Config{AccessTokenTTL: time.Hour})
 	b.simShort = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.ShortTTL})
 	b.simSpread = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.SpreadTTL})
-	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread} {
+	b.simMany = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.ManyTTL})
+	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread, b.simMany} {
 		if _, err := s.Start("127.0.0.1:0"); err != nil {
 			return fmt.Errorf("starting the simulator: %w", err)
 		}
@@ -347,22 +375,74 @@ func (b *bench) runDev(ctx context.Context, pluginDir string) error {
 	if b.want("many") {
 		// On a Vault without the leases of the parts before it.
 		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases of parts 2, 3, 5 and the spread", -1))
+		// Each size revokes its leases when done.
 		if err := b.partMany(ctx); err != nil {
 			return fmt.Errorf("many accounts: %w", err)
 		}
-		logf("heap probe: the engine in process with %d accounts", b.set.ManyAccounts)
-		b.res.Heap = heapProbe(ctx, b.work, b.set.ManyAccounts)
+		n := b.set.ManySizes[0]
+		logf("heap probe: the engine in process with %d accounts", n)
+		b.res.Heap = heapProbe(ctx, b.work, n)
 		if b.res.Heap.Err != "" {
 			logf("  heap probe: %s", b.res.Heap.Err)
 		} else {
 			logf("  %.0f bytes of live heap per account", b.res.Heap.HeapPerAccount)
 		}
-		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases of part 4", b.res.Many.LeasesIssued))
 	} else {
 		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases left", -1))
 	}
 	b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "floor/", "floor leases left", -1))
 	return nil
+}
+
+// parseSizes reads -many: account counts, each at least 100 (part 4 puts
+// 1 % of them in use).
+func parseSizes(v string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 100 || n > 1000000 {
+			return nil, fmt.Errorf("%q is not a number of accounts between 100 and 1000000", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// parseKnobs reads -knobs: settings separated by ';', each KEY=VALUE pairs
+// separated by ','.
+func parseKnobs(v string) ([][]string, error) {
+	var out [][]string
+	for _, setting := range strings.Split(v, ";") {
+		if strings.TrimSpace(setting) == "" {
+			continue
+		}
+		var env []string
+		for _, kv := range strings.Split(setting, ",") {
+			kv = strings.TrimSpace(kv)
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return nil, fmt.Errorf("%q is not KEY=VALUE", kv)
+			}
+			env = append(env, kv)
+		}
+		out = append(out, env)
+	}
+	return out, nil
+}
+
+// backstop bounds the whole run: 18 minutes for a full run at 10 000
+// accounts, plus, per account beyond them at each size of part 4, 12 ms and
+// 3 ms per memory knob (at 100 000 accounts with one knob, part 4 took
+// about 10 ms per account here: creating, reading each up to 5 times,
+// waiting for the periodic function, and revoking the leases).
+func backstop(set settings) time.Duration {
+	d := 18 * time.Minute
+	perAccount := 12*time.Millisecond + time.Duration(len(set.Knobs))*3*time.Millisecond
+	for _, n := range set.ManySizes {
+		if n > 10000 {
+			d += time.Duration(n-10000) * perAccount
+		}
+	}
+	return d
 }
 
 func (b *bench) want(part string) bool { return b.parts["all"] || b.parts[part] }
@@ -371,7 +451,7 @@ func (b *bench) shutdown(keep bool) {
 	if b.v != nil {
 		b.v.Stop()
 	}
-	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread} {
+	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread, b.simMany} {
 		if s != nil {
 			_ = s.Close()
 		}

@@ -28,6 +28,12 @@ type spreadResult struct {
 	ReadErrors     int64
 	ReadFirstErr   string
 	Timeline       []int64 // refreshes per 10 s from the start of creation
+	// Runs of the periodic function seen (zoho_periodic_runs_total grew),
+	// seconds after creation began, and the refreshes in the 2 s before
+	// each was seen (the counter grows at the end of a run, after the
+	// refreshes it started).
+	PeriodicAt        []float64
+	PeriodicRefreshes []int64
 }
 
 type spreadRun struct {
@@ -135,13 +141,22 @@ func (b *bench) observeSpread(ctx context.Context, names []string, t0 time.Time)
 		}
 	}()
 
-	// Poll the simulator's refresh counter.
+	// Poll the simulator's refresh counter and the engine's count of
+	// periodic runs.
 	type point struct {
-		at time.Time
-		n  int64
+		at   time.Time
+		n    int64
+		runs float64
+	}
+	mc := b.client()
+	runs := func() float64 {
+		mctx, mcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer mcancel()
+		v, _ := metricFloat(mctx, mc, "zoho/metrics", "zoho_periodic_runs_total")
+		return v
 	}
 	base := b.simSpread.Counters().Refreshes
-	points := []point{{time.Now(), base}}
+	points := []point{{time.Now(), base, runs()}}
 	var first time.Time
 	hardStop := t0.Add(ttl + window + time.Minute)
 	tick := time.NewTicker(500 * time.Millisecond)
@@ -159,7 +174,7 @@ func (b *bench) observeSpread(ctx context.Context, names []string, t0 time.Time)
 		if first.IsZero() && cur > points[len(points)-1].n {
 			first = points[len(points)-1].at // it happened after the previous poll
 		}
-		points = append(points, point{now, cur})
+		points = append(points, point{now, cur, runs()})
 		if (!first.IsZero() && now.After(first.Add(window+time.Second))) || now.After(hardStop) {
 			break
 		}
@@ -191,6 +206,17 @@ func (b *bench) observeSpread(ctx context.Context, names []string, t0 time.Time)
 		if res.AllDoneAfter < 0 && points[i].n-base >= int64(n) {
 			res.AllDoneAfter = points[i].at.Sub(first).Seconds()
 		}
+	}
+	for i := 1; i < len(points); i++ {
+		if points[i].runs <= points[i-1].runs {
+			continue
+		}
+		var near int64
+		for j := i; j > 0 && points[i].at.Sub(points[j].at) < 2*time.Second; j-- {
+			near += points[j].n - points[j-1].n
+		}
+		res.PeriodicAt = append(res.PeriodicAt, points[i].at.Sub(t0).Seconds())
+		res.PeriodicRefreshes = append(res.PeriodicRefreshes, near)
 	}
 	for _, v := range res.Buckets {
 		res.Total += v

@@ -18,10 +18,12 @@ type results struct {
 	GoVersion    string
 	VaultVersion string
 	BuildSeconds float64
-	TotalSeconds float64
-	Partial      bool          // -parts: not every part ran
-	Settle       float64       // other processes' load (cores) when part 1 began
-	SettleWaited time.Duration // how long the run waited for it
+	// PluginBinaryBytes is the engine plugin's binary on disk.
+	PluginBinaryBytes int64
+	TotalSeconds      float64
+	Partial           bool          // -parts: not every part ran
+	Settle            float64       // other processes' load (cores) when part 1 began
+	SettleWaited      time.Duration // how long the run waited for it
 
 	InProcess   []goBench // the backend's own benchmarks
 	Throughput  []levelResult
@@ -30,7 +32,7 @@ type results struct {
 	Bursts      []burstRow
 	Boundary    boundaryResult
 	Leases      leaseResult
-	Many        manyResult
+	Many        []manyResult // part 4, one per size
 	Heap        heapProbeResult
 	Spread      spreadResult
 	Raft        raftResult
@@ -50,11 +52,23 @@ const (
 	targetBoundary     = 1.5
 	targetLeaseEnd     = 2.0
 	targetAgentSpeedup = 10.0
-	targetRSSMB        = 64
-	targetStart        = 2 * time.Second
-	targetSpread       = 2.0
-	targetManyAccounts = 10000
+	targetStart        = time.Second // reload → first creds/ read, up to targetManyAccounts
+	targetList         = time.Second // LIST config/, up to targetManyAccounts
+	targetSpread       = 1.5
+	targetManyAccounts = 100000
 )
+
+// rssTargetMB is the plugin RSS target of a fresh process holding exactly n
+// accounts; none at sizes other than 10 000 and 100 000.
+func rssTargetMB(n int) (float64, bool) {
+	switch n {
+	case 10000:
+		return 48, true
+	case 100000:
+		return 256, true
+	}
+	return 0, false
+}
 
 var targetNames = map[string]string{
 	"engine":    "engine `creds/` (cached token)",
@@ -137,7 +151,7 @@ func renderMarkdown(r *results, set settings) string {
 	if !r.Quick && !r.Partial {
 		took = fmt.Sprintf(" (this one took %.1f minutes)", r.TotalSeconds/60)
 	}
-	p("Run it with `make bench` (which also runs the backend's Go benchmarks), or `go run ./scripts/bench [-quick] [-out FILE]` from the repository root; the Vault binary is `$VAULT_BIN`, else what `scripts/vault.sh` prints. A full run writes this file%s; `-quick` writes only with `-out`; `-keep` keeps the temporary directory with Vault's log.\n\n", took)
+	p("Run it with `make bench` (which also runs the backend's Go benchmarks), or `go run ./scripts/bench [-quick] [-many SIZES] [-out FILE]` from the repository root; the Vault binary is `$VAULT_BIN`, else what `scripts/vault.sh` prints. A full run writes this file%s; `-quick` writes only with `-out`; `-keep` keeps the temporary directory with Vault's log. `-many` (`BENCH_MANY` for make) sets the sizes of part 4: `make bench` runs it at 10 000 accounts; this file is meant to be made with `make bench BENCH_MANY=10000,100000` (this run: %s).\n\n", took, manySizesText(r))
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPUs (`nproc`) | %d |\n", r.Machine.CPUs)
 	p("| CPU model | %s |\n", r.Machine.Model)
@@ -198,22 +212,13 @@ func renderMarkdown(r *results, set settings) string {
 			secs(leaseHalfWindow), bd.BurstMin, bd.LeaseRatio, ms(bd.LeaseP99), ms(bd.QuietP99), bd.LeaseN, bd.BurstSeconds, bd.BusiestEnds, bd.Rate, targetLeaseEnd,
 			passFail(bd.LeaseRatio > 0 && bd.LeaseRatio <= targetLeaseEnd && bd.LeaseN > 0 && bd.BurstSeconds > 0 && bd.Errors == 0))
 	}
-	m := r.Many
-	if m.Accounts > 0 {
-		rss := max(m.RSSKB, m.RSSAfterLazyKB)
-		scaled := ""
-		if m.Accounts != targetManyAccounts {
-			scaled = fmt.Sprintf(" — only %d accounts in this run", m.Accounts)
-		}
-		p("| Plugin RSS with %d accounts | %.1f MB in a fresh process holding exactly them (after a reload and a read of each); %.1f MB in the process that created them, with %d accounts loaded%s | ≤ %d MB at 10 000 | %s |\n",
-			m.Accounts, mb(m.RSSAfterLazyKB), mb(m.RSSKB), m.LoadedBefore, scaled, targetRSSMB, passFail(rss > 0 && mb(rss) <= targetRSSMB && m.CreateErrors == 0))
-		p("| Plugin start with %d accounts: reload → first `creds/` read answered | %.2f s (reload call %.2f s) | ≤ %.0f s | %s |\n",
-			m.Accounts, m.ReloadToRead.Seconds(), m.ReloadCall.Seconds(), targetStart.Seconds(), passFail(m.ReloadToRead > 0 && m.ReloadToRead <= targetStart))
+	for _, m := range r.Many {
+		summaryMany(p, m, set.CreateLimit)
 	}
 	sp := r.Spread
 	if sp.WindowSeconds > 0 {
-		p("| Background refreshes: busiest 10 s ÷ mean over one token lifetime (%d accounts minted together) | %.2f (busiest %d, mean %.1f per 10 s) | ≤ %.0f | %s |\n",
-			sp.Accounts, sp.Ratio, sp.Busiest, sp.Mean, targetSpread, passFail(sp.Ratio > 0 && sp.Ratio <= targetSpread))
+		p("| Background refreshes: busiest 10 s ÷ mean over one token lifetime (%d accounts minted together) | %.2f (busiest %d, mean %.1f per 10 s; %.2f refreshes per account in that lifetime, the one after the first) | ≤ %.1f | %s |\n",
+			sp.Accounts, sp.Ratio, sp.Busiest, sp.Mean, ratio(float64(sp.Total), float64(sp.Accounts)), targetSpread, passFail(sp.Ratio > 0 && sp.Ratio <= targetSpread))
 	}
 	summaryRaft(p, r)
 	p("\n")
@@ -273,37 +278,8 @@ func renderMarkdown(r *results, set settings) string {
 		}
 		p("\n")
 	}
-	if m.Accounts > 0 {
-		p("## 4. Many accounts: memory, start after a reload, lazy loading\n\n")
-		p("%d accounts (each its own simulator client), created with %d config writes at a time (each exchanges a grant code at the simulator), then each `creds/` read once (%d at a time). The plugin's memory is `VmRSS` of its process (`/proc/<pid>/status`). Then `sys/plugins/reload/backend` with `plugin=zoho`, timed from the request until a `creds/` read is answered, and every account read once more: the first read of an account after a reload loads it from storage. Other load while creating and reading: %.2f cores.\n\n",
-			m.Accounts, set.CreateLimit, set.CreateLimit, m.OtherCores)
-		p("| | |\n|---|---|\n")
-		p("| Create %d accounts | %.1f s (%.0f/s), %d errors |\n", m.Accounts, m.CreateSeconds, ratio(float64(m.Accounts), m.CreateSeconds), m.CreateErrors)
-		p("| First `creds/` read of each | %.1f s (%.0f/s), p50 %.2f ms, p99 %.2f ms, %d errors |\n", m.ReadSeconds, ratio(float64(m.Accounts), m.ReadSeconds), ms(m.ReadP50), ms(m.ReadP99), m.ReadErrors)
-		p("| Plugin RSS before creating them | %.1f MB |\n", mb(m.RSSBeforeKB))
-		p("| Plugin RSS after creating and reading them | %.1f MB (peak `VmHWM` %.1f MB; `zoho_accounts_loaded` %d, with the other parts' accounts) |\n", mb(m.RSSKB), mb(m.HWMKB), m.LoadedBefore)
-		p("| Vault RSS then | %.1f MB |\n", mb(m.VaultRSSKB))
-		restarted := "a new plugin process"
-		if m.PIDAfter == m.PIDBefore {
-			restarted = "the same plugin process (not restarted)"
-		}
-		p("| Reload request answered | %.0f ms |\n", ms(m.ReloadCall))
-		p("| Reload → first `creds/` read answered | %.0f ms (%s: pid %d → %d) |\n", ms(m.ReloadToRead), restarted, m.PIDBefore, m.PIDAfter)
-		p("| Lazy first read of all %d after the reload | %.1f s (%.0f/s), p50 %.2f ms, p99 %.2f ms, %d errors |\n", m.Accounts, m.LazySeconds, ratio(float64(m.Accounts), m.LazySeconds), ms(m.LazyP50), ms(m.LazyP99), m.LazyErrors)
-		p("| Plugin RSS after the reload and the first read (new process, one account loaded) | %.1f MB |\n", mb(m.RSSAfterReloadKB))
-		p("| Plugin RSS after the reload and the lazy reads | %.1f MB (`zoho_accounts_loaded` %d): %.1f KB per account |\n", mb(m.RSSAfterLazyKB), m.LoadedAfterLazy, perAccountRSS(m)/1024)
-		if m.CreateFirstErr != "" {
-			p("\nFirst creation error: `%s`\n", oneLine(m.CreateFirstErr))
-		}
-		h := r.Heap
-		if h.Err != "" {
-			p("\nHeap probe failed: `%s`\n", oneLine(h.Err))
-		} else if h.Accounts > 0 {
-			p("\n**Heap probe.** The engine alone in a child process of the harness (no Vault, no gRPC; storage discarded, as it lives in Vault), %d accounts created and each read once: **%.0f B of live heap per account** (%.1f MB for all of them after a forced GC; heap obtained from the OS %.1f MB), and %.0f B allocated per account while creating and first reading it. In the plugin under Vault, the same accounts cost %.0f B of RSS each (the new process's RSS after the lazy reads less its RSS after the first read, ÷ accounts): the rest is what the Go runtime keeps beyond the live heap (with the default `GOGC=100` the heap may grow to twice the live heap before a collection) and the buffers of the plugin protocol. Where the live heap is (`go tool pprof -top -sample_index=inuse_space`):\n\n```\n%s\n```\n",
-				h.Accounts, h.HeapPerAccount, float64(h.HeapAllocBytes)/(1<<20), float64(h.HeapSysBytes)/(1<<20), h.AllocsPerCreate,
-				perAccountRSS(m), h.Top)
-		}
-		p("\n")
+	if len(r.Many) > 0 {
+		renderMany(p, r, set)
 	}
 	if sp.Accounts > 0 {
 		p("### Spread of background refreshes\n\n")
@@ -318,6 +294,14 @@ func renderMarkdown(r *results, set settings) string {
 		p("*Refreshes per account in the window* is the token requests an account in steady use spends per token lifetime on background refreshes (Zoho allows 10 per refresh token per 10 minutes; its tokens live an hour).\n\n")
 		p("Refreshes per 10 s in the window: `%s`.\n\n", joinInts(sp.Buckets))
 		p("Refreshes per 10 s from the start of creation: `%s`.\n\n", joinInts(sp.Timeline))
+		if len(sp.PeriodicAt) > 0 {
+			at := make([]string, len(sp.PeriodicAt))
+			for i, t := range sp.PeriodicAt {
+				at[i] = fmt.Sprintf("%.1f", t)
+			}
+			p("Runs of the periodic function (`zoho_periodic_runs_total` polled with the counter) seen at %s s after creation began; refreshes in the 2 s before each was seen: `%s` (%.1f per 2 s on average over the window).\n\n",
+				strings.Join(at, ", "), joinInts(sp.PeriodicRefreshes), sp.Mean/5)
+		}
 		if sp.ReadFirstErr != "" {
 			p("First read error: `%s`\n\n", oneLine(sp.ReadFirstErr))
 		}
@@ -457,30 +441,44 @@ func notes(r *results) []string {
 		out = append(out, fmt.Sprintf("Lease-end target missed: p99 %.2f ms within ±%s of the %d seconds in which at least %d of part 3's leases ended, against %.2f ms steady (%.2f×; %d and %d samples; other load %.2f cores). The engine spreads the ends of one token's leases over the floor before its latest end (a twentieth of the lifetime: 1 s for the 20-second tokens of this part, 3 minutes for Zoho's hour), so at %.0f reads/s up to %d of them ended in one second, and Vault revokes each lease at its end (storage deletes and one plugin call each) on the same %d cores that serve the reads.",
 			ms(bd.LeaseP99), secs(leaseHalfWindow), bd.BurstSeconds, bd.BurstMin, ms(bd.QuietP99), bd.LeaseRatio, bd.LeaseN, bd.QuietN, bd.OtherCores, bd.Rate, bd.BusiestEnds, r.Machine.CPUs))
 	}
-	m := r.Many
-	if m.Accounts > 0 {
-		rss := max(m.RSSKB, m.RSSAfterLazyKB)
-		if mb(rss) > targetRSSMB {
-			text := fmt.Sprintf("Memory target missed: the plugin's RSS reached %.1f MB with %d accounts and the other parts' (%.1f MB before creating them). The fresh process after the reload used %.1f MB with one account loaded and %.1f MB with exactly the %d: %.1f KB of RSS per account over a base of %.1f MB.",
-				mb(rss), m.Accounts, mb(m.RSSBeforeKB), mb(m.RSSAfterReloadKB), mb(m.RSSAfterLazyKB), m.Accounts, perAccountRSS(m)/1024, mb(m.RSSAfterReloadKB))
-			if h := r.Heap; h.Err == "" && h.Accounts > 0 {
-				text += fmt.Sprintf(" The heap probe puts the engine's live heap at %.0f B per account (%.1f MB for %d), so about %.0f%% of the growth is live data and the rest runtime headroom: fewer bytes per account (see the probe's top allocation sites) and a memory limit for the plugin's Go runtime (`GOMEMLIMIT`, or a lower `GOGC`) are the two levers.",
-					h.HeapPerAccount, float64(h.HeapAllocBytes)/(1<<20), h.Accounts, 100*h.HeapPerAccount/math.Max(1, perAccountRSS(m)))
-			}
-			out = append(out, text)
-		}
-		if m.PIDAfter == m.PIDBefore && m.PIDAfter != 0 {
-			out = append(out, "The reload did not start a new plugin process (same pid): the start time measures the backend's re-creation in the running process, not a process start.")
-		}
-	}
+	out = append(out, manyNotes(r)...)
 	sp := r.Spread
 	if sp.WindowSeconds > 0 && sp.Ratio > targetSpread {
 		done := "made fewer refreshes than there are accounts within the window"
 		if sp.AllDoneAfter >= 0 {
 			done = fmt.Sprintf("made as many refreshes as there are accounts within %.0f s of the first one", sp.AllDoneAfter)
 		}
-		out = append(out, fmt.Sprintf("Refresh spread target missed: %d tokens minted within %.1f s %s, so the busiest 10 s held %d refreshes against %.1f on average over the lifetime-long window (%.2f×). Readers came every %s and Vault's periodic function runs every minute; the spread comes from where the engine puts each token's refresh point. Placing the refresh point of a token over a larger share of its life (or jittering the first refresh after an account is created) spreads a cohort wider; a cohort minted together keeps some clumping until refreshes drift apart over several lifetimes.",
-			sp.Accounts, sp.CreateSeconds, done, sp.Busiest, sp.Mean, sp.Ratio, sp.ReadEvery))
+		// Refresh points drawn independently would fill the window's
+		// buckets like a Poisson count: the busiest of nb is about
+		// mean + sqrt(2 ln nb · mean).
+		nb := float64(len(sp.Buckets))
+		chance := 0.0
+		if sp.Mean > 0 && nb > 1 {
+			chance = (sp.Mean + math.Sqrt(2*math.Log(nb)*sp.Mean)) / sp.Mean
+		}
+		text := fmt.Sprintf("Refresh spread target missed: %d tokens minted within %.1f s %s, so the busiest 10 s held %d refreshes against %.1f on average over the lifetime-long window (%.2f×). Points spread independently at random would by chance alone make the busiest of %.0f buckets about %.2f× the mean at this cohort size.",
+			sp.Accounts, sp.CreateSeconds, done, sp.Busiest, sp.Mean, sp.Ratio, nb, chance)
+		// The periodic runs within the busiest 10 s, and what came just before them.
+		for k, v := range sp.Buckets {
+			if v != sp.Busiest {
+				continue
+			}
+			from := sp.FirstRefreshAt + float64(k)*bucket.Seconds()
+			for i, at := range sp.PeriodicAt {
+				if at >= from && at < from+bucket.Seconds()+2 {
+					text += fmt.Sprintf(" The busiest 10 s (from %.0f s after creation began) held the periodic run seen at %.1f s, and %d refreshes came in the 2 s before it was seen, against %.1f per 2 s on average",
+						from, at, sp.PeriodicRefreshes[i], sp.Mean/5)
+					if float64(sp.PeriodicRefreshes[i]) > 2*sp.Mean/5 {
+						text += fmt.Sprintf(": that run refreshed at once the accounts in use whose refresh point had passed without a scheduled refresh (a run schedules only the points that come before the next run, so a token minted between runs with its point before the next one waits for a read past its point, every %s here, or for that run).", sp.ReadEvery)
+					} else {
+						text += "."
+					}
+					break
+				}
+			}
+			break
+		}
+		out = append(out, text)
 	}
 	out = append(out, raftNotes(r)...)
 	if len(out) == 0 {
@@ -553,11 +551,6 @@ func minMax(v []float64) (float64, float64) {
 		lo, hi = math.Min(lo, x), math.Max(hi, x)
 	}
 	return lo, hi
-}
-
-// perAccountRSS is the fresh plugin process's RSS growth per account, in bytes.
-func perAccountRSS(m manyResult) float64 {
-	return float64(m.RSSAfterLazyKB-m.RSSAfterReloadKB) * 1024 / float64(max(1, m.Accounts))
 }
 
 func trimS(v []string) []string {
@@ -820,6 +813,317 @@ func raftNotes(r *results) []string {
 			text += " (In a run of this part with the Agent's log at debug level, each \"renewal halted; evicting from cache\" was followed by one forwarded request per waiting reader.)"
 		}
 		out = append(out, text)
+	}
+	return out
+}
+
+// summaryMany is part 4's summary rows at one size.
+func summaryMany(p func(string, ...interface{}), m manyResult, createLimit int) {
+	judged := m.Accounts <= targetManyAccounts
+	result := func(ok bool) string {
+		if !judged {
+			return fmt.Sprintf("— (targets up to %d accounts)", targetManyAccounts)
+		}
+		return passFail(ok)
+	}
+	p("| Create %d accounts through the API (%d config writes at a time, each exchanging a grant code at the simulator) | %.1f s: %.0f accounts/s; %d errors | reported | — |\n",
+		m.Accounts, createLimit, m.CreateSeconds, ratio(float64(m.Accounts), m.CreateSeconds), m.CreateErrors)
+	listed := fmt.Sprintf("max %.2f s, median %.2f s over %d runs (%d keys)", maxDuration(m.ListTimes).Seconds(), medianDuration(m.ListTimes).Seconds(), len(m.ListTimes), m.ListKeys)
+	if m.ListErr != "" {
+		listed += "; " + oneLine(m.ListErr)
+	}
+	p("| `LIST config/` with %d accounts of this size configured | %s | ≤ %s | %s |\n", m.Accounts, listed, secs(targetList),
+		result(m.ListErr == "" && len(m.ListTimes) > 0 && maxDuration(m.ListTimes) <= targetList))
+	p("| Plugin start with %d accounts: reload → first `creds/` read answered | %.2f s (reload call %.2f s) | ≤ %s | %s |\n",
+		m.Accounts, m.Reload.ToRead.Seconds(), m.Reload.Call.Seconds(), secs(targetStart), result(m.Reload.ToRead > 0 && m.Reload.ToRead <= targetStart))
+	pr := m.Periodic
+	measured := fmt.Sprintf("each run examined %d accounts (%d in use, %d loaded, %d configured) in %s; plugin CPU %.0f ms per run, %.0f ms per minute", pr.Examined, pr.InUse, pr.Loaded, pr.Configured, secondsText(pr.RunSeconds), ms(pr.CPUPerRun), ms(pr.CPUPerMinute))
+	if pr.Err != "" {
+		measured += "; " + oneLine(pr.Err)
+	}
+	p("| Periodic function with %d accounts, 1 %% in use (%d read after a reload) | %s | examines the accounts in use, not all | %s |\n",
+		m.Accounts, pr.Read, measured, result(periodicOK(pr)))
+	p("| Plugin RSS, fresh process holding exactly %d accounts | %s |", m.Accounts, rssMeasured(m))
+	if target, ok := rssTargetMB(m.Accounts); ok {
+		p(" ≤ %.0f MB | %s |\n", target, rssResult(m, target))
+	} else {
+		p(" — | — (targets at 10 000 and 100 000) |\n")
+	}
+}
+
+// periodicOK: the last periodic run looked at the accounts in use (within a
+// tenth), far fewer than all the accounts configured.
+func periodicOK(pr periodicResult) bool {
+	return pr.Err == "" && pr.Examined > 0 && pr.InUse > 0 && float64(pr.Examined) <= 1.1*float64(pr.InUse)+1 && pr.Examined*10 < int64(pr.Configured)
+}
+
+// settingOK: the setting's fresh process held every account within target.
+func settingOK(s settingResult, n int, target float64) bool {
+	return s.AfterLazy.RSS > 0 && mb(s.AfterLazy.RSS) <= target && s.LazyErrors == 0 && s.Loaded >= int64(n)
+}
+
+// rssMeasured is the RSS of the fresh process under each setting.
+func rssMeasured(m manyResult) string {
+	target, judged := rssTargetMB(m.Accounts)
+	var parts []string
+	for i, s := range append([]settingResult{m.Default}, m.Knobs...) {
+		text := fmt.Sprintf("%s: %.1f MB (anon %.1f, file %.1f)", s.name(), mb(s.AfterLazy.RSS), mb(s.AfterLazy.Anon), mb(s.AfterLazy.File))
+		if judged {
+			text += " " + passFail(settingOK(s, m.Accounts, target))
+		}
+		if i > 0 {
+			text += fmt.Sprintf(", plugin CPU per cached read %.2f× the default's", ratio(s.CachedPluginUS, m.Default.CachedPluginUS))
+		}
+		parts = append(parts, text)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// rssResult says which setting meets the target.
+func rssResult(m manyResult, target float64) string {
+	if settingOK(m.Default, m.Accounts, target) {
+		return "**PASS** (default settings)"
+	}
+	var with []string
+	for _, s := range m.Knobs {
+		if settingOK(s, m.Accounts, target) {
+			with = append(with, s.name())
+		}
+	}
+	if len(with) > 0 {
+		return "**PASS** with " + strings.Join(with, " or ") + "; **FAIL** with the default settings"
+	}
+	return "**FAIL**"
+}
+
+// renderMany is part 4's section: a column per size.
+func renderMany(p func(string, ...interface{}), r *results, set settings) {
+	ms4 := r.Many
+	p("## 4. Many accounts: creating them, listing, start after a reload, background work, memory\n\n")
+	sizes := make([]string, len(ms4))
+	for i, m := range ms4 {
+		sizes[i] = fmt.Sprint(m.Accounts)
+	}
+	p("Part 4 runs at each size of `-many` in turn (this run: %s accounts; `make bench` runs 10 000; the report in docs/ is made with `-many 10000,100000`). At each size N, in this order:\n\n", strings.Join(sizes, ", "))
+	p("1. N accounts (names `many<N>-…`, each its own simulator client) are created through the API, %d config writes at a time (each exchanges a grant code at the simulator), then each `creds/` read once (%d at a time) by the plugin process that created them. Their simulator's tokens live %s, so that no background refresh falls within the part: with Zoho's hour, the refresh points of tokens minted together are spread over their life (docs/design.md), a few percent of them would come due during the part and their refreshes would add to its CPU figures. Refreshing is measured in parts 2 and 3 and in the refresh spread.\n", set.CreateLimit, set.CreateLimit, secs(set.ManyTTL))
+	p("2. `LIST zoho/config/` %d times, timed from the request until the answer is decoded; the accounts of earlier sizes and parts are still configured, so it lists more than N.\n", listRuns)
+	p("3. `sys/plugins/reload/backend` with `plugin=zoho`, timed until a `creds/` read is answered by the new plugin process.\n")
+	p("4. N/100 accounts are read (the fresh process loads them and they join its accounts *in use*), then the harness waits (at most %s, polling every second) until the engine's `zoho_periodic_runs_total` has grown by %d — Vault runs the periodic function every minute — and reads the last run's `zoho_periodic_accounts_examined` and `zoho_periodic_duration_seconds`, `zoho_accounts_loaded` and `zoho_accounts_in_use`; the plugin's CPU time (`utime + stime` of `/proc/<pid>/stat`) over the wait, which includes the harness's once-a-second read of `zoho/metrics`, is divided by the runs and by the minutes waited.\n", secs(periodicWait), periodicRuns)
+	p("5. *Lazy pass*: every account read once; the fresh process loads each from storage on its first read, so it then holds exactly the N accounts: its `VmRSS`, `RssAnon` and `RssFile` (`/proc/<pid>/status`). *Cached pass*: every account read again, all cached: reads/s and the plugin's CPU time per read; as many passes as make 30 000 reads, at most 3 (%s), and the figures are the pass with the median CPU per read.\n", cachedPassesText(ms4))
+	knobs := make([]string, len(set.Knobs))
+	for i, k := range set.Knobs {
+		knobs[i] = "`" + strings.Join(k, " ") + "`"
+	}
+	if len(knobs) > 0 {
+		p("6. The memory knob: the plugin is registered again (same sha256 and version) with the environment %s (`vault plugin register -env=…`, which the Go runtime of the plugin process reads), reloaded (the harness checks the new process's environment), and both passes run again; then it is registered without an environment and reloaded, so that what follows runs on the defaults.\n", strings.Join(knobs, ", then "))
+	}
+	p("\nThe size's leases are revoked when it is done (see *Revocations*).\n\n")
+
+	p("|")
+	for _, m := range ms4 {
+		p(" | %d accounts", m.Accounts)
+	}
+	p(" |\n|---|")
+	for range ms4 {
+		p("---|")
+	}
+	p("\n")
+	row := func(name string, f func(m manyResult) string) {
+		p("| %s |", name)
+		for _, m := range ms4 {
+			p(" %s |", f(m))
+		}
+		p("\n")
+	}
+	row("Create them through the API", func(m manyResult) string {
+		return fmt.Sprintf("**%.1f s (%.0f accounts/s)**, %d errors; other load %.2f cores while creating and reading", m.CreateSeconds, ratio(float64(m.Accounts), m.CreateSeconds), m.CreateErrors, m.OtherCores)
+	})
+	row("First `creds/` read of each", func(m manyResult) string {
+		return fmt.Sprintf("%.1f s (%.0f/s), p50 %.2f ms, p99 %.2f ms, %d errors", m.ReadSeconds, ratio(float64(m.Accounts), m.ReadSeconds), ms(m.ReadP50), ms(m.ReadP99), m.ReadErrors)
+	})
+	row("Plugin RSS before creating them → after creating and reading them", func(m manyResult) string {
+		return fmt.Sprintf("%.1f → %.1f MB (peak `VmHWM` %.1f MB; `zoho_accounts_loaded` %d, earlier sizes' and parts' accounts included)", mb(m.RSSBeforeKB), mb(m.RSSKB), mb(m.HWMKB), m.LoadedBefore)
+	})
+	row("Vault RSS then", func(m manyResult) string { return fmt.Sprintf("%.1f MB", mb(m.VaultRSSKB)) })
+	row("`LIST config/`", func(m manyResult) string {
+		t := make([]string, len(m.ListTimes))
+		for i, d := range m.ListTimes {
+			t[i] = fmt.Sprintf("%.0f", ms(d))
+		}
+		text := fmt.Sprintf("%d keys; **max %.0f ms**, median %.0f ms (runs: %s ms)", m.ListKeys, ms(maxDuration(m.ListTimes)), ms(medianDuration(m.ListTimes)), strings.Join(t, ", "))
+		if m.ListErr != "" {
+			text += "; " + oneLine(m.ListErr)
+		}
+		return text
+	})
+	row("Reload → first `creds/` read answered", func(m manyResult) string {
+		return fmt.Sprintf("**%.0f ms** (reload request answered in %.0f ms; pid %d → %d)", ms(m.Reload.ToRead), ms(m.Reload.Call), m.PIDBefore, m.Reload.PID)
+	})
+	row("Fresh process after that first read", func(m manyResult) string { return memText(m.Reload.Mem) })
+	row("Periodic function, N/100 accounts in use", func(m manyResult) string {
+		pr := m.Periodic
+		text := fmt.Sprintf("%d read (%d errors); %d configured, **%d loaded, %d in use; the last run examined %d** in %s; %d runs in %.0f s: plugin CPU **%.0f ms per run**, %.0f ms per minute",
+			pr.Read, pr.ReadErrors, pr.Configured, pr.Loaded, pr.InUse, pr.Examined, secondsText(pr.RunSeconds), pr.Runs, pr.WaitSeconds, ms(pr.CPUPerRun), ms(pr.CPUPerMinute))
+		if pr.Err != "" {
+			text += "; " + oneLine(pr.Err)
+		}
+		return text
+	})
+	for k := -1; k < len(set.Knobs); k++ {
+		get := func(m manyResult) (settingResult, bool) {
+			if k < 0 {
+				return m.Default, true
+			}
+			if k < len(m.Knobs) {
+				return m.Knobs[k], true
+			}
+			return settingResult{}, false
+		}
+		label := "Default settings"
+		if k >= 0 {
+			label = "With `" + strings.Join(set.Knobs[k], " ") + "`"
+			row(label+": reload → first `creds/` read", func(m manyResult) string {
+				s, ok := get(m)
+				if !ok {
+					return "—"
+				}
+				return fmt.Sprintf("%.0f ms (pid %d; %s)", ms(s.Reload.ToRead), s.Reload.PID, memText(s.Reload.Mem))
+			})
+		}
+		row(label+": lazy pass (first read of each after the reload)", func(m manyResult) string {
+			s, ok := get(m)
+			if !ok {
+				return "—"
+			}
+			return fmt.Sprintf("%.1f s (%.0f/s), p50 %.2f ms, p99 %.2f ms, %d errors", s.LazySeconds, ratio(float64(m.Accounts), s.LazySeconds), ms(s.LazyP50), ms(s.LazyP99), s.LazyErrors)
+		})
+		row(label+": **the fresh process holding exactly them**", func(m manyResult) string {
+			s, ok := get(m)
+			if !ok {
+				return "—"
+			}
+			text := fmt.Sprintf("**%s** (`zoho_accounts_loaded` %d): %.2f KB of RSS (%.2f KB anonymous) per account over the process after its first read",
+				memText(s.AfterLazy), s.Loaded, float64(s.AfterLazy.RSS-s.Reload.Mem.RSS)/float64(max(1, m.Accounts)), float64(s.AfterLazy.Anon-s.Reload.Mem.Anon)/float64(max(1, m.Accounts)))
+			if target, ok := rssTargetMB(m.Accounts); ok {
+				text += fmt.Sprintf("; target ≤ %.0f MB: %s", target, passFail(settingOK(s, m.Accounts, target)))
+			}
+			return text
+		})
+		row(label+": cached pass", func(m manyResult) string {
+			s, ok := get(m)
+			if !ok {
+				return "—"
+			}
+			runs := make([]string, len(s.CachedRunsUS))
+			for i, us := range s.CachedRunsUS {
+				runs[i] = fmt.Sprintf("%.0f", us)
+			}
+			text := fmt.Sprintf("%.1f s (**%.0f reads/s**), p50 %.2f ms, p99 %.2f ms, %d errors; **plugin CPU %.0f µs per read** (passes: %s µs; Vault %.0f µs); other load %.2f cores; RSS after it %.1f MB",
+				s.CachedSeconds, ratio(float64(m.Accounts-s.CachedErrors), s.CachedSeconds), ms(s.CachedP50), ms(s.CachedP99), s.CachedErrors, s.CachedPluginUS, strings.Join(runs, ", "), s.CachedVaultUS, s.CachedOtherCores, mb(s.AfterCached.RSS))
+			if k >= 0 {
+				text += fmt.Sprintf("; **CPU price %.2f×** the default's plugin CPU per read, for %.1f MB less RSS", ratio(s.CachedPluginUS, m.Default.CachedPluginUS), mb(m.Default.AfterLazy.RSS-s.AfterLazy.RSS))
+			}
+			return text
+		})
+	}
+	if len(set.Knobs) > 0 {
+		row("Back to the default settings: reload → first `creds/` read", func(m manyResult) string {
+			return fmt.Sprintf("%.0f ms (pid %d)", ms(m.Restore.ToRead), m.Restore.PID)
+		})
+	}
+	row("Leases the size's reads created", func(m manyResult) string { return fmt.Sprint(m.LeasesIssued) })
+	for _, m := range ms4 {
+		if m.CreateFirstErr != "" {
+			p("\nFirst creation error at %d accounts: `%s`\n", m.Accounts, oneLine(m.CreateFirstErr))
+		}
+	}
+	p("\n")
+
+	// What grows with what.
+	if len(ms4) >= 2 {
+		a, z := ms4[0], ms4[len(ms4)-1]
+		p("**What grows with all accounts, and what with the accounts in use.** From %d to %d accounts (%.0f×): the last periodic run examined %d → %d accounts (the accounts in use: %d → %d) and took %s → %s, the plugin's CPU per run went %.0f → %.0f ms; the fresh process's RSS with every account loaded went %.1f → %.1f MB (default settings); `LIST config/` went %.0f → %.0f ms (max); reload → first read %.0f → %.0f ms.\n\n",
+			a.Accounts, z.Accounts, ratio(float64(z.Accounts), float64(a.Accounts)), a.Periodic.Examined, z.Periodic.Examined, a.Periodic.InUse, z.Periodic.InUse,
+			secondsText(a.Periodic.RunSeconds), secondsText(z.Periodic.RunSeconds), ms(a.Periodic.CPUPerRun), ms(z.Periodic.CPUPerRun),
+			mb(a.Default.AfterLazy.RSS), mb(z.Default.AfterLazy.RSS), ms(maxDuration(a.ListTimes)), ms(maxDuration(z.ListTimes)), ms(a.Reload.ToRead), ms(z.Reload.ToRead))
+	}
+
+	// RssFile.
+	m0 := ms4[0]
+	p("**`RssFile`** is the part of the RSS mapped from files: here the plugin binary's code and read-only data (%.1f MB on disk), as far as the process has touched them. The fresh process after its first read had %.1f MB of RSS, of which %.1f MB `RssFile`; with every account loaded, `RssFile` was %.1f MB (default settings). It is a fixed cost of the binary that no per-account change reduces; the pages are the kernel's page cache, shared by every process running the same binary (another mount of the plugin), and dropped and read again from the file under memory pressure. `RssAnon` is what the process allocated (Go heap, stacks, runtime) and is where accounts cost memory.\n\n",
+		float64(r.PluginBinaryBytes)/(1<<20), mb(m0.Reload.Mem.RSS), mb(m0.Reload.Mem.File), mb(m0.Default.AfterLazy.File))
+
+	h := r.Heap
+	if h.Err != "" {
+		p("Heap probe failed: `%s`\n\n", oneLine(h.Err))
+	} else if h.Accounts > 0 {
+		perRSS := float64(m0.Default.AfterLazy.RSS-m0.Reload.Mem.RSS) * 1024 / float64(max(1, m0.Accounts))
+		p("**Heap probe.** The engine alone in a child process of the harness (no Vault, no gRPC; storage in memory in the child, as Vault's is in production): %d accounts created and each read once by one engine, then a second engine started on the same storage, as a restarted plugin would be, reads each account once, loading it. **%.0f B of live heap per account** in that second engine (its live heap after the reads less before them, after forced GCs: %.1f MB for all of them; heap obtained from the OS %.1f MB, storage included), and %.0f B allocated per account while creating and first reading it in the first engine. In the plugin under Vault, with the default runtime settings, the same accounts cost %.0f B of RSS each (the fresh process's RSS after the lazy pass less its RSS after its first read, ÷ accounts): the rest is what the Go runtime keeps beyond the live heap (with the default `GOGC=100` the heap may grow to twice the live heap before a collection; the knob lowers that) and the buffers of the plugin protocol. Where the live heap is (`go tool pprof -top -sample_index=inuse_space`):\n\n```\n%s\n```\n\n",
+			h.Accounts, h.HeapPerAccount, float64(h.HeapAllocBytes)/(1<<20), float64(h.HeapSysBytes)/(1<<20), h.AllocsPerCreate, perRSS, h.Top)
+	}
+}
+
+// cachedPassesText says how many cached passes ran at each size.
+func cachedPassesText(ms4 []manyResult) string {
+	parts := make([]string, len(ms4))
+	for i, m := range ms4 {
+		parts[i] = fmt.Sprintf("%d at %d accounts", cachedPasses(m.Accounts), m.Accounts)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// manySizesText lists the sizes part 4 ran at.
+func manySizesText(r *results) string {
+	if len(r.Many) == 0 {
+		return "part 4 not run"
+	}
+	sizes := make([]string, len(r.Many))
+	for i, m := range r.Many {
+		sizes[i] = fmt.Sprint(m.Accounts)
+	}
+	return "`-many " + strings.Join(sizes, ",") + "`"
+}
+
+// secondsText writes a short duration in ms, or µs below a millisecond.
+func secondsText(s float64) string {
+	if s < 0.001 {
+		return fmt.Sprintf("%.0f µs", s*1e6)
+	}
+	return fmt.Sprintf("%.1f ms", s*1000)
+}
+
+func memText(s memSample) string {
+	return fmt.Sprintf("RSS %.1f MB (anon %.1f, file %.1f)", mb(s.RSS), mb(s.Anon), mb(s.File))
+}
+
+// manyNotes explains part 4's missed targets with the run's own numbers.
+func manyNotes(r *results) []string {
+	var out []string
+	for _, m := range r.Many {
+		if m.Accounts > targetManyAccounts {
+			continue
+		}
+		if target, ok := rssTargetMB(m.Accounts); ok && !settingOK(m.Default, m.Accounts, target) {
+			d := m.Default
+			text := fmt.Sprintf("Memory target at %d accounts missed with the default runtime settings: the fresh process held them in %.1f MB of RSS (target %.0f MB): %.1f MB when it had answered its first read (of which %.1f MB `RssFile`, the binary), plus %.2f KB per account, %.2f KB of it anonymous memory.",
+				m.Accounts, mb(d.AfterLazy.RSS), target, mb(d.Reload.Mem.RSS), mb(d.Reload.Mem.File), float64(d.AfterLazy.RSS-d.Reload.Mem.RSS)/float64(m.Accounts), float64(d.AfterLazy.Anon-d.Reload.Mem.Anon)/float64(m.Accounts))
+			if h := r.Heap; h.Err == "" && h.Accounts > 0 {
+				text += fmt.Sprintf(" The heap probe puts the live heap at %.0f B per account (at %d accounts); the rest is the Go runtime's headroom over the live heap.", h.HeapPerAccount, h.Accounts)
+			}
+			for _, s := range m.Knobs {
+				text += fmt.Sprintf(" With %s: %.1f MB, %s, at %.2f× the plugin CPU per cached read.", s.name(), mb(s.AfterLazy.RSS), strings.Trim(passFail(settingOK(s, m.Accounts, target)), "*"), ratio(s.CachedPluginUS, d.CachedPluginUS))
+			}
+			out = append(out, text)
+		}
+		if m.Reload.ToRead > targetStart {
+			out = append(out, fmt.Sprintf("Start target at %d accounts missed: %.2f s from the reload request to the first `creds/` read answered (the request itself %.2f s; other load while creating %.2f cores).", m.Accounts, m.Reload.ToRead.Seconds(), m.Reload.Call.Seconds(), m.OtherCores))
+		}
+		if len(m.ListTimes) > 0 && maxDuration(m.ListTimes) > targetList {
+			out = append(out, fmt.Sprintf("`LIST config/` target at %d accounts missed: up to %.2f s for %d keys (median %.2f s).", m.Accounts, maxDuration(m.ListTimes).Seconds(), m.ListKeys, medianDuration(m.ListTimes).Seconds()))
+		}
+		if pr := m.Periodic; !periodicOK(pr) {
+			out = append(out, fmt.Sprintf("Periodic target at %d accounts not shown: the last run examined %d accounts with %d in use and %d configured (%d runs seen in %.0f s%s).", m.Accounts, pr.Examined, pr.InUse, pr.Configured, pr.Runs, pr.WaitSeconds, strings.TrimSuffix("; "+pr.Err, "; ")))
+		}
 	}
 	return out
 }

@@ -213,27 +213,45 @@ func (s *Server) Command(ctx context.Context, token string, args ...string) *exe
 
 // Plugin is a plugin binary in the server's plugin directory.
 type Plugin struct {
-	Name    string // catalog name, e.g. "zoho"
-	Command string // file name in the plugin directory
-	Version string // the semantic version the binary reports
-	SHA256  string // hex sha256 of the binary
+	Name    string   // catalog name, e.g. "zoho"
+	Command string   // file name in the plugin directory
+	Version string   // the semantic version the binary reports
+	SHA256  string   // hex sha256 of the binary
+	Env     []string // KEY=VALUE pairs Vault sets in the plugin process's environment (`-env`)
 }
 
 // EnablePlugin registers the secrets plugin p by sha256 and version with the
 // vault CLI, as an operator would, and mounts it at path.
 func (s *Server) EnablePlugin(ctx context.Context, p Plugin, path string) error {
-	run := func(args ...string) error {
-		out, err := s.Command(ctx, s.Token, args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("vault %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := run("plugin", "register", "-sha256="+p.SHA256, "-version="+p.Version,
-		"-command="+p.Command, "secret", p.Name); err != nil {
+	if err := s.RegisterPlugin(ctx, p); err != nil {
 		return err
 	}
-	return run("secrets", "enable", "-path="+path, "-plugin-version="+p.Version, p.Name)
+	return s.vault(ctx, "secrets", "enable", "-path="+path, "-plugin-version="+p.Version, p.Name)
+}
+
+// RegisterPlugin registers the secrets plugin p in the catalog by sha256 and
+// version, with its environment. Registering the same name and version again
+// replaces the entry, e.g. with another Env: the plugin's running processes
+// keep theirs, and a reload of the plugin (sys/plugins/reload/backend) starts
+// them again with the new entry.
+func (s *Server) RegisterPlugin(ctx context.Context, p Plugin) error {
+	args := []string{"plugin", "register", "-sha256=" + p.SHA256, "-version=" + p.Version, "-command=" + p.Command}
+	for _, kv := range p.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("vaultproc: plugin %s: environment entry %q is not KEY=VALUE", p.Name, kv)
+		}
+		args = append(args, "-env="+kv)
+	}
+	return s.vault(ctx, append(args, "secret", p.Name)...)
+}
+
+// vault runs the vault CLI against the server with the root token.
+func (s *Server) vault(ctx context.Context, args ...string) error {
+	out, err := s.Command(ctx, s.Token, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("vault %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // SHA256File is the hex sha256 of a file, as `vault plugin register` wants it.

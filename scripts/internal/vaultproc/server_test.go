@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/vault/api"
 )
 
 const (
@@ -266,5 +268,94 @@ func TestPersistent(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestPluginEnv mounts the plugin with an environment, registers it again
+// with another and with none, and after each reload finds the new plugin
+// process with the catalog entry's environment.
+func TestPluginEnv(t *testing.T) {
+	needVault(t)
+	s, err := StartDev(Config{Bin: vaultBin, Dir: t.TempDir(), PluginDir: pluginDir, LogLevel: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Kill)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := s.Client(s.Token)
+
+	// pluginPID is the plugin process other than not, started by a request
+	// to the mount if none runs.
+	pluginPID := func(not int) int {
+		t.Helper()
+		pid := 0
+		eventually(t, 30*time.Second, func() error {
+			if _, err := c.Logical().ListWithContext(ctx, "zoho/config"); err != nil {
+				return err
+			}
+			for p, cmd := range group(s.PID()) {
+				if p != s.PID() && p != not && strings.Contains(cmd, pluginCommand) {
+					pid = p
+					return nil
+				}
+			}
+			return fmt.Errorf("no new plugin process in group %d: %v", s.PID(), group(s.PID()))
+		})
+		return pid
+	}
+
+	p := Plugin{Name: pluginName, Command: pluginCommand, Version: pluginVersion, SHA256: pluginSHA, Env: []string{"ZV_PROBE=first", "GOGC=25"}}
+	if err := s.EnablePlugin(ctx, p, "zoho"); err != nil {
+		t.Fatal(err)
+	}
+	first := pluginPID(0)
+	if env := environ(t, first); env["ZV_PROBE"] != "first" || env["GOGC"] != "25" {
+		t.Fatalf("plugin environment ZV_PROBE=%q GOGC=%q; want first and 25", env["ZV_PROBE"], env["GOGC"])
+	}
+
+	p.Env = []string{"ZV_PROBE=second"}
+	if err := s.RegisterPlugin(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if env := environ(t, first); env["ZV_PROBE"] != "first" {
+		t.Fatalf("the running plugin's ZV_PROBE=%q after registering again; want it unchanged until a reload", env["ZV_PROBE"])
+	}
+	reload := func() {
+		t.Helper()
+		if _, err := c.Sys().ReloadPluginWithContext(ctx, &api.ReloadPluginInput{Plugin: pluginName}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload()
+	second := pluginPID(first)
+	if env := environ(t, second); env["ZV_PROBE"] != "second" || env["GOGC"] != "" {
+		t.Fatalf("plugin environment after the reload: ZV_PROBE=%q GOGC=%q; want second and none", env["ZV_PROBE"], env["GOGC"])
+	}
+
+	p.Env = nil
+	if err := s.RegisterPlugin(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	reload()
+	third := pluginPID(second)
+	if _, ok := environ(t, third)["ZV_PROBE"]; ok {
+		t.Fatal("plugin registered without an environment still has ZV_PROBE")
+	}
+	mo, err := c.Sys().GetMountWithContext(ctx, "zoho")
+	if err != nil || mo.RunningVersion != pluginVersion || mo.RunningSha256 != pluginSHA {
+		t.Fatalf("mount zoho/ after registering again: %+v %v; want version %s, sha256 %s", mo, err, pluginVersion, pluginSHA)
+	}
+}
+
+// TestRegisterPluginBadEnv: an environment entry that is not KEY=VALUE is
+// refused before the CLI runs.
+func TestRegisterPluginBadEnv(t *testing.T) {
+	s := &Server{}
+	for _, kv := range []string{"GOGC", "=25"} {
+		err := s.RegisterPlugin(context.Background(), Plugin{Name: "zoho", Env: []string{kv}})
+		if err == nil || !strings.Contains(err.Error(), "KEY=VALUE") {
+			t.Fatalf("Env %q: %v; want an error naming KEY=VALUE", kv, err)
+		}
 	}
 }
