@@ -25,7 +25,7 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 		return nil, noAccountError(name)
 	}
 	now := b.now()
-	b.markRead(a, now)
+	b.markRead(s, a, now)
 	if minTTL > 0 {
 		if life := a.tokenLifetime(); minTTL > life {
 			return nil, &paths.InputError{Field: paths.FieldMinTTL, Msg: fmt.Sprintf(

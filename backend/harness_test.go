@@ -124,6 +124,7 @@ type env struct {
 	storage *countingStorage
 	logs    *lockedBuffer
 	opts    Options
+	timers  *fakeTimers // the engine's scheduled refreshes, fired only by the test
 }
 
 type envOpt func(*zohosim.Config, *Options)
@@ -132,7 +133,8 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	simCfg := zohosim.Config{Now: clock.Now}
-	bopts := Options{Now: clock.Now, Timeout: 2 * time.Second}
+	timers := &fakeTimers{}
+	bopts := Options{Now: clock.Now, Timeout: 2 * time.Second, AfterFunc: timers.afterFunc(clock)}
 	for _, o := range opts {
 		o(&simCfg, &bopts)
 	}
@@ -154,7 +156,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	b := lb.(*Backend)
 	t.Cleanup(func() { b.Cleanup(context.Background()) })
-	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs, opts: bopts}
+	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs, opts: bopts, timers: timers}
 }
 
 // request sends one request to the backend and returns its response and error.

@@ -225,7 +225,7 @@ func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.Lea
 	// when what is left is short, a renewal starts the one background
 	// refresh, as a read does.
 	if v := a.view.Load(); v != nil && v.rec == rec && (!now.Before(v.refreshAt) || nearEnd(end.Sub(now), v.lifetime)) {
-		b.markRead(a, now)
+		b.markRead(s, a, now)
 		b.refreshInBackground(s, a)
 	}
 	ttl := end.Sub(now).Truncate(time.Second)

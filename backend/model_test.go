@@ -219,6 +219,7 @@ func runLeaseModel(t *testing.T, seed uint64, steps int) (revocations int64) {
 		case r < 80:
 			e.b.refreshDue(context.Background(), e.storage)
 			e.b.bgWG.Wait()
+			e.fireDueTimers()
 			m.step("periodic refresh")
 		case r < 86:
 			n := int64(1 + m.rng.IntN(3))

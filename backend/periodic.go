@@ -152,6 +152,20 @@ func (b *Backend) scheduleRefresh(s logical.Storage, a *account, d time.Duration
 	})
 }
 
+// scheduleIfSoon sets a timer at the refresh point of an account in use if
+// the point comes within one periodic interval of now (later ones are left to
+// the periodic runs).
+func (b *Backend) scheduleIfSoon(s logical.Storage, a *account, now time.Time) {
+	if b.isReplicaOrStandby() {
+		return
+	}
+	v := a.view.Load()
+	if v == nil || !now.Before(v.refreshAt) || !v.refreshAt.Before(now.Add(b.opts.PeriodicInterval)) {
+		return
+	}
+	b.scheduleRefresh(s, a, v.refreshAt.Sub(now), v.refreshAt)
+}
+
 // stopTimers cancels every scheduled refresh (the backend is shutting down).
 func (b *Backend) stopTimers() {
 	b.timersMu.Lock()

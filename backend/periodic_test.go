@@ -150,6 +150,23 @@ func (ft *fakeTimers) afterFunc(clock *fakeClock) func(time.Duration, func()) fu
 	}
 }
 
+// fireDue runs, earliest first, the timers not stopped that are due at the
+// clock's time, and waits for the refreshes they start.
+func (e *env) fireDueTimers() {
+	var later []fakeTimer
+	for _, tm := range e.timers.take() {
+		if tm.at.After(e.clock.Now()) {
+			later = append(later, tm)
+			continue
+		}
+		tm.f()
+	}
+	e.timers.mu.Lock()
+	e.timers.pending = append(e.timers.pending, later...)
+	e.timers.mu.Unlock()
+	e.b.bgWG.Wait()
+}
+
 // take removes and returns the timers not stopped, earliest first.
 func (ft *fakeTimers) take() []fakeTimer {
 	ft.mu.Lock()
@@ -301,5 +318,42 @@ func TestOverdueRefreshesAreSpreadOverTheNextInterval(t *testing.T) {
 		if c > (ran+5)/6+3 {
 			t.Fatalf("%d of %d refreshes in the 10 s from %d s: not spread (%v)", c, ran, b*10, perBucket)
 		}
+	}
+}
+
+// An account that comes into use gets a timer at once if its refresh point
+// comes before the next periodic run could set one: a cohort minted between
+// two runs refreshes at its points, not when readers or the run catch up.
+func TestAccountsComingIntoUseScheduleSoonRefreshes(t *testing.T) {
+	timers := &fakeTimers{}
+	var clock *fakeClock
+	e := newEnv(t, func(_ *zohosim.Config, o *Options) {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return timers.afterFunc(clock)(d, f) }
+	})
+	clock = e.clock
+	const n = 200
+	soon := 0
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("fresh%03d", i)
+		e.account(name, nil)
+		e.creds(name, nil)
+		if e.b.cachedAccount(name).view.Load().refreshAt.Before(e.clock.Now().Add(time.Minute)) {
+			soon++
+		}
+	}
+	if soon == 0 {
+		t.Fatal("no refresh point within the first minute: the test needs one")
+	}
+	scheduled := timers.take()
+	if len(scheduled) != soon {
+		t.Fatalf("%d timers set by the first reads, want one for each of the %d points within a minute", len(scheduled), soon)
+	}
+	for _, tm := range scheduled {
+		e.clock.Advance(tm.at.Sub(e.clock.Now()))
+		tm.f()
+		e.b.bgWG.Wait()
+	}
+	if got := e.sim.Counters().Refreshes; got != int64(soon) {
+		t.Fatalf("%d refreshes, want %d", got, soon)
 	}
 }
