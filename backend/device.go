@@ -225,13 +225,7 @@ func deviceStartError(name string, err error) error {
 	if !ok {
 		return fmt.Errorf("account %q: no device authorization was started: %w", name, err)
 	}
-	status := http.StatusBadGateway
-	switch ze.Kind {
-	case zoho.KindThrottled:
-		status = http.StatusTooManyRequests
-	case zoho.KindRejected:
-		status = http.StatusBadRequest
-	}
+	status := upstreamStatus(ze)
 	msg := fmt.Sprintf("account %q: %s", name, ze.Error())
 	if ze.Kind == zoho.KindRejected {
 		if hint := ze.Hint(); hint != "" {

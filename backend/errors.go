@@ -71,16 +71,19 @@ func upstreamError(name string, err error) error {
 	if !ok {
 		return fmt.Errorf("account %q: %w", name, err)
 	}
-	// One rule on every path: Zoho rejected what an operator must fix → 400;
-	// throttled → 429; Zoho out of reach or failing → 502.
-	status := http.StatusBadGateway
+	return logical.CodedError(upstreamStatus(ze), fmt.Sprintf("account %q: %s; %s", name, ze.Error(), ze.Hint()))
+}
+
+// upstreamStatus is the one rule on every path: Zoho rejected what an
+// operator must fix → 400; throttled → 429; Zoho out of reach or failing → 502.
+func upstreamStatus(ze *zoho.Error) int {
 	switch ze.Kind {
 	case zoho.KindThrottled:
-		status = http.StatusTooManyRequests
+		return http.StatusTooManyRequests
 	case zoho.KindRejected:
-		status = http.StatusBadRequest
+		return http.StatusBadRequest
 	}
-	return logical.CodedError(status, fmt.Sprintf("account %q: %s; %s", name, ze.Error(), ze.Hint()))
+	return http.StatusBadGateway
 }
 
 // fieldError reports Zoho's rejection of a value written to config/ as a 400
