@@ -72,28 +72,10 @@ func TestConcurrentReadersCoalesceIntoOneRefresh(t *testing.T) {
 	c := e.account("books", nil)
 	e.clock.Advance(time.Hour) // the exchanged token has expired
 	const readers = 100
-	var wg sync.WaitGroup
-	tokens := make([]string, readers)
-	errs := make([]error, readers)
-	start := make(chan struct{})
-	for i := 0; i < readers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			<-start
-			resp, msg, status := e.attempt(logical.ReadOperation, "creds/books", nil)
-			if status != http.StatusOK {
-				errs[i] = errString(msg)
-				return
-			}
-			tokens[i] = accessToken(resp)
-		}(i)
-	}
-	close(start)
-	wg.Wait()
+	tokens, fails := e.concurrentCreds("books", readers)
 	for i := range tokens {
-		if errs[i] != nil {
-			t.Fatalf("reader %d: %v", i, errs[i])
+		if fails[i] != "" {
+			t.Fatalf("reader %d: %s", i, fails[i])
 		}
 		if tokens[i] != tokens[0] || tokens[i] == "" {
 			t.Fatalf("reader %d got a different token", i)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,25 +79,7 @@ func TestClientCredentialsMintAndShare(t *testing.T) {
 
 	e.clock.Advance(time.Hour) // expired
 	const readers = 50
-	var wg sync.WaitGroup
-	tokens := make([]string, readers)
-	fails := make([]string, readers)
-	start := make(chan struct{})
-	for i := 0; i < readers; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			<-start
-			resp, msg, status := e.attempt(logical.ReadOperation, "creds/org", nil)
-			if status != http.StatusOK {
-				fails[i] = msg
-				return
-			}
-			tokens[i] = accessToken(resp)
-		}(i)
-	}
-	close(start)
-	wg.Wait()
+	tokens, fails := e.concurrentCreds("org", readers)
 	for i := range tokens {
 		if fails[i] != "" || tokens[i] == "" || tokens[i] != tokens[0] {
 			t.Fatalf("reader %d: %q (token shared: %v)", i, fails[i], tokens[i] == tokens[0])

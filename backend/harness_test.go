@@ -257,6 +257,31 @@ func (e *env) account(name string, extra map[string]interface{}) zohosim.Client 
 	return c
 }
 
+// concurrentCreds starts n creds/ reads of name at once and returns each
+// reader's access token, or its error text.
+func (e *env) concurrentCreds(name string, n int) (tokens, fails []string) {
+	e.t.Helper()
+	tokens, fails = make([]string, n), make([]string, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			resp, msg, status := e.attempt(logical.ReadOperation, "creds/"+name, nil)
+			if status != http.StatusOK {
+				fails[i] = msg
+				return
+			}
+			tokens[i] = accessToken(resp)
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	return tokens, fails
+}
+
 func (e *env) creds(name string, data map[string]interface{}) *logical.Response {
 	e.t.Helper()
 	return e.must(logical.ReadOperation, "creds/"+name, data)
