@@ -57,7 +57,8 @@ fuzz:
 e2e: build
 	vault_bin="$$(bash scripts/vault.sh)" && \
 	VAULT_BIN="$$vault_bin" $(GO) test -race -count=1 ./scripts/internal/vaultproc/ && \
-	VAULT_BIN="$$vault_bin" PLUGIN_DIR="$(BIN)" $(GO) test -count=1 -timeout=20m -v ./scripts/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; exit $${PIPESTATUS[0]}
+	VAULT_BIN="$$vault_bin" PLUGIN_DIR="$(BIN)" $(GO) test -count=1 -timeout=20m -v ./scripts/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; \
+	rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then echo '--- whole output of the failed tests ---'; bash scripts/e2e-failed.sh .e2e.log; fi; exit $$rc
 
 # Benchmarks against a real Vault; writes docs/benchmarks.md (about 15
 # minutes). BENCH_MANY: the sizes of part 4 (many accounts); the report in

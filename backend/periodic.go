@@ -5,6 +5,7 @@ package backend
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -65,7 +66,7 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	started := time.Now()
 	horizon := now.Add(b.opts.PeriodicInterval)
 	var due []*account
-	examined := 0
+	examined, overdue := 0, 0
 	b.inUse.Range(func(a *account) bool {
 		examined++
 		view := a.view.Load()
@@ -82,7 +83,19 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 		case now.Before(view.refreshAt):
 			b.scheduleRefresh(s, a, view.refreshAt.Sub(now), view.refreshAt)
 		default:
-			due = append(due, a)
+			// Overdue: its point passed before a run saw it (a cohort minted
+			// between two runs). If the token has time left, spread these
+			// over the next interval rather than refreshing them together.
+			latest := view.expiresAt.Add(-refreshLead(view.lifetime))
+			window := min(b.opts.PeriodicInterval, latest.Sub(now))
+			if window < time.Second {
+				due = append(due, a)
+				break
+			}
+			_, frac := math.Modf(float64(overdue) * goldenFrac)
+			overdue++
+			d := time.Duration(frac * float64(window))
+			b.scheduleRefresh(s, a, d, now.Add(d))
 		}
 		return true
 	})
@@ -137,6 +150,20 @@ func (b *Backend) scheduleRefresh(s logical.Storage, a *account, d time.Duration
 		}
 		b.refreshInBackground(s, a)
 	})
+}
+
+// scheduleIfSoon sets a timer at the refresh point of an account in use if
+// the point comes within one periodic interval of now (later ones are left to
+// the periodic runs).
+func (b *Backend) scheduleIfSoon(s logical.Storage, a *account, now time.Time) {
+	if b.isReplicaOrStandby() {
+		return
+	}
+	v := a.view.Load()
+	if v == nil || !now.Before(v.refreshAt) || !v.refreshAt.Before(now.Add(b.opts.PeriodicInterval)) {
+		return
+	}
+	b.scheduleRefresh(s, a, v.refreshAt.Sub(now), v.refreshAt)
 }
 
 // stopTimers cancels every scheduled refresh (the backend is shutting down).

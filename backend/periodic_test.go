@@ -255,3 +255,142 @@ func TestRefreshesRunAtTheirOwnPointsNotAtTheTick(t *testing.T) {
 		}
 	}
 }
+
+// Accounts whose refresh point passed before the first periodic run saw them
+// (a cohort minted between two runs) are not all refreshed at that run: those
+// whose tokens have time left are spread over the next interval.
+func TestOverdueRefreshesAreSpreadOverTheNextInterval(t *testing.T) {
+	timers := &fakeTimers{}
+	var clock *fakeClock
+	e := newEnv(t, func(_ *zohosim.Config, o *Options) {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return timers.afterFunc(clock)(d, f) }
+	})
+	clock = e.clock
+	const n = 60
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("late%02d", i)
+		e.account(name, nil)
+		e.creds(name, nil)
+	}
+	// Half an hour on, about half the points have passed; nobody ran the
+	// periodic function meanwhile.
+	e.clock.Advance(30 * time.Minute)
+	overdue := 0
+	for i := 0; i < n; i++ {
+		a := e.b.cachedAccount(fmt.Sprintf("late%02d", i))
+		a.lastRead.Store(e.clock.Now().UnixNano())
+		if !e.clock.Now().Before(a.view.Load().refreshAt) {
+			overdue++
+		}
+	}
+	if overdue < 10 {
+		t.Fatalf("only %d accounts overdue: the test needs a cohort", overdue)
+	}
+	e.b.refreshDue(context.Background(), e.storage)
+	e.b.bgWG.Wait()
+	if got := e.sim.Counters().Refreshes; got != 0 {
+		t.Fatalf("%d of %d overdue accounts refreshed at once at the periodic run", got, overdue)
+	}
+	start := e.clock.Now()
+	perBucket := map[int]int{}
+	scheduled := timers.take()
+	ran := 0
+	for _, tm := range scheduled {
+		if tm.at.After(start.Add(time.Minute)) {
+			t.Fatalf("a refresh scheduled %s after the run, beyond the next one", tm.at.Sub(start))
+		}
+		perBucket[int(tm.at.Sub(start)/(10*time.Second))]++
+		e.clock.Advance(tm.at.Sub(e.clock.Now()))
+		tm.f()
+		e.b.bgWG.Wait()
+		ran++
+	}
+	// The overdue ones and those whose points come before the next run.
+	if got := e.sim.Counters().Refreshes; got != int64(ran) || ran < overdue || ran > overdue+n/6 {
+		t.Fatalf("%d refreshes, %d timers run, %d accounts overdue", got, ran, overdue)
+	}
+	for i := 0; i < n; i++ {
+		if v := e.b.cachedAccount(fmt.Sprintf("late%02d", i)).view.Load(); !e.clock.Now().Before(v.refreshAt) {
+			t.Fatalf("late%02d still overdue", i)
+		}
+	}
+	for b, c := range perBucket {
+		if c > (ran+5)/6+3 {
+			t.Fatalf("%d of %d refreshes in the 10 s from %d s: not spread (%v)", c, ran, b*10, perBucket)
+		}
+	}
+}
+
+// An account that comes into use gets a timer at once if its refresh point
+// comes before the next periodic run could set one: a cohort minted between
+// two runs refreshes at its points, not when readers or the run catch up.
+func TestAccountsComingIntoUseScheduleSoonRefreshes(t *testing.T) {
+	timers := &fakeTimers{}
+	var clock *fakeClock
+	e := newEnv(t, func(_ *zohosim.Config, o *Options) {
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return timers.afterFunc(clock)(d, f) }
+	})
+	clock = e.clock
+	const n = 200
+	soon := 0
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("fresh%03d", i)
+		e.account(name, nil)
+		e.creds(name, nil)
+		if e.b.cachedAccount(name).view.Load().refreshAt.Before(e.clock.Now().Add(time.Minute)) {
+			soon++
+		}
+	}
+	if soon == 0 {
+		t.Fatal("no refresh point within the first minute: the test needs one")
+	}
+	scheduled := timers.take()
+	if len(scheduled) != soon {
+		t.Fatalf("%d timers set by the first reads, want one for each of the %d points within a minute", len(scheduled), soon)
+	}
+	for _, tm := range scheduled {
+		e.clock.Advance(tm.at.Sub(e.clock.Now()))
+		tm.f()
+		e.b.bgWG.Wait()
+	}
+	if got := e.sim.Counters().Refreshes; got != int64(soon) {
+		t.Fatalf("%d refreshes, want %d", got, soon)
+	}
+}
+
+// With tokens shorter than the periodic interval (Zoho's are an hour; tests
+// and simulators use seconds) a refresh sets the timer of the next one itself
+// when that point comes before the next run could: an account in use rolls
+// its token at each refresh point, not when a reader finds it nearly spent.
+func TestShortTokensRollAtTheirPoints(t *testing.T) {
+	timers := &fakeTimers{}
+	var clock *fakeClock
+	e := newEnv(t, func(c *zohosim.Config, o *Options) {
+		c.AccessTokenTTL = 40 * time.Second
+		o.AfterFunc = func(d time.Duration, f func()) func() bool { return timers.afterFunc(clock)(d, f) }
+	})
+	clock = e.clock
+	e.account("short", nil)
+	e.creds("short", nil)
+	a := e.b.cachedAccount("short")
+	for i := 1; i <= 3; i++ {
+		scheduled := timers.take()
+		if len(scheduled) != 1 {
+			t.Fatalf("after token #%d: %d timers, want one at its refresh point", i, len(scheduled))
+		}
+		v := a.view.Load()
+		if !scheduled[0].at.Equal(v.refreshAt) {
+			t.Fatalf("token #%d: timer at %s, its refresh point is %s", i, scheduled[0].at.Format(time.TimeOnly), v.refreshAt.Format(time.TimeOnly))
+		}
+		e.clock.Advance(scheduled[0].at.Sub(e.clock.Now()))
+		a.lastRead.Store(e.clock.Now().UnixNano()) // still read
+		scheduled[0].f()
+		e.b.bgWG.Wait()
+		if got := e.sim.Counters().Refreshes; got != int64(i) {
+			t.Fatalf("%d refreshes after timer #%d", got, i)
+		}
+		if now := a.view.Load(); now == v || !now.expiresAt.Equal(e.clock.Now().Add(40*time.Second)) {
+			t.Fatalf("timer #%d did not install a new token at its point", i)
+		}
+	}
+}

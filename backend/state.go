@@ -38,11 +38,13 @@ type account struct {
 }
 
 // markRead records a creds read at now; an account read for the first time
-// since it went idle joins the set the periodic function looks at.
+// since it went idle joins the set the periodic function looks at (and gets
+// a timer if its refresh point comes before the next run could set one).
 func (b *Backend) markRead(s logical.Storage, a *account, now time.Time) {
 	a.lastRead.Store(now.UnixNano())
 	if !a.inUse.Load() && a.inUse.CompareAndSwap(false, true) {
 		b.inUse.Store(a.name, a)
+		b.scheduleIfSoon(s, a, now)
 	}
 }
 
