@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
 // TestDevStopsEverything runs `make dev`'s script, scripts/dev.sh, in a
@@ -196,7 +197,7 @@ func runDev(t *testing.T, stop func(int, <-chan struct{})) {
 			return fmt.Errorf("left running after dev.sh exited (%v): %v", waitErr, left)
 		}
 		for _, addr := range []string{vaultAddr, simURL} {
-			if err := portClosed(addr); err != nil {
+			if err := vaultproc.PortClosed(addr); err != nil {
 				return err
 			}
 		}
@@ -232,24 +233,6 @@ func startedIn(dir string) map[int]string {
 	}
 	return found
 }
-
-// portClosed reports nil once nothing accepts connections at the URL's host.
-func portClosed(rawURL string) error {
-	if rawURL == "" {
-		return nil
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return err
-	}
-	c, err := net.DialTimeout("tcp", u.Host, time.Second)
-	if err != nil {
-		return nil
-	}
-	c.Close()
-	return fmt.Errorf("%s still accepts connections", u.Host)
-}
-
 // syncBuffer is a bytes.Buffer safe for a process's output and a reader.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -3,6 +3,8 @@ package vaultproc
 import (
 	"fmt"
 	"net"
+	"net/url"
+	"time"
 )
 
 // FreePort returns a loopback TCP port that was free a moment ago and whose
@@ -43,4 +45,24 @@ func FreePortBlock(n int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no block of %d free loopback ports", n)
+}
+
+// PortClosed reports nil once nothing accepts TCP connections at the host of
+// rawURL (an empty URL names nothing, so nothing listens there), and an error
+// saying what still listens otherwise: tests use it to prove that a stopped
+// server let go of its port.
+func PortClosed(rawURL string) error {
+	if rawURL == "" {
+		return nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	c, err := net.DialTimeout("tcp", u.Host, time.Second)
+	if err != nil {
+		return nil
+	}
+	c.Close()
+	return fmt.Errorf("%s still accepts connections", u.Host)
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,20 +135,6 @@ func environ(t *testing.T, pid int) map[string]string {
 	}
 	return env
 }
-
-func portClosed(addr string) error {
-	u, err := url.Parse(addr)
-	if err != nil {
-		return err
-	}
-	c, err := net.DialTimeout("tcp", u.Host, time.Second)
-	if err != nil {
-		return nil
-	}
-	c.Close()
-	return fmt.Errorf("%s still accepts connections", u.Host)
-}
-
 // TestDevServer starts a dev server in an environment that points elsewhere,
 // mounts the plugin by sha256 and version with the CLI, and stops the
 // server's process group.
@@ -209,7 +193,7 @@ func TestDevServer(t *testing.T) {
 		if g := group(pgid); len(g) > 0 {
 			return fmt.Errorf("left in group %d: %v", pgid, g)
 		}
-		return portClosed(s.Addr)
+		return PortClosed(s.Addr)
 	})
 	if gone, _ := s.Exited(); !gone {
 		t.Fatal("Stop returned before the server exited")
@@ -264,7 +248,7 @@ func TestPersistent(t *testing.T) {
 			if err := s2.Terminate(time.Minute); err != nil {
 				t.Fatalf("Terminate: %v\n%s", err, s2.LogTail(40))
 			}
-			if err := portClosed(s2.Addr); err != nil {
+			if err := PortClosed(s2.Addr); err != nil {
 				t.Fatal(err)
 			}
 		})
