@@ -233,6 +233,7 @@ func startedIn(dir string) map[int]string {
 	}
 	return found
 }
+
 // syncBuffer is a bytes.Buffer safe for a process's output and a reader.
 type syncBuffer struct {
 	mu sync.Mutex

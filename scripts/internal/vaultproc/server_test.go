@@ -135,6 +135,7 @@ func environ(t *testing.T, pid int) map[string]string {
 	}
 	return env
 }
+
 // TestDevServer starts a dev server in an environment that points elsewhere,
 // mounts the plugin by sha256 and version with the CLI, and stops the
 // server's process group.
