@@ -12,6 +12,13 @@ import (
 
 // ReadAccount implements paths.Engine.
 func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name string) (*paths.AccountStatus, error) {
+	return b.readAccount(ctx, s, name, true)
+}
+
+// readAccount is an account's status; mayHaveDevice false says that it has
+// no device authorization record (the caller listed them), which saves the
+// storage read.
+func (b *Backend) readAccount(ctx context.Context, s logical.Storage, name string, mayHaveDevice bool) (*paths.AccountStatus, error) {
 	a, err := b.peekAccount(ctx, s, name)
 	if err != nil || a == nil {
 		return nil, err
@@ -50,8 +57,10 @@ func (b *Backend) ReadAccount(ctx context.Context, s logical.Storage, name strin
 	if now.Before(tok.Failure().NextAttemptAt) {
 		st.NextAttemptAt = tok.Failure().NextAttemptAt
 	}
-	if st.Device, err = b.deviceStatus(ctx, s, name); err != nil {
-		return nil, err
+	if mayHaveDevice {
+		if st.Device, err = b.deviceStatus(ctx, s, name); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }
@@ -71,9 +80,19 @@ func (b *Backend) AccountStatuses(ctx context.Context, s logical.Storage) ([]*pa
 	if err != nil {
 		return nil, err
 	}
+	// One listing says which accounts have a device authorization record;
+	// only those are read.
+	withDevice, err := s.List(ctx, devicePrefix)
+	if err != nil {
+		return nil, err
+	}
+	hasDevice := make(map[string]bool, len(withDevice))
+	for _, name := range withDevice {
+		hasDevice[name] = true
+	}
 	out := make([]*paths.AccountStatus, 0, len(names))
 	for _, name := range names {
-		st, err := b.ReadAccount(ctx, s, name)
+		st, err := b.readAccount(ctx, s, name, hasDevice[name])
 		if err != nil {
 			return nil, err
 		}

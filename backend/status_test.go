@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
 func TestStatusList(t *testing.T) {
@@ -36,6 +37,41 @@ func TestStatusList(t *testing.T) {
 	}
 	if _, ok := one.Data["client_id"]; ok {
 		t.Fatal("status shows only health")
+	}
+}
+
+// Listing status/ reads no device record per account: one listing of the
+// device authorizations tells which accounts have one, and only those are
+// read (the accounts are loaded: their own state needs no storage).
+func TestStatusListReadsOnlyDeviceRecordsThatExist(t *testing.T) {
+	e, _ := newDeviceEnv(t, nil)
+	const n = 30
+	for i := 0; i < n; i++ {
+		e.account(fmt.Sprintf("acct%02d", i), nil)
+	}
+	e.deviceAccount("tv", e.newClient("us"))
+	e.startDevice("tv")
+	e.must(logical.ListOperation, "status/", nil) // loads every account
+	var read []string
+	e.storage.setGetHook(func(key string) {
+		if strings.HasPrefix(key, devicePrefix) {
+			read = append(read, key)
+		}
+	})
+	resp := e.must(logical.ListOperation, "status/", nil)
+	e.storage.setGetHook(nil)
+	if keys := resp.Data["keys"].([]string); len(keys) != n+1 {
+		t.Fatalf("%d accounts listed, want %d", len(keys), n+1)
+	}
+	if len(read) != 1 || read[0] != devicePrefix+"tv" {
+		t.Fatalf("listing status/ read %d device records (%v), want only tv's", len(read), read[:min(3, len(read))])
+	}
+	info := resp.Data["key_info"].(map[string]interface{})
+	if got := info["tv"].(map[string]interface{})["device_authorization"]; got != paths.DeviceStatePending {
+		t.Fatalf("tv's device authorization listed as %v", got)
+	}
+	if _, ok := info["acct00"].(map[string]interface{})["device_authorization"]; ok {
+		t.Fatal("acct00 listed with a device authorization")
 	}
 }
 
