@@ -228,11 +228,6 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 		return fmt.Errorf("account %q: storing the new access token: %w", a.name, err)
 	}
 	a.view.Store(a.buildViewLocked())
-	if a.inUse.Load() {
-		// Tokens shorter than the periodic interval: the next point may come
-		// before the next run could set its timer.
-		b.scheduleIfSoon(s, a, now)
-	}
 	if recovered {
 		b.clearAttention(ctx, s, a.name)
 	}
