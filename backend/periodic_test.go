@@ -357,3 +357,62 @@ func TestAccountsComingIntoUseScheduleSoonRefreshes(t *testing.T) {
 		t.Fatalf("%d refreshes, want %d", got, soon)
 	}
 }
+
+// Accounts whose readers come only when their token has run out (a job that
+// reads again when the token it was given expires) spend one token request
+// per lifetime, with the periodic function running every minute in between.
+// A token minted because its predecessor ran out is refreshed at the
+// in-rhythm point, a lead before its expiry, so the next read finds its
+// successor fresh. (Spreading such a token's point over its life, as for a
+// bulk import, made the successor due before that read whenever the point
+// fell early: two requests in that lifetime.)
+func TestReadersAtExpirySpendOneRequestPerLifetime(t *testing.T) {
+	e := newEnv(t)
+	const n = 40
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("hourly%02d", i)
+		e.account(names[i], nil)
+	}
+	requests := func(name string) int64 {
+		return e.sim.ClientCounters(e.b.cachedAccount(name).cfg.ClientID).TokenRequests
+	}
+	// Each job's next read: just after the token it was given expires.
+	next := make(map[string]time.Time, n)
+	before := make(map[string]int64, n)
+	read := func(name string) {
+		resp := e.creds(name, nil)
+		next[name] = e.clock.Now().Add(time.Duration(resp.Secret.TTL)).Add(leaseMargin(time.Hour) + 2*time.Second)
+	}
+	// The first reads come after the exchanged tokens ran out.
+	e.clock.Advance(time.Hour + time.Second)
+	for _, name := range names {
+		read(name)
+		before[name] = requests(name)
+	}
+	e.b.bgWG.Wait()
+	reads := map[string]int{}
+	for step := 0; step < 4*65; step++ { // every minute, about four lifetimes
+		e.clock.Advance(time.Minute)
+		for _, name := range names {
+			if e.clock.Now().Before(next[name]) {
+				continue
+			}
+			read(name)
+			e.b.bgWG.Wait()
+			reads[name]++
+			if got := requests(name) - before[name]; got != 1 {
+				t.Fatalf("%s: %d token requests before read %d, want 1 per lifetime", name, got, reads[name])
+			}
+			before[name] = requests(name)
+		}
+		e.b.refreshDue(context.Background(), e.storage)
+		e.b.bgWG.Wait()
+		e.fireDueTimers()
+	}
+	for _, name := range names {
+		if reads[name] < 3 {
+			t.Fatalf("%s read %d times in four lifetimes", name, reads[name])
+		}
+	}
+}

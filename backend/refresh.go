@@ -213,8 +213,16 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 		evict.Revoked = true
 	}
 	b.countMinted(cfg)
-	// In rhythm if the token it replaces could still be served.
-	r := rhythm(satisfies(a.view.Load(), now, 0, withFloor))
+	// A refresh keeps the rhythm: its token is refreshed a lead before it
+	// expires, even when its predecessor ran out (readers that come only at
+	// expiry must find the successor fresh, not due). Only an account's first
+	// token (a client-credentials account's first mint; a refresh-token
+	// account's comes from the grant) starts a new rhythm, spread over its
+	// life, so that a bulk import does not refresh in one burst.
+	r := inRhythm
+	if a.tok.TokenID == "" {
+		r = newRhythm
+	}
 	recovered := a.tok.Failure().ConsecutiveFailures > 0 || a.tok.Failure().NeedsReauth
 	b.installTokenLocked(a, t, now, app.AccountsURL, r)
 	if err := b.persistTokenLocked(ctx, s, a); err != nil {

@@ -54,9 +54,10 @@ func nearEnd(left, lifetime time.Duration) bool {
 type rhythm bool
 
 const (
-	// inRhythm: minted ahead, while its predecessor was still in use.
+	// inRhythm: minted by a refresh (ahead, or after its predecessor ran out).
 	inRhythm rhythm = true
-	// newRhythm: minted by a grant, or after its predecessor ran out.
+	// newRhythm: an account's first token (a grant; a client-credentials
+	// account's first mint).
 	newRhythm rhythm = false
 )
 
@@ -66,7 +67,7 @@ const (
 // Zoho's hour). A token that starts a new rhythm is refreshed at a point
 // spread over its whole lifetime (up to the lead), derived from its ID so it
 // is stable across restarts: accounts whose tokens were minted together (a
-// bulk import, every app starting at once) keep refreshing spread over a
+// bulk import) keep refreshing spread over a
 // lifetime from then on instead of in bursts.
 func refreshPoint(issued, expires time.Time, id string, r rhythm) time.Time {
 	lifetime := expires.Sub(issued)
