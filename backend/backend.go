@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -79,6 +80,8 @@ type Backend struct {
 
 	timersMu sync.Mutex
 	timers   map[*account]func() bool // scheduled background refreshes (periodic.go)
+	deferred atomic.Uint64            // refresh points moved so far (deferPassedPoint)
+	spreads  atomic.Uint64            // new rhythms started so far (nextSpread)
 
 	devices devicePollers // device authorizations being polled (device.go)
 }

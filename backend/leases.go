@@ -224,9 +224,16 @@ func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.Lea
 	// find the next token when its lease ends: past the refresh point, or
 	// when what is left is short, a renewal starts the one background
 	// refresh, as a read does.
-	if v := a.view.Load(); v != nil && v.rec == rec && (!now.Before(v.refreshAt) || nearEnd(end.Sub(now), v.lifetime)) {
+	// (An account that joins the in-use set here may have its passed point
+	// moved into the time its token has left; see markRead.)
+	needs := func(v *tokenView) bool {
+		return v != nil && v.rec == rec && (!now.Before(v.refreshAt) || nearEnd(end.Sub(now), v.lifetime))
+	}
+	if needs(a.view.Load()) {
 		b.markRead(s, a, now)
-		b.refreshInBackground(s, a)
+		if needs(a.view.Load()) {
+			b.refreshInBackground(s, a)
+		}
 	}
 	ttl := end.Sub(now).Truncate(time.Second)
 	if ttl <= 0 {

@@ -66,7 +66,7 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	started := time.Now()
 	horizon := now.Add(b.opts.PeriodicInterval)
 	var due []*account
-	examined, overdue := 0, 0
+	examined := 0
 	b.inUse.Range(func(a *account) bool {
 		examined++
 		view := a.view.Load()
@@ -78,24 +78,20 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 			b.leaveInUse(a, now, lifetime)
 			return true
 		}
-		switch {
-		case view == nil || !view.refreshAt.Before(horizon):
-		case now.Before(view.refreshAt):
-			b.scheduleRefresh(s, a, view.refreshAt.Sub(now), view.refreshAt)
-		default:
-			// Overdue: its point passed before a run saw it (a cohort minted
-			// between two runs). If the token has time left, spread these
-			// over the next interval rather than refreshing them together.
-			latest := view.expiresAt.Add(-refreshLead(view.lifetime))
-			window := min(b.opts.PeriodicInterval, latest.Sub(now))
-			if window < time.Second {
+		if at := a.scheduledFor.Load(); at != 0 && at <= now.UnixNano() {
+			return true // its timer is firing
+		}
+		if view != nil && !now.Before(view.refreshAt) {
+			// Overdue: its point passed before a run or a timer saw it. If
+			// the token has time left, the point moves into it rather than
+			// the run refreshing every such account at once.
+			if view = b.deferPassedPoint(a, view, now); view == nil {
 				due = append(due, a)
-				break
+				return true
 			}
-			_, frac := math.Modf(float64(overdue) * goldenFrac)
-			overdue++
-			d := time.Duration(frac * float64(window))
-			b.scheduleRefresh(s, a, d, now.Add(d))
+		}
+		if view != nil && view.refreshAt.Before(horizon) {
+			b.scheduleRefresh(s, a, view.refreshAt.Sub(now), view.refreshAt)
 		}
 		return true
 	})
@@ -121,6 +117,31 @@ func (b *Backend) refreshDue(ctx context.Context, s logical.Storage) int {
 	b.metrics.periodicExamined.Set(float64(examined))
 	b.metrics.periodicSeconds.Set(time.Since(started).Seconds())
 	return len(due)
+}
+
+// deferPassedPoint moves the refresh point of v, which has passed at now
+// unseen (the account was idle, or the process that would have seen it was
+// not running), to a point between now and the token's latest point (a lead
+// before its expiry), and returns the view with the new point; nil if the
+// token has no time to spare and must be refreshed now. Refreshing every such
+// account when it is next seen would gather them: a bulk import's spread
+// points pile up behind the readers' first pass, a restart's behind the first
+// reads. The new points follow one golden-ratio sequence for the whole
+// backend, so those moved together fan out over the time their tokens have
+// left; the refresh that ends it mints a token in rhythm.
+func (b *Backend) deferPassedPoint(a *account, v *tokenView, now time.Time) *tokenView {
+	latest := v.expiresAt.Add(-refreshLead(v.lifetime))
+	window := latest.Sub(now)
+	if window < time.Second {
+		return nil
+	}
+	_, frac := math.Modf(float64(b.deferred.Add(1)) * goldenFrac)
+	moved := *v
+	moved.refreshAt = now.Add(time.Duration(frac * float64(window)))
+	if !a.view.CompareAndSwap(v, &moved) {
+		return nil // replaced meanwhile: the caller looks at it as it is now
+	}
+	return &moved
 }
 
 // scheduleRefresh starts a's background refresh after d, at at, unless a

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -256,68 +257,82 @@ func TestRefreshesRunAtTheirOwnPointsNotAtTheTick(t *testing.T) {
 	}
 }
 
-// Accounts whose refresh point passed before the first periodic run saw them
-// (a cohort minted between two runs) are not all refreshed at that run: those
-// whose tokens have time left are spread over the next interval.
-func TestOverdueRefreshesAreSpreadOverTheNextInterval(t *testing.T) {
-	timers := &fakeTimers{}
-	var clock *fakeClock
-	e := newEnv(t, func(_ *zohosim.Config, o *Options) {
-		o.AfterFunc = func(d time.Duration, f func()) func() bool { return timers.afterFunc(clock)(d, f) }
-	})
-	clock = e.clock
+// Accounts whose refresh point passed before a periodic run saw them (a
+// cohort minted while nobody ran the function, or a process started after
+// their points) are not all refreshed at that run: the points of those whose
+// tokens have time left move into it, spread, and each is refreshed by its
+// latest point (a lead before expiry).
+func TestOverdueRefreshesAreSpreadOverTheTimeLeft(t *testing.T) {
+	e := newEnv(t)
 	const n = 60
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("late%02d", i)
-		e.account(name, nil)
-		e.creds(name, nil)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("late%02d", i)
+		e.account(names[i], nil)
+		e.creds(names[i], nil)
 	}
 	// Half an hour on, about half the points have passed; nobody ran the
-	// periodic function meanwhile.
+	// periodic function meanwhile and the timers set by the first reads
+	// (points within a minute) are dropped.
+	e.timers.take()
 	e.clock.Advance(30 * time.Minute)
-	overdue := 0
-	for i := 0; i < n; i++ {
-		a := e.b.cachedAccount(fmt.Sprintf("late%02d", i))
-		a.lastRead.Store(e.clock.Now().UnixNano())
-		if !e.clock.Now().Before(a.view.Load().refreshAt) {
-			overdue++
+	overdue := map[string]time.Time{} // name → latest point
+	for _, name := range names {
+		a := e.b.cachedAccount(name)
+		a.scheduledFor.Store(0)
+		if v := a.view.Load(); !e.clock.Now().Before(v.refreshAt) {
+			overdue[name] = v.expiresAt.Add(-refreshLead(v.lifetime))
 		}
 	}
-	if overdue < 10 {
-		t.Fatalf("only %d accounts overdue: the test needs a cohort", overdue)
-	}
-	e.b.refreshDue(context.Background(), e.storage)
-	e.b.bgWG.Wait()
-	if got := e.sim.Counters().Refreshes; got != 0 {
-		t.Fatalf("%d of %d overdue accounts refreshed at once at the periodic run", got, overdue)
+	if len(overdue) < 10 {
+		t.Fatalf("only %d accounts overdue: the test needs a cohort", len(overdue))
 	}
 	start := e.clock.Now()
-	perBucket := map[int]int{}
-	scheduled := timers.take()
-	ran := 0
-	for _, tm := range scheduled {
-		if tm.at.After(start.Add(time.Minute)) {
-			t.Fatalf("a refresh scheduled %s after the run, beyond the next one", tm.at.Sub(start))
+	perMinute := map[int]int{}
+	refreshed := map[string]bool{}
+	for minute := 0; len(refreshed) < len(overdue); minute++ {
+		if minute > 30 {
+			t.Fatalf("%d of %d overdue accounts refreshed in half an hour", len(refreshed), len(overdue))
 		}
-		perBucket[int(tm.at.Sub(start)/(10*time.Second))]++
-		e.clock.Advance(tm.at.Sub(e.clock.Now()))
-		tm.f()
+		for _, name := range names { // every account is read often
+			e.b.cachedAccount(name).lastRead.Store(e.clock.Now().UnixNano())
+		}
+		before := e.sim.Counters().Refreshes
+		e.b.refreshDue(context.Background(), e.storage)
 		e.b.bgWG.Wait()
-		ran++
+		if got := e.sim.Counters().Refreshes - before; got != 0 {
+			t.Fatalf("%d accounts refreshed by the periodic run itself at minute %d", got, minute)
+		}
+		for _, tm := range e.timers.take() {
+			e.clock.Advance(tm.at.Sub(e.clock.Now()))
+			tm.f()
+			e.b.bgWG.Wait()
+		}
+		for name, latest := range overdue {
+			if refreshed[name] {
+				continue
+			}
+			v := e.b.cachedAccount(name).view.Load()
+			if !v.expiresAt.Add(-time.Hour).After(start) { // still the old token
+				continue
+			}
+			at := v.expiresAt.Add(-time.Hour)
+			if at.After(latest) {
+				t.Fatalf("%s refreshed %s after its latest point", name, at.Sub(latest))
+			}
+			refreshed[name] = true
+			perMinute[int(at.Sub(start)/time.Minute)]++
+		}
+		e.clock.Advance(start.Add(time.Duration(minute+1) * time.Minute).Sub(e.clock.Now()))
 	}
-	// The overdue ones and those whose points come before the next run.
-	if got := e.sim.Counters().Refreshes; got != int64(ran) || ran < overdue || ran > overdue+n/6 {
-		t.Fatalf("%d refreshes, %d timers run, %d accounts overdue", got, ran, overdue)
-	}
-	for i := 0; i < n; i++ {
-		if v := e.b.cachedAccount(fmt.Sprintf("late%02d", i)).view.Load(); !e.clock.Now().Before(v.refreshAt) {
-			t.Fatalf("late%02d still overdue", i)
+	// Spread over the twenty-odd minutes the tokens had left, not gathered.
+	for m, c := range perMinute {
+		if c > len(overdue)/10+2 {
+			t.Fatalf("%d of %d overdue refreshes in minute %d: not spread (%v)", c, len(overdue), m, perMinute)
 		}
 	}
-	for b, c := range perBucket {
-		if c > (ran+5)/6+3 {
-			t.Fatalf("%d of %d refreshes in the 10 s from %d s: not spread (%v)", c, ran, b*10, perBucket)
-		}
+	if len(perMinute) < 10 {
+		t.Fatalf("the overdue refreshes fell in %d minutes: not spread (%v)", len(perMinute), perMinute)
 	}
 }
 
@@ -414,5 +429,74 @@ func TestReadersAtExpirySpendOneRequestPerLifetime(t *testing.T) {
 		if reads[name] < 3 {
 			t.Fatalf("%s read %d times in four lifetimes", name, reads[name])
 		}
+	}
+}
+
+// A cohort minted together (a bulk import) whose readers then come in a pass
+// (an application that starts using every account, each read every ten
+// minutes) refreshes evenly over a lifetime: the first tokens whose spread
+// points passed before their account's first read are not all refreshed at
+// those reads, which would pile them up as the pass goes on.
+func TestCohortReadInAPassRefreshesEvenly(t *testing.T) {
+	e := newEnv(t)
+	const (
+		n        = 1000
+		every    = 10 * time.Minute
+		lifetime = time.Hour
+		buckets  = 18
+	)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("bulk%04d", i)
+		e.account(names[i], nil)
+	}
+	start := e.clock.Now()
+	nextRead := make([]time.Time, n)
+	for i := range nextRead {
+		nextRead[i] = start.Add(time.Duration(i) * every / n)
+	}
+	var refreshAt []time.Duration // since start
+	last := e.sim.Counters().Refreshes
+	for step := time.Duration(0); step < 2*lifetime; step += time.Second {
+		e.clock.Advance(time.Second)
+		now := e.clock.Now()
+		for i, name := range names {
+			if !now.Before(nextRead[i]) {
+				e.creds(name, nil)
+				nextRead[i] = nextRead[i].Add(every)
+			}
+		}
+		e.b.bgWG.Wait()
+		if step%time.Minute == 0 {
+			e.b.refreshDue(context.Background(), e.storage)
+			e.b.bgWG.Wait()
+		}
+		e.fireDueTimers()
+		cur := e.sim.Counters().Refreshes
+		for ; last < cur; last++ {
+			refreshAt = append(refreshAt, now.Sub(start))
+		}
+	}
+	if len(refreshAt) == 0 {
+		t.Fatal("no refresh in two lifetimes")
+	}
+	first := refreshAt[0]
+	counts := make([]int, buckets)
+	total := 0
+	for _, at := range refreshAt {
+		if k := int((at - first) * buckets / lifetime); k < buckets {
+			counts[k]++
+			total++
+		}
+	}
+	busiest := slices.Max(counts)
+	mean := float64(total) / buckets
+	t.Logf("refreshes per %s from the first (at %s): %v; busiest ÷ mean %.2f", lifetime/buckets, first, counts, float64(busiest)/mean)
+	if float64(busiest) > 1.4*mean {
+		t.Fatalf("busiest %s held %d refreshes, %.2f× the mean %.1f: not spread (%v)", lifetime/buckets, busiest, float64(busiest)/mean, mean, counts)
+	}
+	// Steady use still spends about one token request per lifetime.
+	if perAccount := float64(len(refreshAt)) / n; perAccount > 2*1.2 {
+		t.Fatalf("%.2f refreshes per account in two lifetimes", perAccount)
 	}
 }

@@ -374,6 +374,10 @@ func (b *Backend) installTokenLocked(a *account, t *zoho.Token, now time.Time, i
 	tok.IssuedAt = m.IssuedAt
 	tok.ExpiresAt = m.ExpiresAt
 	tok.InRhythm = bool(r)
+	tok.Spread = 0
+	if r == newRhythm {
+		tok.Spread = b.nextSpread()
+	}
 	tok.LastRefresh = now
 	f := tok.Failure() // the last error stays on record
 	f.ConsecutiveFailures = 0

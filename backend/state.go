@@ -38,12 +38,17 @@ type account struct {
 }
 
 // markRead records a creds read at now; an account read for the first time
-// since it went idle joins the set the periodic function looks at (and gets
-// a timer if its refresh point comes before the next run could set one).
+// since it went idle joins the set the periodic function looks at: a refresh
+// point that passed while it was idle is moved into the time its token has
+// left (deferPassedPoint), and it gets a timer if its point comes before the
+// next run could set one.
 func (b *Backend) markRead(s logical.Storage, a *account, now time.Time) {
 	a.lastRead.Store(now.UnixNano())
 	if !a.inUse.Load() && a.inUse.CompareAndSwap(false, true) {
 		b.inUse.Store(a.name, a)
+		if v := a.view.Load(); v != nil && !now.Before(v.refreshAt) {
+			b.deferPassedPoint(a, v, now)
+		}
 		b.scheduleIfSoon(s, a, now)
 	}
 }
@@ -149,7 +154,7 @@ func (a *account) buildViewLocked() *tokenView {
 		scopes:      tokenScopes(tok.Scope, a.cfg.Scopes),
 		expiresAt:   tok.ExpiresAt,
 		lifetime:    lifetime,
-		refreshAt:   refreshPoint(tok.IssuedAt, tok.ExpiresAt, tok.TokenID, rhythm(tok.InRhythm)),
+		refreshAt:   refreshPoint(tok.IssuedAt, tok.ExpiresAt, rhythm(tok.InRhythm), tok.spreadFraction()),
 		generation:  tok.Generation,
 		rec:         rec,
 	}

@@ -134,6 +134,10 @@ type tokenState struct {
 	// InRhythm: the current token was minted while its predecessor was still
 	// in use (see refreshPoint).
 	InRhythm bool `json:"in_rhythm,omitempty"`
+	// Spread places the refresh point of a token that starts a new rhythm
+	// within its life (refreshPoint), in units of 2⁻³²; 0 for tokens stored
+	// before it was kept, whose point derives from their ID.
+	Spread uint32 `json:"spread,omitempty"`
 
 	// Requests are the times of token requests sent for this refresh token
 	// within Zoho's rolling window (successful or not).

@@ -64,12 +64,11 @@ const (
 // refreshPoint is when a token in use is refreshed in the background. A token
 // minted in rhythm is refreshed refreshLead before its expiry, so an account
 // in steady use spends one token request per lifetime (L/(L−lead): 1.15 for
-// Zoho's hour). A token that starts a new rhythm is refreshed at a point
-// spread over its whole lifetime (up to the lead), derived from its ID so it
-// is stable across restarts: accounts whose tokens were minted together (a
-// bulk import) keep refreshing spread over a
-// lifetime from then on instead of in bursts.
-func refreshPoint(issued, expires time.Time, id string, r rhythm) time.Time {
+// Zoho's hour). A token that starts a new rhythm is refreshed at the fraction
+// frac of its lifetime (up to the lead) before that latest point: accounts
+// whose tokens were minted together (a bulk import) keep refreshing spread
+// over a lifetime from then on instead of in bursts.
+func refreshPoint(issued, expires time.Time, r rhythm, frac float64) time.Time {
 	lifetime := expires.Sub(issued)
 	if lifetime <= 0 {
 		return expires
@@ -79,9 +78,30 @@ func refreshPoint(issued, expires time.Time, id string, r rhythm) time.Time {
 	if r == inRhythm || span <= 0 {
 		return latest
 	}
+	return latest.Add(-time.Duration(frac * float64(span)))
+}
+
+// nextSpread is the place of the next new rhythm's refresh point within its
+// token's life (tokenState.Spread): the fractional parts of n·φ, so that
+// tokens minted together, in any number, fan out evenly over their life
+// (points drawn at random would leave some stretches twice as busy as
+// others), stored with the token so that the point is the same after a
+// restart.
+func (b *Backend) nextSpread() uint32 {
+	_, frac := math.Modf(float64(b.spreads.Add(1)) * goldenFrac)
+	return max(1, uint32(frac*(1<<32)))
+}
+
+// spreadFraction is the stored Spread as a fraction of the span; for tokens
+// stored without one, a fraction derived from the token's ID (stable across
+// restarts too).
+func (t *tokenState) spreadFraction() float64 {
+	if t.Spread != 0 {
+		return float64(t.Spread) / (1 << 32)
+	}
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(id))
-	return latest.Add(-time.Duration(h.Sum64() % uint64(span)))
+	_, _ = h.Write([]byte(t.TokenID))
+	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
 // leaseSpread is the window before the latest possible end (the token's

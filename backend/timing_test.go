@@ -24,10 +24,11 @@ func TestRefreshPoints(t *testing.T) {
 	buckets := make([]int, int((time.Hour-lead+width-1)/width))
 	for i := 0; i < n; i++ {
 		id := tokenID(fmt.Sprintf("1000.%032d.x", i))
-		if at := refreshPoint(issued, expires, id, inRhythm); !at.Equal(expires.Add(-lead)) {
+		tok := &tokenState{TokenID: id}
+		if at := refreshPoint(issued, expires, inRhythm, tok.spreadFraction()); !at.Equal(expires.Add(-lead)) {
 			t.Fatalf("a token minted in rhythm is refreshed %s before expiry, want %s", expires.Sub(at), lead)
 		}
-		off := refreshPoint(issued, expires, id, newRhythm).Sub(issued)
+		off := refreshPoint(issued, expires, newRhythm, tok.spreadFraction()).Sub(issued)
 		if off < 0 || off > time.Hour-lead {
 			t.Fatalf("refresh point %s after minting is outside [0, %s]", off, time.Hour-lead)
 		}
@@ -37,6 +38,39 @@ func TestRefreshPoints(t *testing.T) {
 	for i, got := range buckets[:len(buckets)-1] { // the last bucket is partial
 		if got < 400 || got > 650 {
 			t.Fatalf("bucket %d holds %d of %d first refreshes: %v", i, got, n, buckets)
+		}
+	}
+}
+
+// Accounts whose first tokens are minted together (a bulk import) get refresh
+// points that fan out evenly over the tokens' life, in any number, and keep
+// them across a restart.
+func TestFirstRefreshPointsOfACohortAreEven(t *testing.T) {
+	e := newEnv(t)
+	const n, parts = 100, 20
+	start := e.clock.Now()
+	span := time.Hour - refreshLead(time.Hour)
+	counts := make([]int, parts)
+	points := map[string]time.Time{}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("import%03d", i)
+		e.account(name, nil)
+		at := e.b.cachedAccount(name).view.Load().refreshAt
+		points[name] = at
+		counts[min(parts-1, int(at.Sub(start)*parts/span))]++
+	}
+	// n/parts = 5 in each twentieth of the span; random points would put
+	// 10 in some and none in others.
+	for i, c := range counts {
+		if c < n/parts-1 || c > n/parts+1 {
+			t.Fatalf("twentieth %d of the span holds %d of %d first refresh points: %v", i, c, n, counts)
+		}
+	}
+	e.restart()
+	for name, at := range points {
+		e.creds(name, nil)
+		if got := e.b.cachedAccount(name).view.Load().refreshAt; !got.Equal(at) {
+			t.Fatalf("%s: refresh point %s after a restart, %s before", name, got.Format(time.TimeOnly), at.Format(time.TimeOnly))
 		}
 	}
 }
