@@ -5,7 +5,6 @@ package backend
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -135,9 +134,8 @@ func (b *Backend) deferPassedPoint(a *account, v *tokenView, now time.Time) *tok
 	if window < time.Second {
 		return nil
 	}
-	_, frac := math.Modf(float64(b.deferred.Add(1)) * goldenFrac)
 	moved := *v
-	moved.refreshAt = now.Add(time.Duration(frac * float64(window)))
+	moved.refreshAt = now.Add(time.Duration(goldenShare(b.deferred.Add(1)) * float64(window)))
 	if !a.view.CompareAndSwap(v, &moved) {
 		return nil // replaced meanwhile: the caller looks at it as it is now
 	}

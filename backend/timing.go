@@ -88,8 +88,7 @@ func refreshPoint(issued, expires time.Time, r rhythm, frac float64) time.Time {
 // others), stored with the token so that the point is the same after a
 // restart.
 func (b *Backend) nextSpread() uint32 {
-	_, frac := math.Modf(float64(b.spreads.Add(1)) * goldenFrac)
-	return max(1, uint32(frac*(1<<32)))
+	return max(1, uint32(goldenShare(b.spreads.Add(1))*(1<<32)))
 }
 
 // spreadFraction is the stored Spread as a fraction of the span; for tokens
@@ -118,6 +117,13 @@ func leaseSpread(lifetime time.Duration) time.Duration {
 // out evenly over it.
 const goldenFrac = 0.6180339887498949
 
+// goldenShare is the n-th share of that sequence: the fractional part of
+// n·goldenFrac, in [0, 1).
+func goldenShare(n uint64) float64 {
+	_, frac := math.Modf(float64(n) * goldenFrac)
+	return frac
+}
+
 // leaseEnd is when lease number seq on v's token, handed out at now to a
 // reader that needs at least minTTL, ends: the token's expiry less the margin,
 // brought forward by a share of the spread window derived from seq (at most
@@ -125,8 +131,7 @@ const goldenFrac = 0.6180339887498949
 func leaseEnd(v *tokenView, now time.Time, seq int64, minTTL time.Duration) time.Time {
 	left := leaseTTL(v, now)
 	window := min(leaseSpread(v.lifetime), left/2)
-	_, frac := math.Modf(float64(seq) * goldenFrac)
-	early := time.Duration(frac * float64(window))
+	early := time.Duration(goldenShare(uint64(seq)) * float64(window))
 	if left-early < minTTL {
 		early = max(0, left-minTTL)
 	}
