@@ -88,7 +88,13 @@ func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *to
 			return nil, false, err
 		}
 	}
-	end := leaseEnd(v, now, n, minTTL)
+	end, ok := leaseEnd(v, now, n, minTTL)
+	if !ok {
+		// Too close to the end to lease (the caller checked at an earlier
+		// instant): give the number back and let the caller decide again.
+		rec.released.Add(1)
+		return nil, false, nil
+	}
 	return &paths.Creds{
 		AccessToken: v.accessToken,
 		APIDomain:   v.apiDomain,

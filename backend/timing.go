@@ -128,14 +128,26 @@ func goldenShare(n uint64) float64 {
 // reader that needs at least minTTL, ends: the token's expiry less the margin,
 // brought forward by a share of the spread window derived from seq (at most
 // half of what is left, never below minTTL), on a whole second after now.
-func leaseEnd(v *tokenView, now time.Time, seq int64, minTTL time.Duration) time.Time {
+// The lease lasts at least a second: Vault registers a TTL of 0 as the
+// mount's default TTL (hours past the token), so where bringing the end
+// forward would leave less than a second it is not brought forward. ok is
+// false when not even a second is left before the margin (the caller must
+// not hand out the token).
+func leaseEnd(v *tokenView, now time.Time, seq int64, minTTL time.Duration) (end time.Time, ok bool) {
 	left := leaseTTL(v, now)
+	if left < time.Second {
+		return time.Time{}, false
+	}
 	window := min(leaseSpread(v.lifetime), left/2)
 	early := time.Duration(goldenShare(uint64(seq)) * float64(window))
 	if left-early < minTTL {
 		early = max(0, left-minTTL)
 	}
-	return now.Add((left - early).Truncate(time.Second))
+	ttl := (left - early).Truncate(time.Second)
+	if ttl < time.Second {
+		ttl = left // left is whole seconds, at least one
+	}
+	return now.Add(ttl), true
 }
 
 // leaseTTL is the TTL of a lease issued at now: the token's remaining life
