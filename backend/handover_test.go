@@ -1,12 +1,15 @@
 package backend
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
 // vaultLeaseEnd is when Vault ends a lease the engine answered with ttl and
@@ -42,5 +45,143 @@ func TestLeaseNearExpiryWhileZohoIsDownNeverOutlivesItsToken(t *testing.T) {
 		if resp.Secret.TTL < time.Second || end.After(exp) {
 			t.Fatalf("read %d: lease TTL %s / max %s: Vault ends it at %s, its token expires at %s", i, resp.Secret.TTL, resp.Secret.MaxTTL, end, exp)
 		}
+	}
+}
+
+// rollback runs Vault's rollback manager once, past the WAL entries' least age.
+func (e *env) rollback() {
+	e.t.Helper()
+	e.clock.Advance(walMinAge)
+	req := &logical.Request{Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]interface{}{"immediate": true}}
+	_, _ = e.b.HandleRequest(context.Background(), req)
+}
+
+// firePolls fires the device polls still scheduled (at most n).
+func (dt *deviceTimers) firePolls(e *env, n int) int {
+	fired := 0
+	for ; fired < n && len(dt.live()) > 0; fired++ {
+		dt.fire(e)
+	}
+	return fired
+}
+
+// Item 2: a device authorization started before a grant code was written
+// must not replace (and revoke) the written refresh token when the user
+// approves it late.
+func TestLateDeviceApprovalNeverReplacesNewerCredentials(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("tv", c)
+	userCode := e.startDevice("tv").Data["user_code"].(string)
+	resp := e.must(logical.UpdateOperation, "config/tv", map[string]interface{}{"grant_code": e.code(c)})
+	if resp == nil || !strings.Contains(strings.Join(resp.Warnings, " "), userCode) {
+		t.Fatalf("the write ended the pending device authorization without saying so: %v", resp)
+	}
+	written, _ := loadConfig(context.Background(), e.storage, "tv")
+	tok := accessToken(e.creds("tv", nil))
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.firePolls(e, 20)
+	now, _ := loadConfig(context.Background(), e.storage, "tv")
+	if now.RefreshToken != written.RefreshToken || !e.sim.RefreshTokenValid(written.RefreshToken) || !e.sim.AccessTokenValid(tok) {
+		t.Fatalf("the late approval replaced the written refresh token (same %v, written one valid %v, leased token valid %v)",
+			now.RefreshToken == written.RefreshToken, e.sim.RefreshTokenValid(written.RefreshToken), e.sim.AccessTokenValid(tok))
+	}
+	if got := e.sim.ClientCounters(c.ID).DeviceGrants; got != 0 {
+		t.Fatalf("the superseded device code was redeemed at Zoho %d time(s)", got)
+	}
+	if st := e.deviceState("tv"); st["state"] != paths.DeviceStateSuperseded {
+		t.Fatalf("device/tv after the write: %v", st)
+	}
+}
+
+// Item 3: a pending device poll must not send the account's new client
+// secret to the accounts server the account named when the flow started.
+func TestDevicePollNeverSendsASecretToAServerTheAccountNoLongerNames(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("tv", c)
+	userCode := e.startDevice("tv").Data["user_code"].(string)
+	polls := e.sim.ClientCounters(c.ID).DevicePolls
+	e.must(logical.UpdateOperation, "config/tv", map[string]interface{}{
+		"accounts_url": e.sim.AccountsURL("eu"), "client_secret": "a-new-secret-for-eu",
+	})
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.firePolls(e, 20)
+	if got := e.sim.ClientCounters(c.ID).DevicePolls; got != polls {
+		t.Fatalf("%d device poll(s) went to the accounts server the account no longer names", got-polls)
+	}
+	cfg, _ := loadConfig(context.Background(), e.storage, "tv")
+	if cfg.AccountsURL != e.sim.AccountsURL("eu") || cfg.RefreshToken != "" {
+		t.Fatalf("the old flow wrote the account: accounts_url %q, refresh token held %v", cfg.AccountsURL, cfg.RefreshToken != "")
+	}
+}
+
+// Item 4: while Zoho has not confirmed the revocation of the refresh token a
+// lease's token came from, revoking the lease revokes its access token (or
+// fails, so that Vault retries); it never reports success over a token that
+// still works.
+func TestLeaseRevocationAfterUnconfirmedRevokeNeedsZoho(t *testing.T) {
+	for _, how := range []string{"revoke", "delete", "regrant"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.account("x", nil)
+			lease := e.creds("x", nil)
+			tok := accessToken(lease)
+			e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503})
+			switch how {
+			case "revoke":
+				e.fails(logical.UpdateOperation, "revoke/x", nil)
+			case "delete":
+				e.fails(logical.DeleteOperation, "config/x", nil)
+			case "regrant":
+				e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
+			}
+			if err := e.revokeLease(lease); err == nil && e.sim.AccessTokenValid(tok) {
+				t.Fatal("the lease revocation reported success while its access token still works at Zoho")
+			}
+			e.sim.ClearFaults()
+			if err := e.revokeLease(lease); err != nil {
+				t.Fatalf("once Zoho answers, the lease revocation must succeed: %v", err)
+			}
+			if e.sim.AccessTokenValid(tok) {
+				t.Fatal("the lease was revoked, its access token still works")
+			}
+		})
+	}
+}
+
+// Item 5: a reader that still holds an account object that left the map
+// (a WAL settlement, a delete) never writes its token state over newer state.
+func TestEvictedAccountObjectNeverOverwritesNewerState(t *testing.T) {
+	e := newEnv(t)
+	e.account("r", nil)
+	e.creds("r", nil)
+	old := e.b.cachedAccount("r")
+	// A settlement that marks the account (an exchange whose refresh token
+	// was never stored).
+	if _, err := e.b.putExchangeWAL(context.Background(), e.storage, "r", e.clock.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	e.rollback()
+	// Another reader mints a new token on the live account object.
+	fresh := accessToken(e.creds("r", map[string]interface{}{"min_ttl": "59m59s"}))
+	// The old reader takes leases past its token's reservation.
+	for i := 0; i < 40; i++ {
+		v := old.view.Load()
+		if v == nil {
+			break
+		}
+		_, _, _ = e.b.hold(context.Background(), e.storage, old, v, e.clock.Now(), 0)
+	}
+	var tok tokenState
+	if _, err := getJSON(context.Background(), e.storage, tokenPrefix+"r", &tok); err != nil {
+		t.Fatal(err)
+	}
+	if tok.TokenID != tokenID(fresh) {
+		t.Fatalf("stored token state is %s, the newer token %s was overwritten", tok.TokenID[:6], tokenID(fresh)[:6])
 	}
 }

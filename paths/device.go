@@ -24,11 +24,12 @@ const (
 
 // States of a device authorization.
 const (
-	DeviceStatePending  = "pending"  // the engine polls Zoho until the user decides
-	DeviceStateApproved = "approved" // the refresh token is stored
-	DeviceStateDenied   = "denied"   // the user refused
-	DeviceStateExpired  = "expired"  // nobody approved within the code's lifetime
-	DeviceStateFailed   = "failed"   // Zoho rejected the client or the code; see the last answer
+	DeviceStatePending    = "pending"    // the engine polls Zoho until the user decides
+	DeviceStateApproved   = "approved"   // the refresh token is stored
+	DeviceStateDenied     = "denied"     // the user refused
+	DeviceStateExpired    = "expired"    // nobody approved within the code's lifetime
+	DeviceStateFailed     = "failed"     // Zoho rejected the client or the code; see the last answer
+	DeviceStateSuperseded = "superseded" // a later change of the account's credentials ended it before the user decided
 )
 
 // Reasons a device authorization needs an operator (see AttentionReasons):
