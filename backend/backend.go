@@ -193,7 +193,9 @@ func (b *Backend) initialize(ctx context.Context, req *logical.InitializationReq
 func (b *Backend) invalidate(ctx context.Context, key string) {
 	for _, prefix := range []string{configPrefix, tokenPrefix} {
 		if name, ok := strings.CutPrefix(key, prefix); ok {
-			b.accounts.Delete(name)
+			if a := b.accounts.Load(name); a != nil {
+				b.evictAccount(a)
+			}
 		}
 	}
 }

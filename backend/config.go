@@ -49,13 +49,28 @@ func (b *Backend) WriteAccount(ctx context.Context, s logical.Storage, name stri
 }
 
 // writeAccountLocked is WriteAccount under the account's lock (a is nil for a
-// new account). A non-nil granted is the answer of a grant already made (a
-// device authorization's token): its refresh token is stored as an
-// exchanged grant code's is. The caller holds the account's lock.
-func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *account, name string, in paths.AccountInput, granted *zoho.Token) (*paths.WriteResult, error) {
+// new account). A non-nil flow is a consent or device authorization
+// completing: it is refused if the account's credentials changed since the
+// flow started; a device approval's token (flow.granted) is stored as an
+// exchanged grant code's is. Every change of credentials is committed
+// through commitCredentialsLocked. The caller holds the account's lock.
+func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *account, name string, in paths.AccountInput, flow *flowOrigin) (*paths.WriteResult, error) {
 	var err error
 	now := b.now()
 	existed := a != nil
+	var granted *zoho.Token
+	if flow != nil {
+		if a == nil {
+			return nil, noAccountError(name)
+		}
+		a.mu.Lock()
+		epoch := a.cfg.Epoch
+		a.mu.Unlock()
+		if epoch != flow.epoch {
+			return nil, supersededError(name, flow)
+		}
+		granted = flow.granted
+	}
 
 	var next accountConfig
 	if a != nil {
@@ -152,59 +167,23 @@ func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *
 		next.Generation = prev.Generation + 1
 		newTok.Generation = next.Generation
 	}
-	var walID string
-	if replaced != "" {
-		// Remember the replaced refresh token durably before storing the new
-		// one, so that it is revoked even if this node dies right after.
-		walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&prev), replaced)
-		if err != nil {
-			return nil, err
-		}
+	var cur *account
+	if existed {
+		cur = a
 	}
-	// The refresh token Zoho issued is stored before anything else is done with it.
-	next.compact()
-	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
+	out, err := b.commitCredentialsLocked(ctx, s, cur, name, &credentialCommit{
+		prev: &prev, next: &next, tok: newTok, replaced: replaced, exchangeWAL: exchangeID, flow: flow,
+		why: "a write to config/" + name,
+	})
+	if err != nil {
 		return nil, err
 	}
-	// Then the access token that came with it, before it is served: leases
-	// are only handed out on a token whose state is stored.
-	var tokErr error
-	if newTok != nil {
-		if tokErr = putJSON(ctx, s, tokenPrefix+name, newTok); tokErr != nil {
-			// Not served; the next read refreshes. Zoho holds it as its oldest
-			// live token, which no lease holds, so it may be evicted.
-			newTok = &tokenState{Generation: next.Generation, Requests: newTok.Requests}
-		}
+	res.Warnings = append(res.Warnings, out.warnings...)
+	if out.tokErr != nil {
+		return nil, fmt.Errorf("account %q: the refresh token is stored, the access token that came with it could not be (the next read mints one): %w", name, out.tokErr)
 	}
-	switch {
-	case a == nil:
-		a = newAccount(name, &next, newTok, justMinted)
-		b.accounts.Store(name, a)
-	case newTok != nil:
-		a.install(&next, newTok, justMinted)
-	default:
-		a.setConfig(&next)
-		if credentialsChanged(&prev, &next) || (!prev.Marks().RevokedAt.IsZero() && next.Marks().RevokedAt.IsZero()) {
-			// Fixed, or resumed after revoke/: the next read may try at once.
-			b.clearBackoff(ctx, s, a)
-		}
-	}
-	if tokErr != nil {
-		return nil, fmt.Errorf("account %q: the refresh token is stored, the access token that came with it could not be (the next read mints one): %w", name, tokErr)
-	}
-	if err := b.deleteWAL(ctx, s, exchangeID); err != nil {
-		b.logger.Warn("could not delete the exchange record", "account", name, "error", err)
-	}
-	if newTok != nil && existed {
-		b.clearAttention(ctx, s, name) // a new refresh token: whatever needed an operator is settled
-	}
-	if replaced != "" {
-		if err := b.revokeRefreshToken(ctx, refreshTokenIssuer(&prev), replaced); err != nil {
-			b.logger.Warn("could not revoke replaced refresh token; will retry", "account", name, "error", err)
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the replaced refresh token could not be revoked at Zoho yet (%s); the engine retries in the background", safeText(err)))
-		} else if err := b.deleteWAL(ctx, s, walID); err != nil {
-			b.logger.Warn("could not delete revocation record", "account", name, "error", err)
-		}
+	if out.revokeErr != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the replaced refresh token could not be revoked at Zoho yet (%s); the engine retries in the background, and until Zoho confirms it, revoking a lease on its tokens revokes the lease's access token itself", safeText(out.revokeErr)))
 	}
 	b.logger.Info("account written", "account", name, "grant_type", next.grantType(), "new_refresh_token", newTok != nil && !next.clientCredentials(),
 		"verified_by_token_request", verified, "data_center", next.DataCenter)
@@ -368,7 +347,7 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	}
 	var walID string
 	if cfg.RefreshToken != "" {
-		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&cfg), cfg.RefreshToken); err != nil {
+		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&cfg), cfg.RefreshToken, cfg.Generation); err != nil {
 			return err
 		}
 	}
@@ -379,7 +358,7 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 		return err
 	}
 	a.view.Store(nil)
-	b.accounts.Delete(name)
+	b.evictAccount(a)
 	b.forgetDeviceLocked(ctx, s, name) // no polling survives the account
 	b.logger.Info("account deleted", "account", name)
 	if cfg.RefreshToken == "" {
@@ -388,7 +367,7 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	if err := b.revokeRefreshToken(ctx, refreshTokenIssuer(&cfg), cfg.RefreshToken); err != nil {
 		b.logger.Warn("could not revoke the deleted account's refresh token; will retry", "account", name, "error", err)
 		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-			"account %q was deleted, but Zoho has not confirmed the revocation of its refresh token (%s); the engine retries it in the background every minute until Zoho does",
+			"account %q was deleted, but Zoho has not confirmed the revocation of its refresh token (%s); the engine retries it in the background every minute until Zoho does, and until then revoking a lease of the account revokes its access token at Zoho",
 			name, safeText(err)))
 	}
 	if err := b.deleteWAL(ctx, s, walID); err != nil {

@@ -31,6 +31,11 @@ type pendingAuth struct {
 	Account   string    `json:"account"`
 	State     string    `json:"state"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Epoch is the account's credentials epoch when the consent started:
+	// the callback may not change credentials changed since.
+	Epoch int64 `json:"epoch,omitempty"`
+	// At is when it started (for errors).
+	At time.Time `json:"at,omitempty"`
 }
 
 func stateKey(state string) string {
@@ -71,8 +76,9 @@ func (b *Backend) StartAuthorization(ctx context.Context, s logical.Storage, nam
 		return nil, err
 	}
 	state := base64.RawURLEncoding.EncodeToString(raw)
-	expires := b.now().Add(pendingTTL)
-	if err := putJSON(ctx, s, stateKey(state), &pendingAuth{Account: name, State: state, ExpiresAt: expires}); err != nil {
+	started := b.now()
+	expires := started.Add(pendingTTL)
+	if err := putJSON(ctx, s, stateKey(state), &pendingAuth{Account: name, State: state, ExpiresAt: expires, Epoch: cfg.Epoch, At: started}); err != nil {
 		return nil, err
 	}
 	q := url.Values{
@@ -137,7 +143,7 @@ func (b *Backend) CompleteAuthorization(ctx context.Context, s logical.Storage, 
 				"%q is not one of Zoho's accounts servers; nothing was exchanged for account %q", zoho.Truncate(cb.AccountsURL), p.Account)}
 		}
 	}
-	res, err := b.WriteAccount(ctx, s, p.Account, in)
+	res, err := b.completeConsent(ctx, s, p, in)
 	if err != nil {
 		return nil, err
 	}
@@ -171,4 +177,16 @@ func (b *Backend) takePending(ctx context.Context, s logical.Storage, state stri
 		return nil, err
 	}
 	return &p, nil
+}
+
+// completeConsent writes the consent's grant code to its account, unless the
+// account's credentials changed after the consent started.
+func (b *Backend) completeConsent(ctx context.Context, s logical.Storage, p *pendingAuth, in paths.AccountInput) (*paths.WriteResult, error) {
+	a, unlock, err := b.lockAccount(ctx, s, p.Account)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	flow := &flowOrigin{epoch: p.Epoch, what: "the consent started at " + p.At.UTC().Format(time.RFC3339) + " (auth-url/" + p.Account + ")"}
+	return b.writeAccountLocked(ctx, s, a, p.Account, in, flow)
 }

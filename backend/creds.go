@@ -5,6 +5,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -46,7 +47,17 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 				}
 				return c, err
 			}
-			continue // the token was retired meanwhile
+			// The token was retired meanwhile, or the account object left
+			// memory (evictAccount): go on with the live one.
+			if a.gone.Load() {
+				if a, err = b.account(ctx, s, name); err != nil {
+					return nil, err
+				}
+				if a == nil {
+					return nil, noAccountError(name)
+				}
+			}
+			continue
 		}
 		if attempt == 0 {
 			b.metrics.cacheMisses.Inc()
@@ -85,6 +96,9 @@ func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *to
 	if n > rec.reserved.Load() {
 		if err := b.reserve(ctx, s, a, rec, n); err != nil {
 			rec.released.Add(1)
+			if errors.Is(err, errAccountGone) {
+				return nil, false, nil // the caller loads the live account
+			}
 			return nil, false, err
 		}
 	}

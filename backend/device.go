@@ -51,6 +51,9 @@ type deviceRecord struct {
 	UserCode        string `json:"user_code"`
 	VerificationURL string `json:"verification_url"`
 	ClientID        string `json:"client_id"` // the client it was started for
+	// Epoch is the account's credentials epoch it was started under: once
+	// the account's credentials change, it is neither polled nor approved.
+	Epoch int64 `json:"epoch,omitempty"`
 	// AccountsURL is where it is polled: the account's accounts server, then
 	// the user's after other_dc (DataCenter names that data center).
 	AccountsURL  string        `json:"accounts_url"`
@@ -194,6 +197,7 @@ func (b *Backend) StartDeviceAuthorization(ctx context.Context, s logical.Storag
 		UserCode:        dc.UserCode,
 		VerificationURL: dc.VerificationURL,
 		ClientID:        cfg.ClientID,
+		Epoch:           cfg.Epoch,
 		AccountsURL:     app.AccountsURL,
 		BaseInterval:    dc.Interval,
 		Interval:        dc.Interval,
@@ -467,9 +471,11 @@ func (b *Backend) pollDevice(s logical.Storage, name, id string) {
 	cfg := *a.cfg
 	a.mu.Unlock()
 	now := b.now()
-	if cfg.ClientID != rec.ClientID {
-		rec.LastAnswer = "not polled: the account's client_id changed; start a new device authorization"
-		b.endDeviceLocked(ctx, s, name, &rec, &cfg, paths.DeviceStateFailed, now)
+	if cfg.ClientID != rec.ClientID || cfg.Epoch != rec.Epoch {
+		// Never send the account's current secret where the flow started,
+		// nor let the flow replace credentials newer than itself.
+		rec.LastAnswer = supersededDeviceAnswer
+		b.endDeviceLocked(ctx, s, name, &rec, &cfg, paths.DeviceStateSuperseded, now)
 		return
 	}
 	if next := rec.nextPollAt(); now.Before(next) {
@@ -615,7 +621,8 @@ func (b *Backend) deviceGrantedLocked(ctx context.Context, s logical.Storage, a 
 			}
 		}
 	}
-	res, err := b.writeAccountLocked(ctx, s, a, name, in, t)
+	flow := &flowOrigin{epoch: rec.Epoch, device: rec.ID, granted: t, what: fmt.Sprintf("the device authorization (user code %s)", rec.UserCode)}
+	res, err := b.writeAccountLocked(ctx, s, a, name, in, flow)
 	if err != nil {
 		a.mu.Lock()
 		stored := a.cfg.RefreshToken == t.RefreshToken
@@ -654,7 +661,8 @@ func (b *Backend) revokeAccessTokenAt(ctx context.Context, issuer, token string)
 
 // endDeviceLocked ends the authorization in state: the device code is
 // dropped, polling stops, and an account left without a refresh token joins
-// the attention index. The caller holds the account's lock.
+// the attention index (not when a change of credentials superseded it: the
+// operator made that change). The caller holds the account's lock.
 func (b *Backend) endDeviceLocked(ctx context.Context, s logical.Storage, name string, rec *deviceRecord, cfg *accountConfig, state string, now time.Time) {
 	rec.State = state
 	rec.DeviceCode = ""
@@ -666,7 +674,7 @@ func (b *Backend) endDeviceLocked(ctx context.Context, s logical.Storage, name s
 		b.logger.Error("could not store the end of a device authorization", "account", name, "state", state, "error", err)
 	}
 	b.dropDevicePoll(name, rec.ID)
-	if state != paths.DeviceStateApproved && cfg.RefreshToken == "" {
+	if state != paths.DeviceStateApproved && state != paths.DeviceStateSuperseded && cfg != nil && cfg.RefreshToken == "" {
 		b.flagAttention(ctx, s, name, now)
 	}
 	b.logger.Info("device authorization ended", "account", name, "state", state, "polls", rec.Polls, "last_answer", rec.LastAnswer)
@@ -680,16 +688,9 @@ func (b *Backend) endDeviceLocked(ctx context.Context, s logical.Storage, name s
 func (b *Backend) markLostGrantLocked(ctx context.Context, s logical.Storage, a *account, name string, now time.Time) {
 	b.logger.Warn("a device poll's answer was lost and the device code is spent now: Zoho may hold a refresh token Vault never stored, which counts against Zoho's 20 refresh tokens per user and client until it is removed under the user's Connected Apps",
 		"account", name)
-	a.mu.Lock()
-	next := *a.cfg
-	a.mu.Unlock()
-	marks := next.Marks()
-	marks.InterruptedExchangeAt = now.UTC()
-	next.SetMarks(marks)
-	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
+	if _, err := b.setMarksLocked(ctx, s, name, func(m *accountMarks) { m.InterruptedExchangeAt = now.UTC() }); err != nil {
 		b.logger.Error("could not record the lost device grant on the account", "account", name, "error", err)
 		return
 	}
-	a.setConfig(&next)
 	b.flagAttention(ctx, s, name, now)
 }

@@ -185,3 +185,33 @@ func TestEvictedAccountObjectNeverOverwritesNewerState(t *testing.T) {
 		t.Fatalf("stored token state is %s, the newer token %s was overwritten", tok.TokenID[:6], tokenID(fresh)[:6])
 	}
 }
+
+// A reader that loaded the account before a delete and a re-creation takes
+// its leases on the live account, and stores nothing from the old object.
+func TestReaderOfADeletedAccountObjectStoresNothingFromIt(t *testing.T) {
+	e := newEnv(t)
+	e.account("d", nil)
+	e.creds("d", nil)
+	old := e.b.cachedAccount("d")
+	v := old.view.Load()
+	e.must(logical.DeleteOperation, "config/d", nil)
+	e.account("d", nil)
+	live := e.b.cachedAccount("d")
+	if live == old || !old.gone.Load() {
+		t.Fatal("the deleted account's object was not marked gone")
+	}
+	var before tokenState
+	_, _ = getJSON(context.Background(), e.storage, tokenPrefix+"d", &before)
+	for i := 0; i < 40; i++ {
+		if _, ok, err := e.b.hold(context.Background(), e.storage, old, v, e.clock.Now(), 0); ok || err != nil {
+			if i >= initialReservation {
+				t.Fatalf("lease %d on the deleted object: ok %v, err %v", i+1, ok, err)
+			}
+		}
+	}
+	var after tokenState
+	_, _ = getJSON(context.Background(), e.storage, tokenPrefix+"d", &after)
+	if after.TokenID != before.TokenID || after.Generation != before.Generation {
+		t.Fatalf("the old object's state was stored over the live one: %s → %s", before.TokenID[:6], after.TokenID[:6])
+	}
+}

@@ -102,14 +102,20 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 	}
 	defer unlock()
 	if a == nil {
-		return nil // deleting the account revoked its refresh token and every access token
+		// Deleting the account gave up its refresh token, which killed every
+		// access token once Zoho confirmed it.
+		return b.revokeStaleLeaseLocked(ctx, s, l)
 	}
 	now := b.now()
 
 	a.mu.Lock()
 	rec := a.recordLocked(l.TokenID)
 	stale := a.cfg.Generation != l.Generation || a.cfg.tokensDiedWithGrant()
-	if stale || rec == nil || rec.Revoked || !now.Before(rec.ExpiresAt) {
+	if stale {
+		a.mu.Unlock()
+		return b.revokeStaleLeaseLocked(ctx, s, l)
+	}
+	if rec == nil || rec.Revoked || !now.Before(rec.ExpiresAt) {
 		a.mu.Unlock()
 		return nil
 	}

@@ -53,32 +53,25 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 		}
 		return nil, nil
 	}
-	rt, issuer := next.RefreshToken, refreshTokenIssuer(&next)
+	prev := next
+	prev.Scopes = append([]string(nil), next.Scopes...)
+	rt := next.RefreshToken
 	next.RefreshToken, next.RefreshTokenIssuer = "", ""
 	next.Generation++
 	next.UpdatedAt = b.now()
 	marks := next.Marks()
 	marks.RevokedAt = next.UpdatedAt
 	next.SetMarks(marks)
-	walID, err := b.putRevokeWAL(ctx, s, name, issuer, rt)
+	out, err := b.commitCredentialsLocked(ctx, s, a, name, &credentialCommit{
+		prev: &prev, next: &next, clearTok: true, replaced: rt, why: "revoke/" + name,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := putJSON(ctx, s, configPrefix+name, &next); err != nil {
-		return nil, err
-	}
-	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
-		return nil, err
-	}
-	a.install(&next, nil, justMinted)
-	if err := b.revokeRefreshToken(ctx, issuer, rt); err != nil {
-		b.logger.Warn("could not revoke refresh token; will retry", "account", name, "error", err)
+	if out.revokeErr != nil {
 		return nil, logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-			"account %q no longer uses its refresh token, but Zoho has not confirmed its revocation (%s); the engine retries it in the background every minute, or write revoke/%s again",
-			name, safeText(err), name))
-	}
-	if err := b.deleteWAL(ctx, s, walID); err != nil {
-		b.logger.Warn("could not delete revocation record", "account", name, "error", err)
+			"account %q no longer uses its refresh token, but Zoho has not confirmed its revocation (%s); the engine retries it in the background every minute, or write revoke/%s again; until Zoho confirms it, revoking a lease of the account revokes its access token at Zoho",
+			name, safeText(out.revokeErr), name))
 	}
 	b.logger.Info("refresh token revoked", "account", name)
 	return nil, nil
@@ -108,13 +101,15 @@ func (b *Backend) revokeRefreshToken(ctx context.Context, issuer, rt string) err
 // caller holds the account's lock.
 func (b *Backend) stopClientCredentialsLocked(ctx context.Context, s logical.Storage, a *account, next accountConfig) (*tokenRevocations, error) {
 	if marks := next.Marks(); marks.RevokedAt.IsZero() {
+		prev := next
 		marks.RevokedAt = b.now()
 		next.SetMarks(marks)
 		next.UpdatedAt = marks.RevokedAt
-		if err := putJSON(ctx, s, configPrefix+a.name, &next); err != nil {
+		if _, err := b.commitCredentialsLocked(ctx, s, a, a.name, &credentialCommit{
+			prev: &prev, next: &next, why: "revoke/" + a.name,
+		}); err != nil {
 			return nil, err
 		}
-		a.setConfig(&next)
 	}
 	rep, err := b.revokeLiveTokensLocked(ctx, s, a)
 	if err != nil {

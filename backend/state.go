@@ -33,6 +33,7 @@ type account struct {
 	lastRead   atomic.Int64 // unix nanoseconds of the last creds read
 	inUse      atomic.Bool  // listed in Backend.inUse
 	refreshing atomic.Bool  // a background refresh is scheduled or running
+	gone       atomic.Bool  // no longer the live object: nothing is stored from it (evictAccount)
 
 	scheduledFor atomic.Int64 // unix nanoseconds of the refresh point a timer is set for (periodic.go)
 }
@@ -330,6 +331,9 @@ func (b *Backend) account(ctx context.Context, s logical.Storage, name string) (
 
 // persistToken writes the account's token state. The caller holds a.mu.
 func (b *Backend) persistTokenLocked(ctx context.Context, s logical.Storage, a *account) error {
+	if a.gone.Load() {
+		return errAccountGone
+	}
 	return putJSON(ctx, s, tokenPrefix+a.name, a.snapshotLocked())
 }
 

@@ -40,6 +40,10 @@ type accountConfig struct {
 	// GrantedAt is when the refresh token was obtained (exchanged or imported).
 	GrantedAt  time.Time `json:"granted_at,omitempty"`
 	Generation int64     `json:"generation"` // bumped whenever the refresh token changes or is revoked
+	// Epoch is bumped by every change of the account's credentials (see
+	// commitCredentialsLocked): a device authorization or consent started
+	// under another epoch may not change them. 0 in accounts stored before it.
+	Epoch int64 `json:"epoch,omitempty"`
 	APIDomain  string    `json:"api_domain,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`

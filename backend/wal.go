@@ -43,6 +43,10 @@ type revokeWAL struct {
 	AccountsURL string `json:"accounts_url" mapstructure:"accounts_url"` // the accounts server that issued the token
 	Token       string `json:"token" mapstructure:"token"`
 	GiveUpAt    int64  `json:"give_up_at" mapstructure:"give_up_at"` // unix seconds; 0: never (entries written before it existed)
+	// Generation is the account's generation the token belonged to: leases
+	// of that generation are revoked at Zoho themselves while the entry
+	// exists (revokeStaleLeaseLocked). 0 in entries written before it.
+	Generation int64 `json:"generation,omitempty" mapstructure:"generation"`
 }
 
 type exchangeWAL struct {
@@ -52,9 +56,9 @@ type exchangeWAL struct {
 	At int64 `json:"at" mapstructure:"at"`
 }
 
-func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string) (string, error) {
+func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, gen int64) (string, error) {
 	return framework.PutWAL(ctx, sealWrapping{s}, walKindRevokeRefresh, &revokeWAL{
-		Account: name, AccountsURL: issuer, Token: token, GiveUpAt: b.now().Add(revokeRetryFor).Unix(),
+		Account: name, AccountsURL: issuer, Token: token, GiveUpAt: b.now().Add(revokeRetryFor).Unix(), Generation: gen,
 	})
 }
 
@@ -155,14 +159,12 @@ func (b *Backend) giveUpRevocationLocked(ctx context.Context, s logical.Storage,
 	if cfg == nil {
 		return nil
 	}
-	marks := cfg.Marks()
-	marks.RevocationAbandonedAt = b.now().UTC()
-	cfg.SetMarks(marks)
-	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
+	now := b.now()
+	stored, err := b.setMarksLocked(ctx, s, entry.Account, func(m *accountMarks) { m.RevocationAbandonedAt = now.UTC() })
+	if err != nil || stored == nil {
 		return err
 	}
-	b.flagAttention(ctx, s, entry.Account, b.now())
-	b.accounts.Delete(entry.Account) // reloaded with the mark on next use
+	b.flagAttention(ctx, s, entry.Account, now)
 	return nil
 }
 
@@ -182,14 +184,11 @@ func (b *Backend) settleExchangeLocked(ctx context.Context, s logical.Storage, e
 	if cfg == nil {
 		return nil
 	}
-	marks := cfg.Marks()
-	marks.InterruptedExchangeAt = at
-	cfg.SetMarks(marks)
-	if err := putJSON(ctx, s, configPrefix+entry.Account, cfg); err != nil {
+	stored, err := b.setMarksLocked(ctx, s, entry.Account, func(m *accountMarks) { m.InterruptedExchangeAt = at })
+	if err != nil || stored == nil {
 		return err
 	}
 	b.flagAttention(ctx, s, entry.Account, b.now())
-	b.accounts.Delete(entry.Account) // reloaded with the mark on next use
 	return nil
 }
 
