@@ -43,10 +43,10 @@ type accountConfig struct {
 	// Epoch is bumped by every change of the account's credentials (see
 	// commitCredentialsLocked): a device authorization or consent started
 	// under another epoch may not change them. 0 in accounts stored before it.
-	Epoch int64 `json:"epoch,omitempty"`
-	APIDomain  string    `json:"api_domain,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	Epoch     int64     `json:"epoch,omitempty"`
+	APIDomain string    `json:"api_domain,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// GrantType is how the account gets access tokens (paths.GrantRefreshToken
 	// or paths.GrantClientCredentials); empty in accounts stored before it
 	// existed, which hold refresh tokens. See grant.go.
