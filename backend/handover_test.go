@@ -215,3 +215,29 @@ func TestReaderOfADeletedAccountObjectStoresNothingFromIt(t *testing.T) {
 		t.Fatalf("the old object's state was stored over the live one: %s → %s", before.TokenID[:6], after.TokenID[:6])
 	}
 }
+
+// A consent started before a grant code was written may not replace the
+// written refresh token: the callback is refused and nothing is exchanged.
+func TestConsentStartedBeforeARewriteIsRefused(t *testing.T) {
+	e := newEnv(t)
+	c := newConsentAccount(e, "crm")
+	authURL := e.must(logical.ReadOperation, "auth-url/crm", nil).Data["auth_url"].(string)
+	e.must(logical.UpdateOperation, "config/crm", map[string]interface{}{"grant_code": e.code(c)})
+	written, _ := loadConfig(context.Background(), e.storage, "crm")
+	tok := accessToken(e.creds("crm", nil))
+	exchanges := e.sim.ClientCounters(c.ID).Exchanges
+	status, body := e.callback(consent(t, authURL, zohosim.Accept))
+	if status != 409 || !strings.Contains(body, "superseded") {
+		t.Fatalf("stale callback answered %d %s", status, body)
+	}
+	now, _ := loadConfig(context.Background(), e.storage, "crm")
+	if got := e.sim.ClientCounters(c.ID).Exchanges; got != exchanges || now.RefreshToken != written.RefreshToken || !e.sim.AccessTokenValid(tok) {
+		t.Fatalf("the stale consent changed the account: %d exchange(s), refresh token kept %v, leased token valid %v",
+			got-exchanges, now.RefreshToken == written.RefreshToken, e.sim.AccessTokenValid(tok))
+	}
+	// A consent started after the write completes.
+	authURL = e.must(logical.ReadOperation, "auth-url/crm", nil).Data["auth_url"].(string)
+	if status, body := e.callback(consent(t, authURL, zohosim.Accept)); status != 200 {
+		t.Fatalf("fresh callback answered %d %s", status, body)
+	}
+}
