@@ -53,7 +53,7 @@ type DeviceAuthorization struct {
 	Polls           int
 	LastPollAt      time.Time
 	LastPollAnswer  string    // what Zoho answered the last poll (authorization_pending, slow_down, …)
-	EndedAt         time.Time // when it was approved, denied, expired or failed; zero while pending
+	EndedAt         time.Time // when it was approved, denied, expired, failed or superseded; zero while pending
 	// Warnings are set by StartDeviceAuthorization only.
 	Warnings []string
 }
@@ -113,7 +113,7 @@ func pathDevice(e Engine) *framework.Path {
 		FieldInterval:        num("Seconds between two polls of Zoho (Zoho's interval)."),
 	}
 	state := map[string]*framework.FieldSchema{
-		FieldDeviceState:     str("pending (the engine polls Zoho), approved (the refresh token is stored), denied, expired or failed."),
+		FieldDeviceState:     str("pending (the engine polls Zoho), approved (the refresh token is stored), denied, expired, failed, or superseded (a later change of the account's credentials ended it)."),
 		FieldUserCode:        str("The code the user enters at verification_url."),
 		FieldVerificationURL: str("Zoho's page where the user enters the code."),
 		FieldAccountsURL:     str("The accounts server polled: the user's after Zoho answered other_dc."),
@@ -123,7 +123,7 @@ func pathDevice(e Engine) *framework.Path {
 		FieldPolls:           num("Polls sent so far."),
 		FieldLastPoll:        str("When Zoho last answered a poll (RFC 3339); empty before the first."),
 		FieldLastPollAnswer:  str("What Zoho answered the last poll: authorization_pending, slow_down, other_dc, access_denied, expired, an error, or granted."),
-		FieldEndedAt:         str("When it was approved, denied, expired or failed (RFC 3339); empty while pending."),
+		FieldEndedAt:         str("When it was approved, denied, expired, failed or superseded (RFC 3339); empty while pending."),
 	}
 	return &framework.Path{
 		Pattern: "device/" + accountNameRegex,
@@ -236,9 +236,14 @@ as a grant_code write does: a refresh token the account held before is
 replaced and revoked at Zoho. The device code itself is never shown.
 
 Reading device/<name> (or status/<name>) says where it stands: pending,
-approved, denied, expired or failed, with Zoho's last answer. An account
-whose authorization was denied, expired or failed and that holds no refresh
-token is listed by attention/. Writing device/<name> again starts a new
-authorization and stops polling the previous one; deleting it stops polling
-and forgets it. Deleting the account stops polling too.
+approved, denied, expired, failed or superseded, with Zoho's last answer. An
+account whose authorization was denied, expired or failed and that holds no
+refresh token is listed by attention/. Writing device/<name> again starts a
+new authorization and stops polling the previous one; deleting it stops
+polling and forgets it. Deleting the account stops polling too, and any
+later change of the account's credentials (a grant_code or refresh_token
+written to config/<name>, a new client_secret, client_id, accounts_url or
+data_center, revoke/<name>) ends it as superseded: a flow never replaces
+credentials newer than itself, and never sends the account's secret to an
+accounts server the account no longer names.
 `
