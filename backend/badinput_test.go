@@ -39,6 +39,8 @@ func TestBadInput(t *testing.T) {
 		{"name ending with dash", logical.CreateOperation, "config/x-", ok(nil), "name"},
 		{"name too long", logical.CreateOperation, "config/" + strings.Repeat("n", 200), ok(nil), "name"},
 		{"name unicode", logical.CreateOperation, "config/zoho☃", ok(nil), "name"},
+		{"name with two dots", logical.CreateOperation, "config/a..b", ok(nil), "name"},
+		{"name with three dots", logical.CreateOperation, "config/a...b", ok(nil), "name"},
 		{"missing client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": nil}), "client_id"},
 		{"missing client_secret", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_secret": nil}), "client_secret"},
 		{"empty client_id", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": ""}), "client_id"},
@@ -112,5 +114,43 @@ func TestBadInput(t *testing.T) {
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))
+	}
+}
+
+// A name with two '.' in a row would be a relative storage path, which
+// Vault's storage refuses: every path taking a name refuses it as a bad name
+// (not as an unknown account, not with a 500), and nothing is stored.
+func TestNameWithTwoDotsIsRefusedEverywhere(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	create := map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us")}
+	for _, tc := range []struct {
+		op   logical.Operation
+		path string
+		data map[string]interface{}
+	}{
+		{logical.CreateOperation, "config/a..b", create},
+		{logical.UpdateOperation, "config/a..b", create},
+		{logical.ReadOperation, "config/a..b", nil},
+		{logical.DeleteOperation, "config/a..b", nil},
+		{logical.ReadOperation, "creds/a..b", nil},
+		{logical.UpdateOperation, "revoke/a..b", nil},
+		{logical.UpdateOperation, "device/a..b", nil},
+		{logical.ReadOperation, "device/a..b", nil},
+		{logical.ReadOperation, "status/a..b", nil},
+		{logical.ReadOperation, "auth-url/a..b", nil},
+		{logical.ReadOperation, "config/..", nil},
+		{logical.ReadOperation, "status/x...y", nil},
+	} {
+		_, msg, status := e.attempt(tc.op, tc.path, tc.data)
+		if status != http.StatusBadRequest || !strings.HasPrefix(msg, "name: ") || !strings.Contains(msg, "is not a valid name") {
+			t.Errorf("%s %s: %d %q, want 400 refusing the name", tc.op, tc.path, status, msg)
+		}
+	}
+	if keys, _ := e.storage.List(context.Background(), ""); len(keys) != 0 {
+		t.Fatalf("a refused name stored %v", keys)
+	}
+	if got := e.sim.Counters(); got.TokenRequests != 0 {
+		t.Fatalf("a refused name reached Zoho: %+v", got)
 	}
 }

@@ -126,10 +126,14 @@ func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *
 		if exchangeID, err = b.putExchangeWAL(ctx, s, name, now); err != nil {
 			return nil, err
 		}
-		newTok, err = b.exchange(ctx, name, &next, in.GrantCode, now)
+		var lost bool
+		newTok, lost, err = b.exchange(ctx, name, &next, in.GrantCode, now)
 		if err != nil {
-			if !mayHaveMinted(err) {
-				_ = b.deleteWAL(ctx, s, exchangeID) // Zoho answered: nothing was issued
+			if !lost {
+				// Zoho answered, or was never reached: nothing was issued.
+				if derr := b.deleteWAL(ctx, s, exchangeID); derr != nil {
+					b.logger.Warn("could not delete the record of a failed exchange; the rollback will report it as interrupted", "account", name, "error", derr)
+				}
 			}
 			return nil, err
 		}
@@ -249,7 +253,11 @@ func clientChanged(a, b *accountConfig) bool {
 
 // exchange trades a grant code for tokens; on success next holds the new
 // refresh token and the returned state the access token that came with it.
-func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig, code string, now time.Time) (*tokenState, error) {
+//
+// On failure, lost reports whether Zoho may have issued a refresh token whose
+// answer never arrived; it is decided on the client's error, which the
+// caller no longer sees once fieldError has turned it into an answer.
+func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig, code string, now time.Time) (tok *tokenState, lost bool, err error) {
 	uctx, cancel := b.upstreamCtx()
 	defer cancel()
 	began := time.Now()
@@ -257,7 +265,7 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 	b.metrics.observe(zoho.OpExchange, began, err)
 	if err != nil {
 		b.logger.Warn("grant code exchange failed", "account", name, "error", err)
-		return nil, fieldError(name, paths.FieldGrantCode, err)
+		return nil, mayHaveMinted(err), fieldError(name, paths.FieldGrantCode, err)
 	}
 	if t.RefreshToken == "" {
 		// Without offline access Zoho issues no refresh token; the engine cannot
@@ -265,10 +273,10 @@ func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig
 		if rerr := b.zoho.Revoke(uctx, accountsURL(next), t.AccessToken); rerr != nil && !zoho.IsTokenInvalid(rerr) {
 			b.logger.Warn("could not revoke the access token of an online-only grant", "account", name, "error", rerr)
 		}
-		return nil, &paths.InputError{Field: paths.FieldGrantCode, Msg: fmt.Sprintf(
+		return nil, false, &paths.InputError{Field: paths.FieldGrantCode, Msg: fmt.Sprintf(
 			"account %q: Zoho issued no refresh token for this grant code; generate it with access_type=offline (Self Client codes always are); nothing was stored", name)}
 	}
-	return b.adoptGrant(next, t, now), nil
+	return b.adoptGrant(next, t, now), false, nil
 }
 
 // adoptGrant makes the refresh token of a grant (a grant-code exchange, a

@@ -132,6 +132,10 @@ func TestOnlineGrantWithoutRefreshTokenIsRejected(t *testing.T) {
 	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
 		t.Fatalf("the orphan access token should be given back, revokes=%d", got)
 	}
+	// Zoho answered and no refresh token exists: no exchange is left to report.
+	if keys, _ := e.storage.List(context.Background(), "wal/"); len(keys) != 0 {
+		t.Fatalf("the exchange's record outlived the write: %v", keys)
+	}
 	// A redirect-flow code with offline access works, redirect_uri included.
 	e.must(logical.CreateOperation, "config/online", map[string]interface{}{
 		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"),

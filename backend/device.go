@@ -521,9 +521,12 @@ func (b *Backend) pollDevice(s logical.Storage, name, id string) {
 	case zoho.DevicePending:
 		rec.Failures = 0
 	case zoho.DeviceSlowDown:
-		// Wait a whole interval more, and keep to the longer pace.
+		// Wait a whole interval more, and keep to the longer pace. Zoho
+		// enforces one poll per 30 s whatever interval it announced: adding a
+		// short announced interval each time would be slowed down again and
+		// again (every poll counts, the slowed ones too).
 		rec.Failures = 0
-		rec.Interval = min(rec.Interval+rec.BaseInterval, zoho.MaxDevicePollInterval)
+		rec.Interval = min(max(rec.Interval+rec.BaseInterval, zoho.DocumentedDevicePollInterval), zoho.MaxDevicePollInterval)
 		wait = rec.Interval
 		b.logger.Info("Zoho asked to poll the device authorization more slowly", "account", name, "interval", rec.Interval)
 	case zoho.DeviceOtherDC:

@@ -290,6 +290,48 @@ func TestDeviceAuthorizationSlowDown(t *testing.T) {
 	}
 }
 
+// Zoho announces a short interval but enforces its documented one poll per
+// 30 s: after the first slow_down the engine keeps to 30 s at least, so no
+// poll is slowed down again.
+func TestDeviceSlowDownKeepsToZohosDocumentedPace(t *testing.T) {
+	e, dt := newDeviceEnv(t, func(c *zohosim.Config) {
+		c.DevicePollInterval = 30 * time.Second // enforced
+		c.DeviceAnnouncedPollInterval = 5 * time.Second
+	})
+	c := e.newClient("us")
+	e.deviceAccount("pace", c)
+	if got := e.startDevice("pace").Data["interval"]; got != 5 {
+		t.Fatalf("announced interval %v, want 5", got)
+	}
+	var polls []time.Time
+	slowedAt := -1
+	for i := 0; i < 7; i++ {
+		polls = append(polls, dt.fire(e))
+		if slowedAt < 0 && e.sim.ClientCounters(c.ID).DeviceSlowDowns > 0 {
+			slowedAt = i
+		}
+	}
+	if slowedAt < 0 {
+		t.Fatal("polling at the announced 5 s never met slow_down: the simulator does not enforce 30 s")
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(polls); i++ {
+		gaps = append(gaps, polls[i].Sub(polls[i-1]))
+	}
+	got := e.sim.ClientCounters(c.ID)
+	if got.DeviceSlowDowns != 1 || got.DevicePolls != int64(len(polls)) {
+		t.Fatalf("%d of %d polls got slow_down (gaps %v), want only the first one too soon", got.DeviceSlowDowns, got.DevicePolls, gaps)
+	}
+	for i := slowedAt + 1; i < len(polls); i++ {
+		if gap := polls[i].Sub(polls[i-1]); gap < 30*time.Second {
+			t.Fatalf("poll %d came %s after the one before, after a slow_down (gaps %v)", i+1, gap, gaps)
+		}
+	}
+	if st := e.deviceState("pace"); st["state"] != paths.DeviceStatePending || st["interval"] != 30 {
+		t.Fatalf("device/pace: %v", st)
+	}
+}
+
 // access_denied ends the authorization; the account, without a refresh
 // token, is listed by attention/ until a new authorization starts, which a
 // delete of device/<name> cancels.

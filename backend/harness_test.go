@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -394,3 +395,16 @@ func authorize(t *testing.T, e *env, c zohosim.Client, accessType string) string
 }
 
 func t0ctx() context.Context { return context.Background() }
+
+// refusedURL is an accounts server URL on a loopback port nothing listens on:
+// every connection to it is refused, so no request is ever sent.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	_ = l.Close()
+	return u
+}

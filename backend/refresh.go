@@ -336,10 +336,22 @@ func zohoVictim(live []*leaseRecord, capacity int) *leaseRecord {
 
 // mayHaveMinted reports whether a failed token request may still have minted
 // a token at Zoho (the answer was lost or unreadable), as opposed to Zoho
-// answering with an error.
+// answering with an error or the request never being sent (the connection
+// could not be opened). It must be given the client's error as returned, not
+// one of this package's answers built from it (fieldError, upstreamError),
+// which hide Zoho's.
 func mayHaveMinted(err error) bool {
 	ze, ok := zoho.AsError(err)
-	return !ok || ze.Kind == zoho.KindTransport || ze.Kind == zoho.KindServer || ze.Kind == zoho.KindMalformed
+	if !ok {
+		return true
+	}
+	switch ze.Kind {
+	case zoho.KindTransport:
+		return !zoho.NeverSent(err)
+	case zoho.KindServer, zoho.KindMalformed:
+		return true
+	}
+	return false
 }
 
 // installTokenLocked makes t, minted by the accounts server issuer, the

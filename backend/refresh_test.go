@@ -358,3 +358,20 @@ func TestFailedRefreshLogsNoSecret(t *testing.T) {
 		})
 	}
 }
+
+// A refresh whose connection was refused never reached Zoho: it mints no
+// token that could be alive, unlike one whose answer was lost.
+func TestRefusedRefreshMintsNothing(t *testing.T) {
+	refused := refusedURL(t)
+
+	e := newEnv(t)
+	e.account("refused", nil)
+	e.must(logical.UpdateOperation, "config/refused", map[string]interface{}{"accounts_url": refused})
+	e.clock.Advance(time.Hour) // the token has expired: the read must refresh
+	if _, status := e.fails(logical.ReadOperation, "creds/refused", nil); status != 502 {
+		t.Fatalf("status %d, want 502", status)
+	}
+	if n := e.must(logical.ReadOperation, "status/refused", nil).Data["live_tokens"]; n != 0 {
+		t.Fatalf("live_tokens %v after a refused refresh, want 0 (the expired token is gone, nothing was minted)", n)
+	}
+}

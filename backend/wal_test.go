@@ -125,3 +125,78 @@ func TestRevocationThatNeverSucceedsIsGivenUp(t *testing.T) {
 		t.Fatal("the log does not say the revocation was given up")
 	}
 }
+
+// A grant-code exchange Zoho answered with an error, or that never reached
+// Zoho, issued no refresh token: its record goes with the write and the
+// rollback raises no alarm. Only an exchange whose answer was lost does.
+func TestRejectedExchangeRaisesNoAlarm(t *testing.T) {
+	refused := refusedURL(t)
+
+	cases := []struct {
+		name  string
+		data  func(e *env, c zohosim.Client) map[string]interface{}
+		fault *zohosim.Fault
+		alarm bool
+	}{
+		{name: "invalid_code", data: func(e *env, c zohosim.Client) map[string]interface{} {
+			return map[string]interface{}{"grant_code": "1000.expired"}
+		}},
+		{name: "invalid_client_secret", data: func(e *env, c zohosim.Client) map[string]interface{} {
+			return map[string]interface{}{"grant_code": e.code(c), "client_secret": "not-the-secret"}
+		}},
+		{name: "invalid_client", data: func(e *env, c zohosim.Client) map[string]interface{} {
+			return map[string]interface{}{"grant_code": e.code(c), "client_id": "1000.UNKNOWNCLIENT"}
+		}},
+		{name: "connection refused", data: func(e *env, c zohosim.Client) map[string]interface{} {
+			return map[string]interface{}{"grant_code": e.code(c), "accounts_url": refused}
+		}},
+		{name: "answer lost", alarm: true,
+			fault: &zohosim.Fault{Endpoint: "token", GrantType: "authorization_code", Kind: zohosim.FaultLostAnswer, Times: 1},
+			data: func(e *env, c zohosim.Client) map[string]interface{} {
+				return map[string]interface{}{"grant_code": e.code(c)}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.account("demo", nil)
+			e.clock.Advance(time.Minute) // the exchange is not the one that created the account
+			if tc.fault != nil {
+				e.sim.AddFault(*tc.fault)
+			}
+			msg, _ := e.fails(logical.UpdateOperation, "config/demo", tc.data(e, c))
+			if !tc.alarm {
+				if !strings.Contains(msg, "nothing was stored") {
+					t.Fatalf("write answered %q", msg)
+				}
+				if keys, _ := e.storage.List(context.Background(), "wal/"); len(keys) != 0 {
+					t.Fatalf("the failed exchange's record outlived the write: %v", keys)
+				}
+			}
+			e.clock.Advance(walMinAge)
+			if _, err := e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true}); err != nil {
+				t.Fatal(err)
+			}
+			at, _ := e.must(logical.ReadOperation, "status/demo", nil).Data["interrupted_exchange_at"].(string)
+			flagged := len(e.attention()["demo"]) != 0
+			warned := strings.Contains(e.logs.String(), "interrupted after it was sent")
+			if tc.alarm {
+				if at == "" || !flagged || !warned {
+					t.Fatalf("a lost answer raised no alarm: mark %q, attention %v, log warning %v", at, e.attention(), warned)
+				}
+				// As docs/operations.md says: the account keeps working, and a
+				// new grant clears the mark.
+				e.creds("demo", nil)
+				e.must(logical.UpdateOperation, "config/demo", map[string]interface{}{"grant_code": e.code(c)})
+				if at, _ := e.must(logical.ReadOperation, "status/demo", nil).Data["interrupted_exchange_at"].(string); at != "" || len(e.attention()) != 0 {
+					t.Fatalf("a new grant did not clear the alarm: mark %q, attention %v", at, e.attention())
+				}
+			} else if at != "" || flagged || warned {
+				t.Fatalf("Zoho answered (or was never reached), yet: mark %q, attention %v, log warning %v", at, e.attention(), warned)
+			}
+			if keys, _ := e.storage.List(context.Background(), "wal/"); len(keys) != 0 {
+				t.Fatalf("write-ahead-log entries left: %v", keys)
+			}
+		})
+	}
+}

@@ -65,13 +65,19 @@ const (
 )
 
 // nameRe is Vault's generic name pattern (letters, digits, '_', '-', '.', not
-// starting or ending with '-' or '.'), anchored.
+// starting or ending with '-' or '.'), anchored. It lets "a..b" through, which
+// Vault's storage refuses as a relative path in every key holding the name;
+// validateName refuses it.
 var nameRe = regexp.MustCompile(`^\w(([\w.-]+)?\w)?$`)
+
+// nameRule is the account-name rule as the field's description and the error
+// state it.
+const nameRule = "letters, digits, '_', '-' and '.', not starting or ending with '-' or '.', no two '.' in a row"
 
 func nameField() *framework.FieldSchema {
 	return &framework.FieldSchema{
 		Type:        framework.TypeString,
-		Description: "Name of the Zoho account: letters, digits, '_', '-' and '.', not starting or ending with '-' or '.'.",
+		Description: "Name of the Zoho account: " + nameRule + ".",
 		Required:    true,
 	}
 }
@@ -128,8 +134,8 @@ func validateName(name string) *InputError {
 		return inputErr(FieldName, "must not be empty")
 	case len(name) > maxNameLen:
 		return inputErr(FieldName, "must be at most %d characters", maxNameLen)
-	case !nameRe.MatchString(name):
-		return inputErr(FieldName, "%q is not a valid name: use letters, digits, '_', '-' and '.', not starting or ending with '-' or '.'", truncateForMsg(name))
+	case !nameRe.MatchString(name) || strings.Contains(name, ".."):
+		return inputErr(FieldName, "%q is not a valid name: use %s", truncateForMsg(name), nameRule)
 	}
 	return nil
 }

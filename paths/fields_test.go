@@ -110,13 +110,14 @@ func TestAccountNameRuleAsDocumented(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"a": true, "_u": true, "bad_": true, "a.b-c_d": true, "9": true,
 		"-x": false, "x-": false, ".x": false, "x.": false, "a b": false, "a/b": false, "é": false,
+		"a.b.c": true, "a..b": false, "a...b": false, "a_.._b": false, "a.-.b": true,
 	} {
-		if got := nameRe.MatchString(name); got != ok {
+		if got := validateName(name) == nil; got != ok {
 			t.Errorf("%q accepted=%v, want %v", name, got, ok)
 		}
 	}
 	for _, text := range []string{nameField().Description, validateName("-x").Error()} {
-		if !strings.Contains(text, "not starting or ending with '-' or '.'") {
+		if !strings.Contains(text, "not starting or ending with '-' or '.'") || !strings.Contains(text, "no two '.' in a row") {
 			t.Errorf("%q does not state the rule", text)
 		}
 	}

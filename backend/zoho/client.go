@@ -164,7 +164,7 @@ func (c *Client) post(ctx context.Context, op, endpoint string, form url.Values)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, payload)
 	if err != nil {
-		return 0, nil, &Error{Op: op, Kind: KindTransport, Err: errors.New("invalid accounts server URL")}
+		return 0, nil, &Error{Op: op, Kind: KindTransport, Err: errors.New("invalid accounts server URL"), NotSent: true}
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -173,7 +173,7 @@ func (c *Client) post(ctx context.Context, op, endpoint string, form url.Values)
 	req.Header.Set("User-Agent", c.userAgent)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, &Error{Op: op, Kind: KindTransport, Err: transportCause(ctx, err)}
+		return 0, nil, &Error{Op: op, Kind: KindTransport, Err: transportCause(ctx, err), NotSent: dialFailed(err)}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -182,6 +182,16 @@ func (c *Client) post(ctx context.Context, op, endpoint string, form url.Values)
 		return 0, nil, &Error{Op: op, Kind: KindTransport, HTTPStatus: resp.StatusCode, Err: transportCause(ctx, err)}
 	}
 	return resp.StatusCode, body, nil
+}
+
+// dialFailed reports whether err says the connection to the accounts server
+// could not be opened (refused, no route, DNS): the request was never sent.
+// net/http resends a POST on a new connection only when nothing of it was
+// written on the old one, so a dial error is never the end of a request that
+// was sent. It is read before transportCause reduces err.
+func dialFailed(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // transportCause reduces a transport error to its cause, dropping the request

@@ -358,3 +358,41 @@ func TestClientCredentialsAgainstSimulator(t *testing.T) {
 		t.Fatalf("got %+v, %v", tok, err)
 	}
 }
+
+// NeverSent tells a request that never left this host (the dial failed, the
+// URL was unusable: Zoho did nothing) from one whose answer may be lost.
+func TestNeverSent(t *testing.T) {
+	app := App{ClientID: "1000.CLIENT", ClientSecret: "secret"}
+	for _, tc := range []struct {
+		name        string
+		accountsURL func(*testing.T) string
+		timeout     time.Duration
+		neverSent   bool
+	}{
+		{name: "connection refused", accountsURL: closedURL, neverSent: true},
+		{name: "bad url", accountsURL: func(*testing.T) string { return "http://[::1" }, neverSent: true},
+		{name: "reset after the request", accountsURL: resetServer},
+		{name: "timeout waiting for the answer", timeout: 50 * time.Millisecond, accountsURL: func(t *testing.T) string { return serve(t, hang) }},
+		{name: "server error", accountsURL: func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+		}},
+		{name: "rejected", accountsURL: func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"error":"invalid_code"}`) })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := app
+			app.AccountsURL = tc.accountsURL(t)
+			_, err := NewClient(Options{Timeout: tc.timeout}).ExchangeCode(context.Background(), app, "1000.code", "", "")
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if got := NeverSent(err); got != tc.neverSent {
+				t.Fatalf("NeverSent = %v, want %v: %v", got, tc.neverSent, err)
+			}
+			if got := NeverSent(fmt.Errorf("wrapped: %w", err)); got != tc.neverSent {
+				t.Fatalf("NeverSent of a wrapped error = %v, want %v", got, tc.neverSent)
+			}
+		})
+	}
+}

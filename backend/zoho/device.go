@@ -79,6 +79,12 @@ const (
 	MaxDevicePollInterval     = 5 * time.Minute  // a longer interval is capped
 )
 
+// DocumentedDevicePollInterval is Zoho's documented pace of device token
+// polls: two polls of a code within 30 seconds get slow_down, whatever
+// interval the device code answer announced. After a slow_down, polls keep
+// at least this far apart.
+const DocumentedDevicePollInterval = 30 * time.Second
+
 // DeviceCode is the answer to a device code request.
 type DeviceCode struct {
 	UserCode        string // show to the user, who enters it at VerificationURL
@@ -170,8 +176,9 @@ const (
 	DeviceGranted DevicePoll = iota
 	// DevicePending: the user has not decided; poll again after Interval.
 	DevicePending
-	// DeviceSlowDown: polled too soon; wait a whole Interval from this poll
-	// (every poll counts, the slowed ones too).
+	// DeviceSlowDown: polled too soon; wait a whole Interval more from this
+	// poll, and at least DocumentedDevicePollInterval (every poll counts, the
+	// slowed ones too).
 	DeviceSlowDown
 	// DeviceOtherDC: the user approved in another data center; poll there
 	// from now on (FollowOtherDC), with the same device code.

@@ -67,6 +67,10 @@ type Error struct {
 	// device token poll (truncated, not checked against the table: see
 	// FollowOtherDC); empty otherwise.
 	UserLocation string
+	// NotSent is set on a transport failure of a request that never left this
+	// host (the connection could not be opened, the URL was unusable): Zoho
+	// did nothing. Any other transport failure may have reached Zoho.
+	NotSent bool
 }
 
 func (e *Error) Error() string {
@@ -166,6 +170,15 @@ func AsError(err error) (*Error, bool) {
 		return ze, true
 	}
 	return nil, false
+}
+
+// NeverSent reports whether err is a transport failure of a request that never
+// reached Zoho (see Error.NotSent), so that Zoho cannot have acted on it: no
+// token was minted, no grant code used. Any other failure without an answer
+// (a reset, a timeout, a body cut short) may have been carried out.
+func NeverSent(err error) bool {
+	ze, ok := AsError(err)
+	return ok && ze.Kind == KindTransport && ze.NotSent
 }
 
 // IsThrottled reports whether err is Zoho's "Access Denied" token throttle.

@@ -38,8 +38,9 @@ import (
 // Behaviour the tests rely on:
 //   - expires_in and interval are seconds (milliseconds with
 //     Config.LegacyMillis, as Zoho's older initiation page documents); the
-//     announced interval is Config.DevicePollInterval rounded up to a whole
-//     second, the enforced one is the configured duration.
+//     announced interval is Config.DevicePollInterval (or
+//     Config.DeviceAnnouncedPollInterval when set) rounded up to a whole
+//     second, the enforced one is Config.DevicePollInterval.
 //   - slow_down: a poll of a device code at a data center within the interval
 //     of the previous poll there. Every poll counts, the slowed ones too
 //     ("two polling requests within 30 seconds").
@@ -238,7 +239,11 @@ func (s *Server) deviceCodeLocked(clientID, grant, scope, accessType, prompt, dc
 	s.dev.maybeSweep(now)
 	s.countLocked(clientID).DeviceCodesIssued++
 
-	expiresIn, interval := seconds(s.cfg.DeviceCodeTTL), seconds(a.interval)
+	announced := a.interval
+	if s.cfg.DeviceAnnouncedPollInterval > 0 {
+		announced = s.cfg.DeviceAnnouncedPollInterval
+	}
+	expiresIn, interval := seconds(s.cfg.DeviceCodeTTL), seconds(announced)
 	if s.cfg.LegacyMillis {
 		expiresIn, interval = expiresIn*1000, interval*1000
 	}

@@ -160,6 +160,25 @@ func TestDeviceCodeStrictForms(t *testing.T) {
 	}
 }
 
+// An announced interval shorter than the enforced one: Zoho's "one poll per
+// 30 seconds" holds whatever the answer says.
+func TestDeviceAnnouncedIntervalIsNotEnforced(t *testing.T) {
+	e := newEnv(t, Config{DeviceAnnouncedPollInterval: 5 * time.Second})
+	if r := e.deviceCodeWith(e.client, "us"); r.num("interval") != 5 {
+		t.Fatalf("announced: %s", r.raw)
+	}
+	_, device := e.startDevice()
+	wantError(t, e.poll(device), "authorization_pending")
+	e.clock.Advance(5 * time.Second)
+	wantError(t, e.poll(device), "slow_down")
+	e.clock.Advance(30 * time.Second)
+	wantError(t, e.poll(device), "authorization_pending")
+	e.sim.SetDeviceAnnouncedPollInterval(0)
+	if r := e.deviceCodeWith(e.client, "us"); r.num("interval") != 30 {
+		t.Fatalf("announced once the knob is off: %s", r.raw)
+	}
+}
+
 func TestDevicePollPendingSlowDownApprove(t *testing.T) {
 	e := newEnv(t, Config{})
 	user, device := e.startDevice()

@@ -58,6 +58,13 @@ type Config struct {
 	DevicePollInterval time.Duration    // least time between two polls of a device code; default 30s
 	DeviceAutoApprove  bool             // approve every device code as DefaultUser as soon as it is issued
 	Now                func() time.Time // clock; default time.Now
+
+	// DeviceAnnouncedPollInterval, when set, is the interval device code
+	// answers announce instead of DevicePollInterval, which slow_down still
+	// enforces. Zoho documents one poll per 30 s ("two polling requests within
+	// 30 seconds" get slow_down) whatever interval it announces, so a client
+	// keeping to a shorter announced one is slowed down.
+	DeviceAnnouncedPollInterval time.Duration
 }
 
 // Defaults of Config.
@@ -264,6 +271,13 @@ func (s *Server) SetDeviceCodeTTL(d time.Duration) {
 // enforces.
 func (s *Server) SetDevicePollInterval(d time.Duration) {
 	s.configure(func(c *Config) { c.DevicePollInterval = d })
+}
+
+// SetDeviceAnnouncedPollInterval sets the interval announced by device codes
+// issued from now on, leaving the enforced one (SetDevicePollInterval) alone;
+// 0 announces the enforced one.
+func (s *Server) SetDeviceAnnouncedPollInterval(d time.Duration) {
+	s.configure(func(c *Config) { c.DeviceAnnouncedPollInterval = d })
 }
 
 // SetDeviceAutoApprove makes every device code issued from now on approved
