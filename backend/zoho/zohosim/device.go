@@ -180,6 +180,7 @@ func seconds(d time.Duration) int64 {
 // serveDeviceCode is the initiation request.
 func (s *Server) serveDeviceCode(w http.ResponseWriter, r *http.Request, dc string) {
 	p := params(r)
+	s.noteSecret(dc, "device_code", p)
 	clientID, grant := p.Get("client_id"), p.Get("grant_type")
 	answered, f := s.admitFault(w, r, "device_code", grant, constant(clientID), func(c *Counters, _ *pendingFault) {
 		c.DeviceCodeRequests++
@@ -259,6 +260,7 @@ func (s *Server) deviceCodeLocked(clientID, grant, scope, accessType, prompt, dc
 // serveDeviceToken is the polling request.
 func (s *Server) serveDeviceToken(w http.ResponseWriter, r *http.Request, dc string) {
 	p := params(r)
+	s.noteSecret(dc, "device_token", p)
 	clientID, grant := p.Get("client_id"), p.Get("grant_type")
 	answered, f := s.admitFault(w, r, "device_token", grant, constant(clientID), func(c *Counters, _ *pendingFault) {
 		c.DevicePolls++

@@ -101,6 +101,7 @@ func countFailure(c *Counters, grantType string) {
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, dc string) {
 	p := params(r)
+	s.noteSecret(dc, "token", p)
 	grant, clientID := p.Get("grant_type"), p.Get("client_id")
 	answered, f := s.admitFault(w, r, "token", grant, constant(clientID), func(c *Counters, f *pendingFault) {
 		c.TokenRequests++
@@ -240,6 +241,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, dc string) 
 		}
 		return q.Get("client_id")
 	}
+	s.noteSecret(dc, "revoke", params(r))
 	answered, f := s.admitFault(w, r, "revoke", "", clientOf, nil)
 	if answered {
 		return

@@ -132,7 +132,8 @@ type Server struct {
 	st       store
 	counters map[string]*Counters // by registered client id; "" for the rest
 	faults   []*Fault
-	dev      devices // device authorizations (device.go)
+	dev      devices   // device authorizations (device.go)
+	secrets  secretLog // requests that carried a client_secret (secretlog.go)
 
 	lifeMu  sync.Mutex
 	httpSrv *http.Server
