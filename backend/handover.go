@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -88,7 +89,7 @@ func (b *Backend) commitCredentialsLocked(ctx context.Context, s logical.Storage
 		// after, and so that leases on its tokens know Zoho has not
 		// confirmed it yet (revokeStaleLeaseLocked).
 		var err error
-		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(prev), c.replaced, prev.Generation); err != nil {
+		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(prev), c.replaced, prev.Generation, a.mintedTokens(refreshTokenIssuer(prev), b.now())); err != nil {
 			return nil, err
 		}
 	}
@@ -237,10 +238,11 @@ func (b *Backend) evictAccount(a *account) {
 }
 
 // unconfirmedRevocation returns the pending revocation of the refresh token
-// of the account's generation gen, nil if Zoho confirmed it (or it was never
-// given up). Entries written before they recorded a generation count for
-// every generation.
-func (b *Backend) unconfirmedRevocation(ctx context.Context, s logical.Storage, name string, gen int64) (*revokeWAL, error) {
+// the lease's access token came from, nil if Zoho confirmed it (or it was
+// never given up). An entry names the tokens it covers (generations repeat
+// when an account is deleted and created again); entries written before
+// they did count for every lease of the account.
+func (b *Backend) unconfirmedRevocation(ctx context.Context, s logical.Storage, l paths.LeaseData) (*revokeWAL, error) {
 	ids, err := framework.ListWAL(ctx, s)
 	if err != nil {
 		return nil, err
@@ -254,10 +256,10 @@ func (b *Backend) unconfirmedRevocation(ctx context.Context, s logical.Storage, 
 			continue
 		}
 		var entry revokeWAL
-		if mapstructure.WeakDecode(w.Data, &entry) != nil || entry.Account != name {
+		if mapstructure.WeakDecode(w.Data, &entry) != nil || entry.Account != l.Account {
 			continue
 		}
-		if entry.Generation == gen || entry.Generation == 0 {
+		if _, ok := entry.Tokens[l.TokenID]; ok || (entry.Generation == 0 && entry.Tokens == nil) {
 			return &entry, nil
 		}
 	}
@@ -273,14 +275,18 @@ func (b *Backend) revokeStaleLeaseLocked(ctx context.Context, s logical.Storage,
 	if !b.now().Before(l.ExpiresAt) {
 		return nil // expired: dead at Zoho whatever happened to its refresh token
 	}
-	entry, err := b.unconfirmedRevocation(ctx, s, l.Account, l.Generation)
+	entry, err := b.unconfirmedRevocation(ctx, s, l)
 	if err != nil {
 		return fmt.Errorf("account %q: looking up the revocation of the refresh token a lease's token came from: %w", l.Account, err)
 	}
 	if entry == nil {
 		return nil // confirmed: its access tokens died with it
 	}
-	if err := b.revokeAccessTokenAt(ctx, entry.AccountsURL, l.AccessToken); err != nil {
+	issuer := entry.AccountsURL
+	if minter, ok := entry.Tokens[l.TokenID]; ok {
+		issuer = minter // where it was minted (the account may have moved since the grant)
+	}
+	if err := b.revokeAccessTokenAt(ctx, issuer, l.AccessToken); err != nil {
 		b.logger.Warn("could not revoke the access token of a lease whose refresh token's revocation Zoho has not confirmed; Vault retries the lease revocation", "account", l.Account, "error", err)
 		return fmt.Errorf("revoking the access token of account %q at Zoho (the revocation of the refresh token it came from is not confirmed yet): %w", l.Account, upstreamError(l.Account, err))
 	}
@@ -291,3 +297,28 @@ func (b *Backend) revokeStaleLeaseLocked(ctx context.Context, s logical.Storage,
 // supersededDeviceAnswer is the last answer of a device authorization that
 // was not polled because the account's credentials moved on.
 const supersededDeviceAnswer = "not polled: the account's credentials changed since it started (a new grant, client secret, client or accounts server, or revoke/); start a new device authorization if it is still wanted"
+
+// mintedTokens maps the account's access tokens that may still be alive
+// (unexpired, not confirmed revoked, their value once known) to the accounts
+// server that minted them (issuer for tokens stored before it was recorded):
+// the revocation record of the refresh token they came from lists them, so
+// that a lease of one of them is revoked where it was minted while that
+// revocation is unconfirmed. nil for a nil account.
+func (a *account) mintedTokens(issuer string, now time.Time) map[string]string {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[string]string{}
+	for _, r := range a.records {
+		if r.Unknown || r.Revoked || !now.Before(r.ExpiresAt) {
+			continue
+		}
+		out[r.ID] = issuer
+		if r.Issuer != "" {
+			out[r.ID] = r.Issuer
+		}
+	}
+	return out
+}

@@ -130,6 +130,7 @@ type leaseModel struct {
 	mayReplace   bool   // this step may change the account's refresh token
 	mayInterrupt bool   // a lost answer or a storage failure could have hidden a minted refresh token
 	hookRace     atomic.Pointer[func()]
+	credPending  bool // the next config write is a credential write (credentialWrite)
 }
 
 func (m *leaseModel) step(format string, args ...interface{}) {
@@ -400,6 +401,13 @@ func (m *leaseModel) grantCode() string {
 func (m *leaseModel) write(op logical.Operation, data map[string]interface{}) (string, []string) {
 	resp, err := m.e.request(op, "config/"+modelAccount, data)
 	msg, status := m.e.classify(resp, err)
+	if m.credPending && status == http.StatusOK {
+		// Flows started before a credential write that landed are stale (a
+		// refused write changed nothing; a replaced refresh token moves the
+		// epoch too, see observe).
+		m.epoch++
+	}
+	m.credPending = false
 	if status != http.StatusOK {
 		return fmt.Sprintf("%d %s", status, firstLine(msg)), nil
 	}
@@ -413,7 +421,7 @@ func (m *leaseModel) write(op logical.Operation, data map[string]interface{}) (s
 // (or none): the flows started before it are stale from now on.
 func (m *leaseModel) credentialWrite() {
 	m.mayReplace = true
-	m.epoch++
+	m.credPending = true
 }
 
 // create (re)creates the account with a new grant.
@@ -761,8 +769,27 @@ func (m *leaseModel) settleRace() {
 	m.read(true)
 	var inner []*logical.Response
 	held := m.e.b.cachedAccount(modelAccount)
+	var waiting chan error
 	race := func() {
-		_, err := m.e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true})
+		// The rollback runs beside this reader, which holds the account's
+		// mutex inside its reservation write. An engine that changes the
+		// live account object in place waits for the mutex (and then
+		// nothing was dropped); one that drops the object from the map
+		// finishes at once. The bound only decides whether the defect is
+		// looked for: a slow machine makes this step weaker, never wrong.
+		done := make(chan error, 1)
+		go func() {
+			_, err := m.e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true})
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(250 * time.Millisecond):
+			waiting = done
+			m.step("race: inside a reservation: the settlement waits for the reader's mutex")
+			return
+		}
 		if held == nil || m.e.b.cachedAccount(modelAccount) == held {
 			// Nothing settled: the reader holding the account's mutex would
 			// block the second reader.
@@ -781,6 +808,10 @@ func (m *leaseModel) settleRace() {
 		m.read(false)
 	}
 	m.hookRace.Store(nil)
+	if waiting != nil {
+		err := <-waiting
+		m.step("race: the settlement ran after the reservation: %v", err)
+	}
 	for _, resp := range inner {
 		l := m.newLease(resp, m.rt, m.e.clock.Now())
 		m.leases = append(m.leases, l)

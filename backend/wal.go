@@ -47,6 +47,11 @@ type revokeWAL struct {
 	// of that generation are revoked at Zoho themselves while the entry
 	// exists (revokeStaleLeaseLocked). 0 in entries written before it.
 	Generation int64 `json:"generation,omitempty" mapstructure:"generation"`
+	// Tokens maps the access tokens minted from it that may still be alive
+	// when it was given up (by id) to the accounts server that minted each:
+	// while the entry exists, a lease of one of them is revoked there
+	// (revokeStaleLeaseLocked). Absent in entries written before it.
+	Tokens map[string]string `json:"tokens,omitempty" mapstructure:"tokens"`
 }
 
 type exchangeWAL struct {
@@ -56,9 +61,9 @@ type exchangeWAL struct {
 	At int64 `json:"at" mapstructure:"at"`
 }
 
-func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, gen int64) (string, error) {
+func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, gen int64, tokens map[string]string) (string, error) {
 	return framework.PutWAL(ctx, sealWrapping{s}, walKindRevokeRefresh, &revokeWAL{
-		Account: name, AccountsURL: issuer, Token: token, GiveUpAt: b.now().Add(revokeRetryFor).Unix(), Generation: gen,
+		Account: name, AccountsURL: issuer, Token: token, GiveUpAt: b.now().Add(revokeRetryFor).Unix(), Generation: gen, Tokens: tokens,
 	})
 }
 
