@@ -110,12 +110,16 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 
 	a.mu.Lock()
 	rec := a.recordLocked(l.TokenID)
-	stale := a.cfg.Generation != l.Generation || a.cfg.tokensDiedWithGrant()
+	// A token the account does not track is stale too: generations repeat
+	// when an account is deleted and created again, and a token of the
+	// current generation that expired needs nothing (revokeStaleLeaseLocked
+	// looks at the expiry first).
+	stale := a.cfg.Generation != l.Generation || a.cfg.tokensDiedWithGrant() || rec == nil
 	if stale {
 		a.mu.Unlock()
 		return b.revokeStaleLeaseLocked(ctx, s, l)
 	}
-	if rec == nil || rec.Revoked || !now.Before(rec.ExpiresAt) {
+	if rec.Revoked || !now.Before(rec.ExpiresAt) {
 		a.mu.Unlock()
 		return nil
 	}
