@@ -1029,141 +1029,161 @@ func runLeaseModel(t *testing.T, seed uint64, steps int) (revocations int64) {
 }
 
 // runStep runs one random step; r is in [0, 1000).
-func (m *leaseModel) runStep(r int) {
-	e := m.e
-	switch {
-	case r < 240:
-		m.stepName = "read"
+// modelOps are the model's steps: a step draws r in [0, 1000) and runs the
+// first op whose upTo is above it (the differences are the weights, in
+// thousandths).
+var modelOps = []struct {
+	upTo int
+	name string
+	run  func(m *leaseModel)
+}{
+	{240, "read", func(m *leaseModel) {
 		m.read(false)
-	case r < 300:
-		m.stepName = "forced read"
+	}},
+	{300, "forced read", func(m *leaseModel) {
 		m.read(true)
-	case r < 420:
-		m.stepName = "revoke lease"
+	}},
+	{420, "revoke lease", func(m *leaseModel) {
 		if len(m.leases) > 0 {
 			m.revoke(m.rng.IntN(len(m.leases)))
 		}
-	case r < 470:
-		m.stepName = "revoke again"
+	}},
+	{470, "revoke again", func(m *leaseModel) {
+		e := m.e
 		if len(m.ended) > 0 { // Vault sends a revocation again
 			l := m.ended[m.rng.IntN(len(m.ended))]
 			err := e.revokeLease(l.resp)
 			m.step("revoke again on %s: %v", short(l.token), err)
 		}
-	case r < 550:
-		m.stepName = "advance"
+	}},
+	{550, "advance", func(m *leaseModel) {
 		m.advance(time.Duration(m.rng.IntN(15*60)) * time.Second)
-	case r < 590:
-		m.stepName = "periodic refresh"
+	}},
+	{590, "periodic refresh", func(m *leaseModel) {
+		e := m.e
 		e.b.refreshDue(context.Background(), e.storage)
 		e.b.bgWG.Wait()
 		m.devicePoll()
-	case r < 630:
-		m.stepName = "storage failures"
+	}},
+	{630, "storage failures", func(m *leaseModel) {
 		n := int64(1 + m.rng.IntN(3))
 		m.failN.Store(n)
 		m.step("next %d storage writes fail", n)
-	case r < 645:
-		m.stepName = "restart"
+	}},
+	{645, "restart", func(m *leaseModel) {
 		m.restartEngine()
-	case r < 665: // Zoho does what is asked, its answer is lost
-		m.stepName = "lost answer"
+	}},
+	{665, "lost answer", func(m *leaseModel) { // Zoho does what is asked, its answer is lost
+		e := m.e
 		ep := []string{"token", "revoke", "device_token"}[m.rng.IntN(3)]
 		e.sim.AddFault(zohosim.Fault{Endpoint: ep, Kind: zohosim.FaultLostAnswer, Times: 1})
 		m.step("next %s answer is lost", ep)
-	case r < 730:
-		m.stepName = "batch"
+	}},
+	{730, "batch", func(m *leaseModel) {
 		m.batch()
-	case r < 760:
-		m.stepName = "renew"
+	}},
+	{760, "renew", func(m *leaseModel) {
 		if len(m.leases) > 0 {
 			m.renew(m.rng.IntN(len(m.leases)))
 		}
-	case r < 775:
-		m.stepName = "new grant"
+	}},
+	{775, "new grant", func(m *leaseModel) {
 		m.writeGrant()
-	case r < 782:
-		m.stepName = "import"
+	}},
+	{782, "import", func(m *leaseModel) {
 		m.importToken()
-	case r < 790:
-		m.stepName = "rotate secret"
+	}},
+	{790, "rotate secret", func(m *leaseModel) {
 		m.rotateSecret("")
-	case r < 796:
-		m.stepName = "wrong secret"
+	}},
+	{796, "wrong secret", func(m *leaseModel) {
 		m.badSecret()
-	case r < 806:
-		m.stepName = "move"
+	}},
+	{806, "move", func(m *leaseModel) {
 		m.moveDC(m.rng.IntN(2) == 0)
-	case r < 811:
-		m.stepName = "move and rotate secret"
+	}},
+	{811, "move and rotate secret", func(m *leaseModel) {
 		to := m.dc
 		for to == m.dc {
 			to = modelDCs[m.rng.IntN(len(modelDCs))]
 		}
 		m.rotateSecret(to)
-	case r < 816:
-		m.stepName = "live_token_cap"
+	}},
+	{816, "live_token_cap", func(m *leaseModel) {
 		m.liveCap()
-	case r < 831:
-		m.stepName = "device start"
+	}},
+	{831, "device start", func(m *leaseModel) {
 		m.deviceStart()
-	case r < 843:
-		m.stepName = "device approve"
+	}},
+	{843, "device approve", func(m *leaseModel) {
 		m.deviceDecide(true)
-	case r < 848:
-		m.stepName = "device deny"
+	}},
+	{848, "device deny", func(m *leaseModel) {
 		m.deviceDecide(false)
-	case r < 853:
-		m.stepName = "device expire"
+	}},
+	{853, "device expire", func(m *leaseModel) {
 		m.deviceExpire()
-	case r < 861:
-		m.stepName = "stale device approval"
+	}},
+	{861, "stale device approval", func(m *leaseModel) {
 		m.staleDevice()
-	case r < 871:
-		m.stepName = "auth-url"
+	}},
+	{871, "auth-url", func(m *leaseModel) {
 		m.authURL()
-	case r < 880:
-		m.stepName = "callback"
+	}},
+	{880, "callback", func(m *leaseModel) {
 		m.callback()
-	case r < 886:
-		m.stepName = "stale callback"
+	}},
+	{886, "stale callback", func(m *leaseModel) {
 		m.staleConsent()
-	case r < 896:
-		m.stepName = "revoke/"
+	}},
+	{896, "revoke/", func(m *leaseModel) {
 		m.revokeAccount()
-	case r < 902:
-		m.stepName = "delete"
+	}},
+	{902, "delete", func(m *leaseModel) {
 		m.deleteAccount()
-	case r < 917:
-		m.stepName = "revoke outage"
+	}},
+	{917, "revoke outage", func(m *leaseModel) {
+		e := m.e
 		e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503})
 		m.step("Zoho's revoke endpoint answers 503 until it recovers")
-	case r < 932:
-		m.stepName = "Zoho recovers"
+	}},
+	{932, "Zoho recovers", func(m *leaseModel) {
+		e := m.e
 		e.sim.ClearFaults()
 		m.step("Zoho recovers (every fault cleared)")
-	case r < 947:
-		m.stepName = "WAL rollback"
+	}},
+	{947, "WAL rollback", func(m *leaseModel) {
 		past := walMinAge
 		if m.rng.IntN(6) == 0 {
 			past = revokeRetryFor + time.Minute
 		}
 		m.rollback(past)
-	case r < 957:
-		m.stepName = "slow Zoho"
+	}},
+	{957, "slow Zoho", func(m *leaseModel) {
+		e := m.e
 		d := time.Duration(5+m.rng.IntN(20)) * time.Millisecond
 		e.sim.AddFault(zohosim.Fault{Kind: zohosim.FaultLatency, Latency: d, Times: 1 + m.rng.IntN(3)})
 		m.step("Zoho answers the next requests %s late", d)
 		m.read(m.rng.IntN(2) == 0)
-	case r < 977:
-		m.stepName = "near expiry while Zoho is down"
+	}},
+	{977, "near expiry while Zoho is down", func(m *leaseModel) {
 		m.nearExpiry()
-	case r < 985:
-		m.stepName = "settlement racing a reservation"
+	}},
+	{985, "settlement racing a reservation", func(m *leaseModel) {
 		m.settleRace()
-	default:
-		m.stepName = "restart"
+	}},
+	{1000, "restart", func(m *leaseModel) {
 		m.restartEngine()
+	}},
+}
+
+func (m *leaseModel) runStep(r int) {
+	for _, op := range modelOps {
+		if r < op.upTo {
+			m.stepName = op.name
+			op.run(m)
+			return
+		}
 	}
 }
 
