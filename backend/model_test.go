@@ -149,7 +149,7 @@ func (m *leaseModel) fail(format string, args ...interface{}) {
 		return
 	}
 	tail := m.log
-	if len(tail) > 80 {
+	if len(tail) > 80 && os.Getenv("MODEL_FULL") == "" { // MODEL_FULL=1: the whole log
 		tail = tail[len(tail)-80:]
 	}
 	c := m.e.sim.Counters()
@@ -628,7 +628,9 @@ func (m *leaseModel) deviceDecide(approve bool) {
 	var err error
 	if approve {
 		err = m.e.sim.ApproveDevice(m.dev.userCode, "", "")
-		m.dev.approved = err == nil
+		// A second decision on a code already approved fails at Zoho: the
+		// approval stands (the engine may still be about to poll it).
+		m.dev.approved = m.dev.approved || err == nil
 	} else {
 		err = m.e.sim.DenyDevice(m.dev.userCode)
 	}
