@@ -66,6 +66,9 @@ func TestBadInput(t *testing.T) {
 		{"redirect_uri relative", logical.CreateOperation, "config/a", ok(map[string]interface{}{"redirect_uri": "/callback"}), "redirect_uri"},
 		{"scope with space", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": []interface{}{"ZohoCRM.modules ALL"}}), "scopes"},
 		{"scopes only commas", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": ",,,"}), "scopes"},
+		{"empty scopes", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": ""}), "scopes"},
+		{"scope not of Zoho's shape", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": "x"}), "scopes"},
+		{"scopes separated by semicolons", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": "ZohoCRM.modules.ALL;ZohoCRM.users.READ"}), "scopes"},
 		{"scopes wrong type", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": map[string]interface{}{"a": 1}}), "scopes"},
 		{"live_token_cap zero", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": 0}), "live_token_cap"},
 		{"live_token_cap too big", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": 31}), "live_token_cap"},
@@ -261,5 +264,46 @@ func TestWrongTypesAreExplained(t *testing.T) {
 	}
 	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "b"); ok {
 		t.Fatal("a refused create stored the account")
+	}
+}
+
+// An empty scopes= is refused locally whatever the account (a
+// client_credentials account would send it to Zoho, a refresh_token account
+// would silently lose the scopes consent and the device flow need), and
+// every scope has Zoho's Service.scope.OPERATION shape wherever scopes are
+// written; nothing is stored and Zoho is not asked.
+func TestScopesAreCheckedLocally(t *testing.T) {
+	e := newEnv(t)
+	e.ccAccount("cc", nil)
+	e.account("rt", nil)
+	before := e.sim.Counters().TokenRequests
+	bad := []interface{}{"", " ", []interface{}{}, "x", `Zoho"x`, "ZohoCRM.modules.ALL;ZohoCRM.users.READ", "123", "ZohoCRM.modules", "ZohoCRM..ALL", ".ZohoCRM.modules.ALL", "ZohoCRM.modules.ALL.", "a b", "ZohoCRM.modules.ALL ZohoCRM.users.READ"}
+	for _, name := range []string{"cc", "rt"} {
+		for _, v := range bad {
+			msg, status := e.vaultAttempt(logical.UpdateOperation, "config/"+name, map[string]interface{}{"scopes": v})
+			if status != http.StatusBadRequest || !strings.HasPrefix(msg, "scopes: ") {
+				t.Errorf("%s scopes=%#v: %d %q, want 400 naming scopes", name, v, status, msg)
+			}
+		}
+		if got := e.must(logical.ReadOperation, "config/"+name, nil).Data["scopes"].([]string); len(got) == 0 {
+			t.Errorf("%s: scopes %v after refused writes", name, got)
+		}
+	}
+	c := e.newClient("us")
+	for _, v := range bad[3:] {
+		msg, status := e.vaultAttempt(logical.CreateOperation, "config/new", map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"), "scopes": v})
+		if status != http.StatusBadRequest || !strings.HasPrefix(msg, "scopes: ") {
+			t.Errorf("create scopes=%#v: %d %q, want 400 naming scopes", v, status, msg)
+		}
+	}
+	if got := e.sim.Counters().TokenRequests; got != before {
+		t.Errorf("refused scopes reached Zoho: %d token requests", got-before)
+	}
+	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "new"); ok {
+		t.Error("an account with refused scopes was stored")
+	}
+	// The shapes Zoho's documentation shows are taken.
+	for _, v := range []string{"ZohoCRM.modules.ALL,ZohoCRM.settings.READ", "ZohoAnalytics.data.all", "zohopulse.feedList.READ", "AaaServer.profile.READ", "ZohoCRM.modules.leads.READ"} {
+		e.must(logical.UpdateOperation, "config/rt", map[string]interface{}{"scopes": v})
 	}
 }

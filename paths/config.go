@@ -104,6 +104,7 @@ func configFields() map[string]*framework.FieldSchema {
 		FieldScopes: {
 			Type: framework.TypeCommaStringSlice,
 			Description: "Zoho scopes the account is used for, as a comma-separated string or a list, e.g. ZohoCRM.modules.ALL,ZohoCRM.settings.READ. " +
+				"Each has Zoho's Service.scope.OPERATION shape; at least one is named (an empty scopes= is refused: they cannot be removed). " +
 				"refresh_token accounts: informational (the grant code carries the scopes actually granted) and used by auth-url/. " +
 				"client_credentials accounts: required, and sent with every token request.",
 			DisplayAttrs: &framework.DisplayAttributes{

@@ -457,7 +457,13 @@ func TestNormalizeScopes(t *testing.T) {
 		want []string
 		ok   bool
 	}{
-		{nil, []string{}, true},
+		{nil, nil, false},
+		{[]string{"ZohoCRM.modules.leads.READ", "AaaServer.profile.READ"}, []string{"ZohoCRM.modules.leads.READ", "AaaServer.profile.READ"}, true},
+		{[]string{"x"}, nil, false},
+		{[]string{`Zoho"x.y.z`}, nil, false},
+		{[]string{"ZohoCRM.modules.ALL;ZohoCRM.users.READ"}, nil, false},
+		{[]string{"a.b"}, nil, false},
+		{[]string{"a..b.C"}, nil, false},
 		{[]string{" b.c.D ", "a.b.C", "b.c.D"}, []string{"b.c.D", "a.b.C"}, true},
 		{[]string{"", "x.y.Z", ""}, []string{"x.y.Z"}, true},
 		{[]string{"", " "}, nil, false},
