@@ -284,3 +284,24 @@ func TestFixingTheSecretEndsTheBackoff(t *testing.T) {
 		t.Fatalf("status after the fix: %v", st.Data)
 	}
 }
+
+// redirect_uri= removes the redirect URI, as accounts_url= and soid= remove
+// theirs; auth-url/ then asks for one.
+func TestEmptyRedirectURIRemovesIt(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", map[string]interface{}{"redirect_uri": "https://vault.example.com/v1/zoho/callback"})
+	for _, v := range []string{"", "  "} {
+		e.must(logical.UpdateOperation, "config/a", map[string]interface{}{"redirect_uri": "https://vault.example.com/v1/zoho/callback"})
+		e.must(logical.UpdateOperation, "config/a", map[string]interface{}{"redirect_uri": v})
+		if got := e.must(logical.ReadOperation, "config/a", nil).Data["redirect_uri"]; got != "" {
+			t.Fatalf("redirect_uri=%q: redirect_uri is %q, want it removed", v, got)
+		}
+	}
+	msg, status := e.fails(logical.ReadOperation, "auth-url/a", nil)
+	if status != http.StatusBadRequest || !strings.HasPrefix(msg, "redirect_uri: ") {
+		t.Fatalf("auth-url/ without a redirect_uri: %d %q", status, msg)
+	}
+	// A client_credentials account has none to remove: an empty one is taken.
+	e.ccAccount("cc", nil)
+	e.must(logical.UpdateOperation, "config/cc", map[string]interface{}{"redirect_uri": ""})
+}

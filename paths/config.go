@@ -96,7 +96,7 @@ func configFields() map[string]*framework.FieldSchema {
 		},
 		FieldRedirectURI: {
 			Type:        framework.TypeString,
-			Description: "Redirect URI registered for the client. Zoho requires it when a grant code from the redirect flow is exchanged; Self Client codes need none. Not for client_credentials accounts.",
+			Description: "Redirect URI registered for the client. Zoho requires it when a grant code from the redirect flow is exchanged; Self Client codes need none. Write an empty value to remove it (auth-url/ then asks for one). Not for client_credentials accounts.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name: "Redirect URI",
 			},
@@ -307,7 +307,7 @@ func configWrite(e Engine) framework.OperationFunc {
 		if err != nil {
 			return respondError(err)
 		}
-		if suffix := callbackSuffix(req); in.RedirectURI != nil && suffix != "" && !redirectsHere(*in.RedirectURI, suffix) {
+		if suffix := callbackSuffix(req); in.RedirectURI != nil && *in.RedirectURI != "" && suffix != "" && !redirectsHere(*in.RedirectURI, suffix) {
 			if res == nil {
 				res = &WriteResult{}
 			}
@@ -375,10 +375,13 @@ func parseConfigInput(e Engine, req *logical.Request, d *framework.FieldData) (*
 		}
 		in.AccountsURL = &norm
 	}
-	if in.RedirectURI, ie = optString(d, FieldRedirectURI, maxURLLen); ie != nil {
+	if raw, ok := d.GetOk(FieldRedirectURI); ok && strings.TrimSpace(raw.(string)) == "" {
+		empty := "" // removes it: auth-url/ then asks for one
+		in.RedirectURI = &empty
+	} else if in.RedirectURI, ie = optString(d, FieldRedirectURI, maxURLLen); ie != nil {
 		return nil, ie
 	}
-	if in.RedirectURI != nil {
+	if in.RedirectURI != nil && *in.RedirectURI != "" {
 		if ie := validateRedirectURI(*in.RedirectURI); ie != nil {
 			return nil, ie
 		}
@@ -465,7 +468,7 @@ func CheckClientCredentialsInput(in *AccountInput, create bool) *InputError {
 		return inputErr(FieldGrantCode, "%s; write no grant_code (or use a refresh_token account)", why)
 	case in.RefreshToken != "":
 		return inputErr(FieldRefreshToken, "%s; write no refresh_token (or use a refresh_token account)", why)
-	case in.RedirectURI != nil:
+	case in.RedirectURI != nil && *in.RedirectURI != "":
 		return inputErr(FieldRedirectURI, "%s and has no consent redirect; write no redirect_uri", why)
 	case create && (in.Scopes == nil || len(*in.Scopes) == 0):
 		return inputErr(FieldScopes, "is required for a client_credentials account: Zoho mints its tokens for these scopes (e.g. scopes=ZohoCRM.modules.ALL)")

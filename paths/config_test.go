@@ -58,7 +58,6 @@ func TestConfigWriteRejectsBadInput(t *testing.T) {
 		{"relative redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "/v1/zoho/callback"}, FieldRedirectURI, nil},
 		{"ftp redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "ftp://vault.example.com/cb"}, FieldRedirectURI, nil},
 		{"redirect_uri not a URL", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "https://%zz"}, FieldRedirectURI, nil},
-		{"empty redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: " "}, FieldRedirectURI, nil},
 		{"long redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "https://v.example.com/" + long(maxURLLen)}, FieldRedirectURI, nil},
 
 		{"space separated scopes", logical.UpdateOperation, "config/a", map[string]interface{}{FieldScopes: "ZohoCRM.modules.ALL ZohoCRM.settings.READ"}, FieldScopes, nil},
