@@ -217,7 +217,9 @@ consent redirect) or with an existing refresh_token:
 The grant code is exchanged at once (Zoho's codes live one to a few minutes);
 a refresh token is verified at once by one refresh. If Zoho rejects it, nothing
 is stored (or, on update, the account is left as it was) and the error names
-Zoho's error code. Writing a new grant_code or refresh_token to an account that
+Zoho's error code and the field it points at: client_secret for
+invalid_client_secret, client_id for invalid_client, redirect_uri for
+invalid_redirect_uri, else the grant_code or refresh_token itself. Writing a new grant_code or refresh_token to an account that
 already holds one revokes the replaced refresh token at Zoho, because Zoho keeps
 only 20 refresh tokens per user and client.
 
