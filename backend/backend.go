@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/singleflight"
 
@@ -88,15 +89,42 @@ type Backend struct {
 
 var _ paths.Engine = (*Backend)(nil)
 
-// HandleRequest serves a request, restating the framework's answer to a value
-// it cannot convert in the engine's words (the field, what was given, what is
-// expected).
+// HandleRequest serves a request. A value its field cannot take is refused
+// before the framework converts it (which would take JSON true as 1), and the
+// framework's answer to a value it cannot convert is restated in the engine's
+// words (the field, what was given, what is expected).
 func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if ie := paths.CheckInputTypes(b.Backend.Route(req.Path), req); ie != nil {
+		return logical.ErrorResponse(ie.Error()), nil
+	}
 	resp, err := b.Backend.HandleRequest(ctx, req)
 	if err == nil && resp != nil && resp.IsError() {
 		resp = paths.ExplainConversionError(b.Backend.Route(req.Path), req, resp)
 	}
 	return resp, err
+}
+
+// HandleExistenceCheck runs the path's existence check, which Vault calls
+// before a create or update: the framework converts every field first and
+// would answer a bad value in its own words, so values are checked here as in
+// HandleRequest. The refusal is a user error (400).
+func (b *Backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
+	route := b.Backend.Route(req.Path)
+	if ie := paths.CheckInputTypes(route, req); ie != nil {
+		return false, false, errutil.UserError{Err: ie.Error()}
+	}
+	found, exists, err := b.Backend.HandleExistenceCheck(ctx, req)
+	if err != nil {
+		if resp := paths.ExplainConversionError(route, req, logical.ErrorResponse(err.Error())); resp != nil && respError(resp) != err.Error() {
+			return false, false, errutil.UserError{Err: respError(resp)}
+		}
+	}
+	return found, exists, err
+}
+
+func respError(resp *logical.Response) string {
+	s, _ := resp.Data["error"].(string)
+	return s
 }
 
 // Factory is the logical.Factory Vault calls.

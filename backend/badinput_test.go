@@ -2,10 +2,14 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -62,10 +66,19 @@ func TestBadInput(t *testing.T) {
 		{"redirect_uri relative", logical.CreateOperation, "config/a", ok(map[string]interface{}{"redirect_uri": "/callback"}), "redirect_uri"},
 		{"scope with space", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": []interface{}{"ZohoCRM.modules ALL"}}), "scopes"},
 		{"scopes only commas", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": ",,,"}), "scopes"},
+		{"empty scopes", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": ""}), "scopes"},
+		{"scope not of Zoho's shape", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": "x"}), "scopes"},
+		{"scopes separated by semicolons", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": "ZohoCRM.modules.ALL;ZohoCRM.users.READ"}), "scopes"},
 		{"scopes wrong type", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": map[string]interface{}{"a": 1}}), "scopes"},
 		{"live_token_cap zero", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": 0}), "live_token_cap"},
 		{"live_token_cap too big", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": 31}), "live_token_cap"},
 		{"live_token_cap not a number", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": "many"}), "live_token_cap"},
+		{"live_token_cap JSON true", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": true}), "live_token_cap"},
+		{"live_token_cap a fraction", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": 1.5}), "live_token_cap"},
+		{"live_token_cap with a space", logical.CreateOperation, "config/a", ok(map[string]interface{}{"live_token_cap": " 5"}), "live_token_cap"},
+		{"client_id a JSON number", logical.CreateOperation, "config/a", ok(map[string]interface{}{"client_id": 123}), "client_id"},
+		{"scopes a JSON number", logical.CreateOperation, "config/a", ok(map[string]interface{}{"scopes": 123}), "scopes"},
+		{"creds min_ttl JSON true", logical.ReadOperation, "creds/a", map[string]interface{}{"min_ttl": true}, "min_ttl"},
 		{"grant_code and refresh_token", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_code": "1000.x", "refresh_token": "1000.y"}), "grant_code"},
 		{"empty grant_code", logical.CreateOperation, "config/a", ok(map[string]interface{}{"grant_code": ""}), "grant_code"},
 		{"empty refresh_token", logical.CreateOperation, "config/a", ok(map[string]interface{}{"refresh_token": ""}), "refresh_token"},
@@ -115,6 +128,13 @@ func TestBadInput(t *testing.T) {
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))
 	}
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("| Bad input | %d malformed requests", len(cases)); !strings.Contains(string(doc), want) {
+		t.Errorf("docs/operations.md does not state the %d cases of this table (%q)", len(cases), want)
+	}
 }
 
 // A name with two '.' in a row would be a relative storage path, which
@@ -152,5 +172,138 @@ func TestNameWithTwoDotsIsRefusedEverywhere(t *testing.T) {
 	}
 	if got := e.sim.Counters(); got.TokenRequests != 0 {
 		t.Fatalf("a refused name reached Zoho: %+v", got)
+	}
+}
+
+// vaultAttempt sends a request as Vault does: a create or update of a path
+// with an existence check runs the check first, and an error from it is the
+// answer (400 for a user error).
+func (e *env) vaultAttempt(op logical.Operation, path string, data map[string]interface{}) (string, int) {
+	e.t.Helper()
+	if op == logical.CreateOperation || op == logical.UpdateOperation {
+		req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
+		found, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
+		if err != nil {
+			if _, ok := err.(errutil.UserError); ok {
+				return err.Error(), http.StatusBadRequest
+			}
+			return err.Error(), http.StatusInternalServerError
+		}
+		if found {
+			op = logical.UpdateOperation
+			if !exists {
+				op = logical.CreateOperation
+			}
+		}
+	}
+	_, msg, status := e.attempt(op, path, data)
+	return msg, status
+}
+
+// A value of the wrong JSON type, or a string the field's type cannot take,
+// is refused 400 naming the field and the expected form, whether Vault's
+// existence check or the handler meets it first; nothing is stored (JSON true
+// for live_token_cap is not stored as 1).
+func TestWrongTypesAreExplained(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", map[string]interface{}{"live_token_cap": 7})
+	c := e.newClient("us")
+	create := func(k string, v interface{}) map[string]interface{} {
+		m := map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us")}
+		m[k] = v
+		return m
+	}
+	for _, tc := range []struct {
+		field string
+		value interface{}
+		want  string
+	}{
+		{"live_token_cap", "abc", "a whole number"},
+		{"live_token_cap", "1.5", "a whole number"},
+		{"live_token_cap", " 5", "a whole number"},
+		{"live_token_cap", true, "a whole number"},
+		{"live_token_cap", 1.5, "a whole number"},
+		{"live_token_cap", json.Number("1.5"), "a whole number"},
+		{"live_token_cap", []interface{}{5}, "a whole number"},
+		{"client_id", map[string]interface{}{"x": 1}, "a string"},
+		{"client_id", 123, "a string"},
+		{"client_secret", true, "a string"},
+		{"data_center", []interface{}{"eu"}, "a string"},
+		{"scopes", 123, "a comma-separated list"},
+		{"scopes", []interface{}{"ZohoCRM.modules.ALL", 5}, "a comma-separated list"},
+		{"scopes", map[string]interface{}{"a": 1}, "a comma-separated list"},
+		{"grant_type", false, "a string"},
+	} {
+		for _, op := range []logical.Operation{logical.UpdateOperation, logical.CreateOperation} {
+			path, data := "config/a", map[string]interface{}{tc.field: tc.value}
+			if op == logical.CreateOperation {
+				path, data = "config/b", create(tc.field, tc.value)
+			}
+			msg, status := e.vaultAttempt(op, path, data)
+			if status != http.StatusBadRequest || !strings.HasPrefix(msg, tc.field+": ") || !strings.Contains(msg, tc.want) {
+				t.Errorf("%s %s=%#v: %d %q, want 400 naming %s and %q", op, tc.field, tc.value, status, msg, tc.field, tc.want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		path string
+		data map[string]interface{}
+		want string
+	}{
+		{"creds/a", map[string]interface{}{"min_ttl": true}, "min_ttl: "},
+		{"creds/a", map[string]interface{}{"min_ttl": map[string]interface{}{}}, "min_ttl: "},
+		{"metrics", map[string]interface{}{"per_account": 3}, "per_account: "},
+	} {
+		msg, status := e.vaultAttempt(logical.ReadOperation, tc.path, tc.data)
+		if status != http.StatusBadRequest || !strings.HasPrefix(msg, tc.want) {
+			t.Errorf("%s %v: %d %q, want 400 %q...", tc.path, tc.data, status, msg, tc.want)
+		}
+	}
+	if got := e.must(logical.ReadOperation, "config/a", nil).Data["live_token_cap"]; got != 7 {
+		t.Fatalf("live_token_cap is %v after refused writes, want 7", got)
+	}
+	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "b"); ok {
+		t.Fatal("a refused create stored the account")
+	}
+}
+
+// An empty scopes= is refused locally whatever the account (a
+// client_credentials account would send it to Zoho, a refresh_token account
+// would silently lose the scopes consent and the device flow need), and
+// every scope has Zoho's Service.scope.OPERATION shape wherever scopes are
+// written; nothing is stored and Zoho is not asked.
+func TestScopesAreCheckedLocally(t *testing.T) {
+	e := newEnv(t)
+	e.ccAccount("cc", nil)
+	e.account("rt", nil)
+	before := e.sim.Counters().TokenRequests
+	bad := []interface{}{"", " ", []interface{}{}, "x", `Zoho"x`, "ZohoCRM.modules.ALL;ZohoCRM.users.READ", "123", "ZohoCRM.modules", "ZohoCRM..ALL", ".ZohoCRM.modules.ALL", "ZohoCRM.modules.ALL.", "a b", "ZohoCRM.modules.ALL ZohoCRM.users.READ"}
+	for _, name := range []string{"cc", "rt"} {
+		for _, v := range bad {
+			msg, status := e.vaultAttempt(logical.UpdateOperation, "config/"+name, map[string]interface{}{"scopes": v})
+			if status != http.StatusBadRequest || !strings.HasPrefix(msg, "scopes: ") {
+				t.Errorf("%s scopes=%#v: %d %q, want 400 naming scopes", name, v, status, msg)
+			}
+		}
+		if got := e.must(logical.ReadOperation, "config/"+name, nil).Data["scopes"].([]string); len(got) == 0 {
+			t.Errorf("%s: scopes %v after refused writes", name, got)
+		}
+	}
+	c := e.newClient("us")
+	for _, v := range bad[3:] {
+		msg, status := e.vaultAttempt(logical.CreateOperation, "config/new", map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"), "scopes": v})
+		if status != http.StatusBadRequest || !strings.HasPrefix(msg, "scopes: ") {
+			t.Errorf("create scopes=%#v: %d %q, want 400 naming scopes", v, status, msg)
+		}
+	}
+	if got := e.sim.Counters().TokenRequests; got != before {
+		t.Errorf("refused scopes reached Zoho: %d token requests", got-before)
+	}
+	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "new"); ok {
+		t.Error("an account with refused scopes was stored")
+	}
+	// The shapes Zoho's documentation shows are taken.
+	for _, v := range []string{"ZohoCRM.modules.ALL,ZohoCRM.settings.READ", "ZohoAnalytics.data.all", "zohopulse.feedList.READ", "AaaServer.profile.READ", "ZohoCRM.modules.leads.READ"} {
+		e.must(logical.UpdateOperation, "config/rt", map[string]interface{}{"scopes": v})
 	}
 }

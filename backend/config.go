@@ -127,7 +127,7 @@ func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *
 			return nil, err
 		}
 		var lost bool
-		newTok, lost, err = b.exchange(ctx, name, &next, in.GrantCode, now)
+		newTok, lost, err = b.exchange(ctx, name, prevIfExisted(existed, &prev), &next, in, now)
 		if err != nil {
 			if !lost {
 				// Zoho answered, or was never reached: nothing was issued.
@@ -140,7 +140,7 @@ func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *
 	case granted != nil:
 		newTok = b.adoptGrant(&next, granted, now)
 	case in.RefreshToken != "" && in.RefreshToken != prev.RefreshToken:
-		newTok, err = b.importRefreshToken(ctx, name, &next, in.RefreshToken, now)
+		newTok, err = b.importRefreshToken(ctx, name, prevIfExisted(existed, &prev), &next, in, now)
 		if err != nil {
 			return nil, err
 		}
@@ -192,6 +192,15 @@ func (b *Backend) writeAccountLocked(ctx context.Context, s logical.Storage, a *
 	b.logger.Info("account written", "account", name, "grant_type", next.grantType(), "new_refresh_token", newTok != nil && !next.clientCredentials(),
 		"verified_by_token_request", verified, "data_center", next.DataCenter)
 	return res, nil
+}
+
+// prevIfExisted is an existing account's configuration before a write, nil
+// for a new account.
+func prevIfExisted(existed bool, prev *accountConfig) *accountConfig {
+	if !existed {
+		return nil
+	}
+	return prev
 }
 
 func applyInput(c *accountConfig, in paths.AccountInput) {
@@ -257,15 +266,19 @@ func clientChanged(a, b *accountConfig) bool {
 // On failure, lost reports whether Zoho may have issued a refresh token whose
 // answer never arrived; it is decided on the client's error, which the
 // caller no longer sees once fieldError has turned it into an answer.
-func (b *Backend) exchange(ctx context.Context, name string, next *accountConfig, code string, now time.Time) (tok *tokenState, lost bool, err error) {
+//
+// A rejection names the field Zoho objected to (rejectedField): the secret,
+// the client, the redirect URI, or else the grant code. prev is the account
+// before the write, nil for a new one.
+func (b *Backend) exchange(ctx context.Context, name string, prev, next *accountConfig, in paths.AccountInput, now time.Time) (tok *tokenState, lost bool, err error) {
 	uctx, cancel := b.upstreamCtx()
 	defer cancel()
 	began := time.Now()
-	t, err := b.zoho.ExchangeCode(uctx, appFor(next), code, next.RedirectURI, strings.Join(next.Scopes, ","))
+	t, err := b.zoho.ExchangeCode(uctx, appFor(next), in.GrantCode, next.RedirectURI, strings.Join(next.Scopes, ","))
 	b.metrics.observe(zoho.OpExchange, began, err)
 	if err != nil {
 		b.logger.Warn("grant code exchange failed", "account", name, "error", err)
-		return nil, mayHaveMinted(err), fieldError(name, paths.FieldGrantCode, err)
+		return nil, mayHaveMinted(err), fieldError(name, rejectedField(err, paths.FieldGrantCode, prev, next, in), err)
 	}
 	if t.RefreshToken == "" {
 		// Without offline access Zoho issues no refresh token; the engine cannot
@@ -291,8 +304,12 @@ func (b *Backend) adoptGrant(next *accountConfig, t *zoho.Token, now time.Time) 
 	return b.freshTokenState(next, t, now)
 }
 
-// importRefreshToken verifies an existing refresh token by one refresh.
-func (b *Backend) importRefreshToken(ctx context.Context, name string, next *accountConfig, rt string, now time.Time) (*tokenState, error) {
+// importRefreshToken verifies an existing refresh token (in.RefreshToken) by
+// one refresh. A rejection names the field Zoho objected to (rejectedField):
+// the secret, the client, or else the refresh token. prev is the account
+// before the write, nil for a new one.
+func (b *Backend) importRefreshToken(ctx context.Context, name string, prev, next *accountConfig, in paths.AccountInput, now time.Time) (*tokenState, error) {
+	rt := in.RefreshToken
 	uctx, cancel := b.upstreamCtx()
 	defer cancel()
 	began := time.Now()
@@ -300,7 +317,7 @@ func (b *Backend) importRefreshToken(ctx context.Context, name string, next *acc
 	b.metrics.observe(zoho.OpRefresh, began, err)
 	if err != nil {
 		b.logger.Warn("refresh token verification failed", "account", name, "error", err)
-		return nil, fieldError(name, paths.FieldRefreshToken, err)
+		return nil, fieldError(name, rejectedField(err, paths.FieldRefreshToken, prev, next, in), err)
 	}
 	b.metrics.exchanges.Inc()
 	next.RefreshToken = rt

@@ -284,3 +284,61 @@ func TestFixingTheSecretEndsTheBackoff(t *testing.T) {
 		t.Fatalf("status after the fix: %v", st.Data)
 	}
 }
+
+// redirect_uri= removes the redirect URI, as accounts_url= and soid= remove
+// theirs; auth-url/ then asks for one.
+func TestEmptyRedirectURIRemovesIt(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", map[string]interface{}{"redirect_uri": "https://vault.example.com/v1/zoho/callback"})
+	for _, v := range []string{"", "  "} {
+		e.must(logical.UpdateOperation, "config/a", map[string]interface{}{"redirect_uri": "https://vault.example.com/v1/zoho/callback"})
+		e.must(logical.UpdateOperation, "config/a", map[string]interface{}{"redirect_uri": v})
+		if got := e.must(logical.ReadOperation, "config/a", nil).Data["redirect_uri"]; got != "" {
+			t.Fatalf("redirect_uri=%q: redirect_uri is %q, want it removed", v, got)
+		}
+	}
+	msg, status := e.fails(logical.ReadOperation, "auth-url/a", nil)
+	if status != http.StatusBadRequest || !strings.HasPrefix(msg, "redirect_uri: ") {
+		t.Fatalf("auth-url/ without a redirect_uri: %d %q", status, msg)
+	}
+	// A client_credentials account has none to remove: an empty one is taken.
+	e.ccAccount("cc", nil)
+	e.must(logical.UpdateOperation, "config/cc", map[string]interface{}{"redirect_uri": ""})
+}
+
+// A grant-code exchange or a refresh-token import that Zoho rejects answers
+// 400 naming the field that is wrong: the secret, the client, the redirect
+// URI, or the code or token itself.
+func TestRejectedExchangeNamesTheWrongField(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	src := e.account("src", nil)
+	srcCfg, _ := loadConfig(context.Background(), e.storage, "src")
+	base := func(extra map[string]interface{}) map[string]interface{} {
+		m := map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us")}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name  string
+		data  map[string]interface{}
+		field string
+	}{
+		{"exchange, wrong secret", base(map[string]interface{}{"client_secret": "wrong", "grant_code": e.code(c)}), "client_secret"},
+		{"exchange, unknown client", base(map[string]interface{}{"client_id": "1000.UNKNOWN", "grant_code": e.code(c)}), "client_id"},
+		{"exchange, used code", base(map[string]interface{}{"grant_code": "1000.used.code"}), "grant_code"},
+		{"import, wrong secret", map[string]interface{}{"client_id": src.ID, "client_secret": "wrong", "accounts_url": e.sim.AccountsURL("us"), "refresh_token": srcCfg.RefreshToken}, "client_secret"},
+		{"import, unknown client", map[string]interface{}{"client_id": "1000.UNKNOWN", "client_secret": src.Secret, "accounts_url": e.sim.AccountsURL("us"), "refresh_token": srcCfg.RefreshToken}, "client_id"},
+		{"import, dead token", map[string]interface{}{"client_id": src.ID, "client_secret": src.Secret, "accounts_url": e.sim.AccountsURL("us"), "refresh_token": "1000.dead.token"}, "refresh_token"},
+	} {
+		msg, status := e.fails(logical.CreateOperation, "config/new", tc.data)
+		if status != http.StatusBadRequest || !strings.HasPrefix(msg, tc.field+": ") {
+			t.Errorf("%s: %d %q, want 400 naming %s", tc.name, status, msg, tc.field)
+		}
+	}
+	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "new"); ok {
+		t.Fatal("a rejected exchange stored the account")
+	}
+}

@@ -28,9 +28,10 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 	now := b.now()
 	b.markRead(s, a, now)
 	if minTTL > 0 {
-		if life := a.tokenLifetime(); minTTL > life {
+		if life := a.tokenLifetime(); minTTL > longestLease(life) {
 			return nil, &paths.InputError{Field: paths.FieldMinTTL, Msg: fmt.Sprintf(
-				"account %q: no Zoho access token lives %s (this account's live %s); every such read would force a refresh and spend Zoho's budget of 10 tokens per 10 minutes: ask for less", name, minTTL, life)}
+				"account %q: no lease lasts %s: this account's tokens live %s and a lease ends %s before its token, so min_ttl is at most %s (as fresh as possible); every read asking for more would force a refresh and spend Zoho's budget of 10 tokens per 10 minutes",
+				name, minTTL, life, leaseMargin(life), longestLease(life))}
 		}
 	}
 

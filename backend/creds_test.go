@@ -252,15 +252,19 @@ func TestUnsatisfiableMinTTLIsRefused(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("greedy", nil)
 	before := e.sim.ClientCounters(c.ID).TokenRequests
-	for i := 0; i < 2; i++ {
-		msg, status := e.fails(logical.ReadOperation, "creds/greedy", map[string]interface{}{"min_ttl": "2h"})
-		if status != http.StatusBadRequest || !strings.Contains(msg, "min_ttl") || !strings.Contains(msg, "1h0m0s") {
-			t.Fatalf("got %d %q", status, msg)
+	// Leases end a margin (1m for Zoho's hour) before the token: no lease
+	// lasts more than 59m.
+	for _, minTTL := range []string{"2h", "1h", "59m59s", "59m1s"} {
+		msg, status := e.fails(logical.ReadOperation, "creds/greedy", map[string]interface{}{"min_ttl": minTTL})
+		if status != http.StatusBadRequest || !strings.HasPrefix(msg, "min_ttl: ") || !strings.Contains(msg, "this account's tokens live 1h0m0s") ||
+			!strings.Contains(msg, "at most 59m0s") {
+			t.Fatalf("min_ttl=%s: got %d %q", minTTL, status, msg)
 		}
 	}
 	if got := e.sim.ClientCounters(c.ID).TokenRequests - before; got != 0 {
 		t.Fatalf("refused reads spent %d token requests", got)
 	}
-	// Up to a token's life is fine (at most: as fresh as possible).
+	// Up to a lease's longest is fine (at most: as fresh as possible).
 	e.creds("greedy", map[string]interface{}{"min_ttl": "30m"})
+	e.creds("greedy", map[string]interface{}{"min_ttl": "59m"})
 }

@@ -132,15 +132,30 @@ func mintsDifferently(prev, next *accountConfig) bool {
 // verifyField is the field of a config write that Zoho's rejection of its
 // token request points at.
 func verifyField(err error, prev, next *accountConfig, in paths.AccountInput) string {
+	return rejectedField(err, paths.FieldClientSecret, prev, next, in)
+}
+
+// rejectedField is the field of a config write that Zoho's rejection of a
+// request with it points at (a token request verifying it, a grant-code
+// exchange, a refresh-token import): the secret, the client (or the accounts
+// server, if the write moved it), the redirect URI, the scopes or the soid;
+// any other rejection is fallback's (the grant code, the refresh token, the
+// secret being verified). prev is the account before the write, nil for a new
+// one.
+func rejectedField(err error, fallback string, prev, next *accountConfig, in paths.AccountInput) string {
 	ze, ok := zoho.AsError(err)
 	if !ok {
-		return paths.FieldClientSecret
+		return fallback
 	}
 	switch ze.Code {
 	case zoho.CodeMissingOrgInfo:
 		return paths.FieldSOID
 	case zoho.CodeInvalidScope:
 		return paths.FieldScopes
+	case zoho.CodeInvalidClientSecret:
+		return paths.FieldClientSecret
+	case zoho.CodeInvalidRedirectURI:
+		return paths.FieldRedirectURI
 	case zoho.CodeInvalidClient:
 		if prev != nil && accountsURL(prev) != accountsURL(next) {
 			if in.AccountsURL != nil && *in.AccountsURL != "" {
@@ -150,7 +165,7 @@ func verifyField(err error, prev, next *accountConfig, in paths.AccountInput) st
 		}
 		return paths.FieldClientID
 	}
-	return paths.FieldClientSecret
+	return fallback
 }
 
 // firstClientCredentialsToken mints a new client_credentials account's first

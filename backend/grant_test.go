@@ -131,7 +131,7 @@ func TestClientCredentialsBudget(t *testing.T) {
 	for i := 0; i < 15; i++ {
 		e.clock.Advance(10 * time.Second)
 		var st int
-		_, msg, st = e.attempt(logical.ReadOperation, "creds/budget", map[string]interface{}{"min_ttl": "59m55s"})
+		_, msg, st = e.attempt(logical.ReadOperation, "creds/budget", map[string]interface{}{"min_ttl": "59m"})
 		if st != http.StatusOK {
 			status = st
 			break
@@ -398,7 +398,7 @@ func TestSecretVerificationRespectsTheBudget(t *testing.T) {
 	e := newEnv(t, func(_ *zohosim.Config, o *Options) { o.RateLimit = 2 })
 	c := e.ccAccount("small", nil)
 	e.clock.Advance(10 * time.Second)
-	e.creds("small", map[string]interface{}{"min_ttl": "59m55s"}) // request 2 of 2
+	e.creds("small", map[string]interface{}{"min_ttl": "59m"}) // request 2 of 2
 	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != 2 {
 		t.Fatalf("%d requests before the write, want 2", got)
 	}

@@ -168,7 +168,7 @@ func TestEvictedAccountObjectNeverOverwritesNewerState(t *testing.T) {
 	}
 	e.rollback()
 	// Another reader mints a new token on the live account object.
-	fresh := accessToken(e.creds("r", map[string]interface{}{"min_ttl": "59m59s"}))
+	fresh := accessToken(e.creds("r", map[string]interface{}{"min_ttl": "59m"}))
 	// The old reader takes leases past its token's reservation.
 	for i := 0; i < 40; i++ {
 		v := old.view.Load()

@@ -35,7 +35,7 @@ func TestSlowAccountDoesNotStallOthers(t *testing.T) {
 	slow, fast := collidingNames(t)
 	e.account(slow, nil)
 	c := e.account(fast, nil)
-	e.clock.Advance(2 * time.Minute) // so that min_ttl=59m59s forces a refresh
+	e.clock.Advance(2 * time.Minute) // so that min_ttl=59m forces a refresh
 	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultLatency, Latency: 1500 * time.Millisecond, Times: 1})
 	done := make(chan struct{})
 	go func() {
@@ -51,7 +51,7 @@ func TestSlowAccountDoesNotStallOthers(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	began := time.Now()
-	e.creds(fast, map[string]interface{}{"min_ttl": "59m59s"}) // a refresh of the other account
+	e.creds(fast, map[string]interface{}{"min_ttl": "59m"}) // a refresh of the other account
 	e.must(logical.UpdateOperation, "config/"+fast, map[string]interface{}{"scopes": "ZohoCRM.modules.READ"})
 	if took := time.Since(began); took > time.Second {
 		t.Fatalf("account %q waited %s for account %q's Zoho call", fast, took, slow)

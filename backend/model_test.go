@@ -223,7 +223,7 @@ func (m *leaseModel) newLease(resp *logical.Response, rt string, issued time.Tim
 func (m *leaseModel) read(forced bool) {
 	var data map[string]interface{}
 	if forced {
-		data = map[string]interface{}{"min_ttl": "59m59s"}
+		data = map[string]interface{}{"min_ttl": "59m"}
 	}
 	resp, err := m.e.request(logical.ReadOperation, "creds/"+modelAccount, data)
 	if err != nil || resp == nil || resp.IsError() || resp.Secret == nil {
@@ -328,7 +328,7 @@ func (m *leaseModel) batch() {
 			defer wg.Done()
 			var data map[string]interface{}
 			if forced {
-				data = map[string]interface{}{"min_ttl": "59m59s"}
+				data = map[string]interface{}{"min_ttl": "59m"}
 			}
 			resp, err := m.e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + modelAccount, Data: data, Storage: m.e.storage})
 			if err != nil || resp == nil || resp.IsError() || resp.Secret == nil {
@@ -799,7 +799,7 @@ func (m *leaseModel) settleRace() {
 			return
 		}
 		m.e.clock.Advance(2 * time.Minute)
-		resp, rerr := m.e.request(logical.ReadOperation, "creds/"+modelAccount, map[string]interface{}{"min_ttl": "59m59s"})
+		resp, rerr := m.e.request(logical.ReadOperation, "creds/"+modelAccount, map[string]interface{}{"min_ttl": "59m"})
 		m.step("race: inside a reservation: rollback %v, then a forced read: %v %v", err, rerr, firstLine(respErrText(resp)))
 		if rerr == nil && resp != nil && resp.Secret != nil {
 			inner = append(inner, resp)

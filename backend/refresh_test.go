@@ -21,7 +21,7 @@ func TestRateLimitEnforcedLocally(t *testing.T) {
 	var status int
 	for i := 0; i < 15; i++ {
 		e.clock.Advance(10 * time.Second)
-		_, msg, st := e.attempt(logical.ReadOperation, "creds/budget", map[string]interface{}{"min_ttl": "59m55s"})
+		_, msg, st := e.attempt(logical.ReadOperation, "creds/budget", map[string]interface{}{"min_ttl": "59m"})
 		if st != http.StatusOK {
 			lastErr, status = msg, st
 			break
@@ -42,7 +42,7 @@ func TestRateLimitEnforcedLocally(t *testing.T) {
 	e.creds("budget", nil)
 	// Once the window rolls past the exchange, one more request is allowed.
 	e.clock.Advance(10*time.Minute - 100*time.Second + time.Second)
-	e.creds("budget", map[string]interface{}{"min_ttl": "59m55s"})
+	e.creds("budget", map[string]interface{}{"min_ttl": "59m"})
 	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != 11 {
 		t.Fatalf("after the window rolled: %d requests", got)
 	}
@@ -55,7 +55,7 @@ func TestAccessDeniedBacksOffAndServesCache(t *testing.T) {
 	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultThrottle})
 	e.clock.Advance(time.Minute)
 	// Force a refresh: it is throttled.
-	msg, status := e.fails(logical.ReadOperation, "creds/throttled", map[string]interface{}{"min_ttl": "59m59s"})
+	msg, status := e.fails(logical.ReadOperation, "creds/throttled", map[string]interface{}{"min_ttl": "59m"})
 	if status != http.StatusTooManyRequests || !strings.Contains(msg, "Access Denied") {
 		t.Fatalf("got %d %q", status, msg)
 	}
@@ -166,12 +166,12 @@ func TestLiveCapNeverEvictsHeldToken(t *testing.T) {
 	c := e.account("capped", map[string]interface{}{"live_token_cap": 2})
 	held := e.creds("capped", nil) // lease on token 1
 	e.clock.Advance(time.Minute)
-	second := e.creds("capped", map[string]interface{}{"min_ttl": "59m59s"}) // token 2
+	second := e.creds("capped", map[string]interface{}{"min_ttl": "59m"}) // token 2
 	if accessToken(second) == accessToken(held) {
 		t.Fatal("min_ttl did not force a refresh")
 	}
 	e.clock.Advance(time.Minute)
-	msg, status := e.fails(logical.ReadOperation, "creds/capped", map[string]interface{}{"min_ttl": "59m59s"})
+	msg, status := e.fails(logical.ReadOperation, "creds/capped", map[string]interface{}{"min_ttl": "59m"})
 	if status != http.StatusTooManyRequests || !strings.Contains(msg, "lease") {
 		t.Fatalf("got %d %q", status, msg)
 	}
@@ -185,7 +185,7 @@ func TestLiveCapNeverEvictsHeldToken(t *testing.T) {
 	if err := e.revokeLease(held); err != nil {
 		t.Fatal(err)
 	}
-	e.creds("capped", map[string]interface{}{"min_ttl": "59m59s"})
+	e.creds("capped", map[string]interface{}{"min_ttl": "59m"})
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 2 {
 		t.Fatalf("want the refresh to go ahead, got %d refreshes", got)
 	}
@@ -226,7 +226,7 @@ func TestTokenLostInACrashCountsAgainstTheLiveCap(t *testing.T) {
 	e := newEnv(t, func(c *zohosim.Config, _ *Options) { c.LiveTokenCap = 2 })
 	e.account("lost", map[string]interface{}{"live_token_cap": 2})
 	held := accessToken(e.creds("lost", nil)) // a lease holds the first token
-	e.clock.Advance(2 * time.Minute)          // so that min_ttl=59m59s forces a refresh
+	e.clock.Advance(2 * time.Minute)          // so that min_ttl=59m forces a refresh
 	// The process dies after Zoho answered the refresh: the answer is never stored.
 	var puts atomic.Int64
 	e.storage.setPutHook(func(en *logical.StorageEntry) error {
@@ -235,12 +235,12 @@ func TestTokenLostInACrashCountsAgainstTheLiveCap(t *testing.T) {
 		}
 		return nil
 	})
-	_, _ = e.request(logical.ReadOperation, "creds/lost", map[string]interface{}{"min_ttl": "59m59s"})
+	_, _ = e.request(logical.ReadOperation, "creds/lost", map[string]interface{}{"min_ttl": "59m"})
 	e.storage.setPutHook(nil)
 	e.restart()
 	e.clock.Advance(time.Minute)
 	// Another refresh would now make three live tokens at Zoho.
-	_, _ = e.request(logical.ReadOperation, "creds/lost", map[string]interface{}{"min_ttl": "59m59s"})
+	_, _ = e.request(logical.ReadOperation, "creds/lost", map[string]interface{}{"min_ttl": "59m"})
 	if !e.sim.AccessTokenValid(held) {
 		t.Fatal("a refresh after the crash evicted the token a lease holds")
 	}
@@ -283,7 +283,7 @@ func TestNoLeaseOnATokenTheRefreshEvicts(t *testing.T) {
 	before := e.sim.ClientCounters(c.ID).TokenRequests
 	forced := make(chan error, 1)
 	go func() {
-		_, err := e.request(logical.ReadOperation, "creds/single", map[string]interface{}{"min_ttl": "59m59s"})
+		_, err := e.request(logical.ReadOperation, "creds/single", map[string]interface{}{"min_ttl": "59m"})
 		forced <- err
 	}()
 	deadline := time.Now().Add(5 * time.Second)
@@ -312,7 +312,7 @@ func TestTokenRequestIsStoredBeforeItIsSent(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.creds("ledger", map[string]interface{}{"min_ttl": "59m59s"})
+		e.creds("ledger", map[string]interface{}{"min_ttl": "59m"})
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for e.sim.ClientCounters(c.ID).TokenRequests < 2 {

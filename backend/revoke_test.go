@@ -52,7 +52,7 @@ func TestRevokeClientCredentialsAccount(t *testing.T) {
 	issued := e.clock.Now()
 	r1 := e.creds("org", nil)
 	e.clock.Advance(10 * time.Second)
-	r2 := e.creds("org", map[string]interface{}{"min_ttl": "59m55s"}) // a second live token
+	r2 := e.creds("org", map[string]interface{}{"min_ttl": "59m"}) // a second live token
 	first, second := accessToken(r1), accessToken(r2)
 	if first == second || e.sim.LiveClientCredentialsTokens(c.ID, "us", testSOID) != 2 {
 		t.Fatal("want two live tokens")

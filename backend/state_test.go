@@ -35,7 +35,7 @@ func TestRestartKeepsRateBudget(t *testing.T) {
 	e.account("persist", nil)
 	for i := 0; i < 9; i++ {
 		e.clock.Advance(10 * time.Second)
-		e.creds("persist", map[string]interface{}{"min_ttl": "59m59s"})
+		e.creds("persist", map[string]interface{}{"min_ttl": "59m"})
 	}
 	conf := logical.TestBackendConfig()
 	conf.StorageView = e.storage
@@ -45,7 +45,7 @@ func TestRestartKeepsRateBudget(t *testing.T) {
 	}
 	e.b = lb.(*Backend)
 	e.clock.Advance(10 * time.Second)
-	if _, status := e.fails(logical.ReadOperation, "creds/persist", map[string]interface{}{"min_ttl": "59m59s"}); status != http.StatusTooManyRequests {
+	if _, status := e.fails(logical.ReadOperation, "creds/persist", map[string]interface{}{"min_ttl": "59m"}); status != http.StatusTooManyRequests {
 		t.Fatalf("budget forgotten across restart: %d", status)
 	}
 }

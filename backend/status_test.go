@@ -98,9 +98,9 @@ func TestAttentionIndex(t *testing.T) {
 	}
 	e.clock.Advance(2 * time.Minute)
 	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
-	e.fails(logical.ReadOperation, "creds/sick", map[string]interface{}{"min_ttl": "59m59s"})
+	e.fails(logical.ReadOperation, "creds/sick", map[string]interface{}{"min_ttl": "59m"})
 	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "invalid_code", Times: 1})
-	e.fails(logical.ReadOperation, "creds/dead", map[string]interface{}{"min_ttl": "59m59s"})
+	e.fails(logical.ReadOperation, "creds/dead", map[string]interface{}{"min_ttl": "59m"})
 	if got := list(); strings.Join(got, ",") != "dead,sick" {
 		t.Fatalf("attention/ lists %v, want dead and sick", got)
 	}
@@ -111,7 +111,7 @@ func TestAttentionIndex(t *testing.T) {
 	}
 	// Recovery takes them off: a refresh that works, a new grant.
 	e.clock.Advance(10 * time.Minute)
-	e.creds("sick", map[string]interface{}{"min_ttl": "59m59s"})
+	e.creds("sick", map[string]interface{}{"min_ttl": "59m"})
 	c := e.b.cachedAccount("dead").cfg
 	e.must(logical.UpdateOperation, "config/dead", map[string]interface{}{"grant_code": e.code(zohosim.Client{ID: c.ClientID})})
 	if got := list(); len(got) != 0 {

@@ -28,6 +28,12 @@ func leaseMargin(lifetime time.Duration) time.Duration {
 	return clampDuration(lifetime/20, time.Second, time.Minute)
 }
 
+// longestLease is the longest lease a token of lifetime gives (a fresh one):
+// the most a min_ttl may ask for.
+func longestLease(lifetime time.Duration) time.Duration {
+	return lifetime - leaseMargin(lifetime)
+}
+
 // floor is the shortest lease worth handing out when a refresh is possible:
 // 1/20 of the lifetime, between 1 s and 5 min.
 func leaseFloor(lifetime time.Duration) time.Duration {
@@ -183,7 +189,7 @@ func satisfies(v *tokenView, now time.Time, minTTL time.Duration, floor floorRul
 	// A fresh token cannot give more than its lifetime less the margin; asking
 	// for more means "as fresh as possible" (2 s of slack for Vault's whole
 	// seconds).
-	if most := v.lifetime - leaseMargin(v.lifetime) - 2*time.Second; need > most {
+	if most := longestLease(v.lifetime) - 2*time.Second; need > most {
 		need = most
 	}
 	if need < time.Second {

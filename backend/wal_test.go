@@ -89,7 +89,7 @@ func TestRollbackLeavesTheCurrentRefreshTokenAlive(t *testing.T) {
 	if keys, _ := e.storage.List(context.Background(), "wal/"); len(keys) != 0 {
 		t.Fatalf("the settled record is still there: %v", keys)
 	}
-	e.creds("inuse", map[string]interface{}{"min_ttl": "59m59s"})
+	e.creds("inuse", map[string]interface{}{"min_ttl": "59m"})
 }
 
 // A revocation Zoho never confirms is retried for revokeRetryFor, then given

@@ -96,7 +96,7 @@ func configFields() map[string]*framework.FieldSchema {
 		},
 		FieldRedirectURI: {
 			Type:        framework.TypeString,
-			Description: "Redirect URI registered for the client. Zoho requires it when a grant code from the redirect flow is exchanged; Self Client codes need none. Not for client_credentials accounts.",
+			Description: "Redirect URI registered for the client. Zoho requires it when a grant code from the redirect flow is exchanged; Self Client codes need none. Write an empty value to remove it (auth-url/ then asks for one). Not for client_credentials accounts.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Name: "Redirect URI",
 			},
@@ -104,6 +104,7 @@ func configFields() map[string]*framework.FieldSchema {
 		FieldScopes: {
 			Type: framework.TypeCommaStringSlice,
 			Description: "Zoho scopes the account is used for, as a comma-separated string or a list, e.g. ZohoCRM.modules.ALL,ZohoCRM.settings.READ. " +
+				"Each has Zoho's Service.scope.OPERATION shape; at least one is named (an empty scopes= is refused: they cannot be removed). " +
 				"refresh_token accounts: informational (the grant code carries the scopes actually granted) and used by auth-url/. " +
 				"client_credentials accounts: required, and sent with every token request.",
 			DisplayAttrs: &framework.DisplayAttributes{
@@ -216,7 +217,9 @@ consent redirect) or with an existing refresh_token:
 The grant code is exchanged at once (Zoho's codes live one to a few minutes);
 a refresh token is verified at once by one refresh. If Zoho rejects it, nothing
 is stored (or, on update, the account is left as it was) and the error names
-Zoho's error code. Writing a new grant_code or refresh_token to an account that
+Zoho's error code and the field it points at: client_secret for
+invalid_client_secret, client_id for invalid_client, redirect_uri for
+invalid_redirect_uri, else the grant_code or refresh_token itself. Writing a new grant_code or refresh_token to an account that
 already holds one revokes the replaced refresh token at Zoho, because Zoho keeps
 only 20 refresh tokens per user and client.
 
@@ -306,7 +309,7 @@ func configWrite(e Engine) framework.OperationFunc {
 		if err != nil {
 			return respondError(err)
 		}
-		if suffix := callbackSuffix(req); in.RedirectURI != nil && suffix != "" && !redirectsHere(*in.RedirectURI, suffix) {
+		if suffix := callbackSuffix(req); in.RedirectURI != nil && *in.RedirectURI != "" && suffix != "" && !redirectsHere(*in.RedirectURI, suffix) {
 			if res == nil {
 				res = &WriteResult{}
 			}
@@ -374,10 +377,13 @@ func parseConfigInput(e Engine, req *logical.Request, d *framework.FieldData) (*
 		}
 		in.AccountsURL = &norm
 	}
-	if in.RedirectURI, ie = optString(d, FieldRedirectURI, maxURLLen); ie != nil {
+	if raw, ok := d.GetOk(FieldRedirectURI); ok && strings.TrimSpace(raw.(string)) == "" {
+		empty := "" // removes it: auth-url/ then asks for one
+		in.RedirectURI = &empty
+	} else if in.RedirectURI, ie = optString(d, FieldRedirectURI, maxURLLen); ie != nil {
 		return nil, ie
 	}
-	if in.RedirectURI != nil {
+	if in.RedirectURI != nil && *in.RedirectURI != "" {
 		if ie := validateRedirectURI(*in.RedirectURI); ie != nil {
 			return nil, ie
 		}
@@ -464,7 +470,7 @@ func CheckClientCredentialsInput(in *AccountInput, create bool) *InputError {
 		return inputErr(FieldGrantCode, "%s; write no grant_code (or use a refresh_token account)", why)
 	case in.RefreshToken != "":
 		return inputErr(FieldRefreshToken, "%s; write no refresh_token (or use a refresh_token account)", why)
-	case in.RedirectURI != nil:
+	case in.RedirectURI != nil && *in.RedirectURI != "":
 		return inputErr(FieldRedirectURI, "%s and has no consent redirect; write no redirect_uri", why)
 	case create && (in.Scopes == nil || len(*in.Scopes) == 0):
 		return inputErr(FieldScopes, "is required for a client_credentials account: Zoho mints its tokens for these scopes (e.g. scopes=ZohoCRM.modules.ALL)")

@@ -58,7 +58,6 @@ func TestConfigWriteRejectsBadInput(t *testing.T) {
 		{"relative redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "/v1/zoho/callback"}, FieldRedirectURI, nil},
 		{"ftp redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "ftp://vault.example.com/cb"}, FieldRedirectURI, nil},
 		{"redirect_uri not a URL", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "https://%zz"}, FieldRedirectURI, nil},
-		{"empty redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: " "}, FieldRedirectURI, nil},
 		{"long redirect_uri", logical.UpdateOperation, "config/a", map[string]interface{}{FieldRedirectURI: "https://v.example.com/" + long(maxURLLen)}, FieldRedirectURI, nil},
 
 		{"space separated scopes", logical.UpdateOperation, "config/a", map[string]interface{}{FieldScopes: "ZohoCRM.modules.ALL ZohoCRM.settings.READ"}, FieldScopes, nil},
@@ -457,7 +456,13 @@ func TestNormalizeScopes(t *testing.T) {
 		want []string
 		ok   bool
 	}{
-		{nil, []string{}, true},
+		{nil, nil, false},
+		{[]string{"ZohoCRM.modules.leads.READ", "AaaServer.profile.READ"}, []string{"ZohoCRM.modules.leads.READ", "AaaServer.profile.READ"}, true},
+		{[]string{"x"}, nil, false},
+		{[]string{`Zoho"x.y.z`}, nil, false},
+		{[]string{"ZohoCRM.modules.ALL;ZohoCRM.users.READ"}, nil, false},
+		{[]string{"a.b"}, nil, false},
+		{[]string{"a..b.C"}, nil, false},
 		{[]string{" b.c.D ", "a.b.C", "b.c.D"}, []string{"b.c.D", "a.b.C"}, true},
 		{[]string{"", "x.y.Z", ""}, []string{"x.y.Z"}, true},
 		{[]string{"", " "}, nil, false},

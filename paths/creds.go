@@ -19,9 +19,10 @@ func pathCreds(e Engine, secret *framework.Secret) *framework.Path {
 		Fields: map[string]*framework.FieldSchema{
 			FieldName: nameField(),
 			FieldMinTTL: {
-				Type:        framework.TypeDurationSecond,
-				Description: "If the shared access token expires sooner than this (e.g. 30m), a fresh one is fetched first. Zoho tokens live about an hour, so values near 1h force a refresh and spend Zoho's budget of 10 tokens per 10 minutes.",
-				Query:       true,
+				Type: framework.TypeDurationSecond,
+				Description: "If the shared access token expires sooner than this (e.g. 30m), a fresh one is fetched first. Zoho tokens live about an hour, so values near 1h force a refresh and spend Zoho's budget of 10 tokens per 10 minutes. " +
+					"At most the token lifetime less the lease margin (1/20 of it, between 1s and 1m): 59m for Zoho's hour, which means as fresh as possible; more is refused (400), as no lease could last it.",
+				Query: true,
 				DisplayAttrs: &framework.DisplayAttributes{
 					Name: "Minimum TTL",
 				},
@@ -58,7 +59,9 @@ refresh token per 10 minutes is enforced locally.
 
 When the last unexpired lease on a token is revoked, the token is revoked at
 Zoho and the next read gets a new one. Use min_ttl to ask for a token that stays
-valid at least that long.
+valid at least that long. A lease ends a margin before its token (a minute for
+Zoho's hour), so min_ttl is at most the token lifetime less that margin (59m
+for Zoho's hour: as fresh as possible); more is refused with 400.
 
     vault read zoho/creds/analytics
     curl -H "Authorization: Zoho-oauthtoken $TOKEN" "$API_DOMAIN/..."

@@ -190,7 +190,21 @@ func validateRedirectURI(s string) *InputError {
 	return nil
 }
 
-// normalizeScopes trims and de-duplicates scopes, keeping their order.
+// scopeRe is the shape of a Zoho scope, Service.scope.OPERATION: a service
+// name, one or more scope parts (CRM's module scopes have two, as in
+// ZohoCRM.modules.leads.READ) and the operation, separated by single dots.
+// Case varies between products (ZohoAnalytics.data.all,
+// AaaServer.profile.READ).
+var scopeRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){2,}$`)
+
+// scopeRule is the scope rule as the field's description and the error state
+// it.
+const scopeRule = "Zoho's Service.scope.OPERATION, such as ZohoCRM.modules.ALL or ZohoAnalytics.data.read; several scopes are comma-separated (or a list)"
+
+// normalizeScopes trims and de-duplicates scopes, keeping their order. Every
+// scope has Zoho's shape, and at least one is named: a write of scopes that
+// names none (scopes=) is refused, as a token request or a consent without
+// scopes would be.
 func normalizeScopes(in []string) ([]string, *InputError) {
 	seen := make(map[string]bool, len(in))
 	out := make([]string, 0, len(in))
@@ -199,16 +213,19 @@ func normalizeScopes(in []string) ([]string, *InputError) {
 		if s == "" {
 			continue
 		}
-		if len(s) > maxScopeLen || strings.ContainsAny(s, " \t\r\n\x00,") {
-			return nil, inputErr(FieldScopes, "%q is not a Zoho scope (expected Service.scope.OPERATION)", truncateForMsg(s))
+		if len(s) > maxScopeLen {
+			return nil, inputErr(FieldScopes, "%q is too long for a Zoho scope (at most %d characters)", truncateForMsg(s), maxScopeLen)
+		}
+		if !scopeRe.MatchString(s) {
+			return nil, inputErr(FieldScopes, "%q is not a Zoho scope: expected %s", truncateForMsg(s), scopeRule)
 		}
 		if !seen[s] {
 			seen[s] = true
 			out = append(out, s)
 		}
 	}
-	if len(in) > 0 && len(out) == 0 {
-		return nil, inputErr(FieldScopes, "must name at least one scope")
+	if len(out) == 0 {
+		return nil, inputErr(FieldScopes, "must name at least one scope (%s); the account's scopes are sent with its token requests, consent and device authorizations, so they cannot be removed", scopeRule)
 	}
 	if len(out) > maxScopes {
 		return nil, inputErr(FieldScopes, "at most %d scopes", maxScopes)

@@ -149,3 +149,45 @@ func TestConversionErrorsNameFieldValueAndExpectation(t *testing.T) {
 		}
 	}
 }
+
+// CheckInputTypes refuses what the framework's weak conversion would take
+// (JSON true as 1, 1.5 as 1, 123 as "123") and what it would refuse in its
+// own words, naming the field and the expected form; fitting values pass.
+func TestCheckInputTypes(t *testing.T) {
+	te := newTestEnv(t)
+	for _, tc := range []struct {
+		op    logical.Operation
+		path  string
+		field string
+		value interface{}
+		want  string // "" when the value fits
+	}{
+		{logical.UpdateOperation, "config/a", FieldLiveTokenCap, true, `live_token_cap: JSON true is not a whole number`},
+		{logical.UpdateOperation, "config/a", FieldLiveTokenCap, 1.5, `live_token_cap: the number 1.5 is not a whole number`},
+		{logical.UpdateOperation, "config/a", FieldLiveTokenCap, " 5", `live_token_cap: " 5" is not a whole number`},
+		{logical.UpdateOperation, "config/a", FieldClientID, map[string]interface{}{"x": 1}, `client_id: a JSON object is not a string`},
+		{logical.UpdateOperation, "config/a", FieldClientID, 123, `client_id: the number 123 is not a string`},
+		{logical.UpdateOperation, "config/a", FieldScopes, json.Number("123"), `scopes: the number 123 is not a comma-separated list`},
+		{logical.ReadOperation, "creds/a", FieldMinTTL, false, `min_ttl: JSON false is not a duration`},
+		{logical.ReadOperation, "metrics", "per_account", 1, `per_account: the number 1 is not true or false`},
+		{logical.UpdateOperation, "config/a", FieldLiveTokenCap, json.Number("5"), ""},
+		{logical.UpdateOperation, "config/a", FieldLiveTokenCap, "5", ""},
+		{logical.UpdateOperation, "config/a", FieldLiveTokenCap, 5.0, ""},
+		{logical.UpdateOperation, "config/a", FieldScopes, []interface{}{"ZohoCRM.modules.ALL"}, ""},
+		{logical.ReadOperation, "creds/a", FieldMinTTL, "30m", ""},
+		{logical.ReadOperation, "creds/a", FieldMinTTL, json.Number("60"), ""},
+		{logical.ReadOperation, "metrics", "per_account", "true", ""},
+		{logical.ReadOperation, "callback", "code", []string{"a", "b"}, ""}, // the callback answers its own page
+		{logical.UpdateOperation, "config/a", "unknown", true, ""},          // the handler's to refuse
+	} {
+		req := te.request(tc.op, tc.path, map[string]interface{}{tc.field: tc.value})
+		ie := CheckInputTypes(te.b.Route(tc.path), req)
+		got := ""
+		if ie != nil {
+			got = ie.Error()
+		}
+		if (tc.want == "") != (got == "") || !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s %s=%#v: %q, want %q", tc.path, tc.field, tc.value, got, tc.want)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func TestSecretHygiene(t *testing.T) {
 	bad := a.configData(t)
 	bad["grant_code"] = "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef"
 	record(c.Logical().Write(mountPath+"/config/"+a.name+"-bad", bad))
-	cr, err := c.Logical().ReadWithData(mountPath+"/creds/"+a.name, map[string][]string{"min_ttl": {"59m59s"}})
+	cr, err := c.Logical().ReadWithData(mountPath+"/creds/"+a.name, map[string][]string{"min_ttl": {"59m"}})
 	if err == nil && cr != nil {
 		tokens = append(tokens, toString(cr.Data["access_token"]))
 		leases = append(leases, cr.LeaseID)
@@ -103,7 +103,7 @@ func TestSecretHygiene(t *testing.T) {
 	}
 	rotated := sim.RegisterClient(zohosim.Client{ID: cc.ID, Secret: "rotated-" + cc.Secret, DC: "us", MultiOrg: true})
 	record(c.Logical().Write(ccPath, map[string]interface{}{"client_secret": rotated.Secret}))
-	if s, err := c.Logical().ReadWithData(mountPath+"/creds/hygiene-cc", map[string][]string{"min_ttl": {"59m59s"}}); err == nil && s != nil {
+	if s, err := c.Logical().ReadWithData(mountPath+"/creds/hygiene-cc", map[string][]string{"min_ttl": {"59m"}}); err == nil && s != nil {
 		tokens = append(tokens, toString(s.Data["access_token"]))
 	}
 	record(c.Logical().Read(ccPath))
