@@ -233,3 +233,31 @@ func metricValue(body, series string) float64 {
 	}
 	return -1
 }
+
+// A rejected token held by leases does not hold up the refresh that Zoho's
+// live-token cap makes evict it (with a cap of 1, the current token): its
+// holders said it is dead. An unreported held token still does.
+func TestRejectedHeldTokenDoesNotBlockTheLiveCap(t *testing.T) {
+	e := newEnv(t, func(c *zohosim.Config, _ *Options) { c.LiveTokenCap = 1 })
+	c := e.account("one", map[string]interface{}{"live_token_cap": 1})
+	held := e.creds("one", nil)
+	e.clock.Advance(10 * time.Second)
+	// Unreported, the held token blocks a forced refresh.
+	if _, status := e.fails(logical.ReadOperation, "creds/one", map[string]interface{}{"min_ttl": "59m59s"}); status != http.StatusTooManyRequests {
+		t.Fatalf("forced refresh over a held token: %d, want 429", status)
+	}
+	resp, msg, status := e.report("one", tokenIDOf(t, held))
+	if status != http.StatusOK || accessToken(resp) == accessToken(held) {
+		t.Fatalf("report of the held token with a cap of 1: %d %s", status, msg)
+	}
+	if !e.sim.AccessTokenValid(accessToken(resp)) {
+		t.Fatal("the new token is not alive at Zoho")
+	}
+	if got := e.sim.ClientCounters(c.ID).Evictions; got != 1 {
+		t.Fatalf("Zoho evicted %d tokens, want the rejected one", got)
+	}
+	// Its lease's revocation needs no call: the token is counted evicted.
+	if err := e.revokeLease(held); err != nil {
+		t.Fatal(err)
+	}
+}
