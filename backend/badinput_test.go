@@ -90,6 +90,8 @@ func TestBadInput(t *testing.T) {
 		{"creds min_ttl negative", logical.ReadOperation, "creds/a", map[string]interface{}{"min_ttl": "-5m"}, "min_ttl"},
 		{"creds min_ttl too long", logical.ReadOperation, "creds/a", map[string]interface{}{"min_ttl": "48h"}, "min_ttl"},
 		{"creds unknown field", logical.ReadOperation, "creds/a", map[string]interface{}{"ttl": "1h"}, "ttl"},
+		{"creds rejected not a token_id", logical.ReadOperation, "creds/a", map[string]interface{}{"rejected": "abc"}, "rejected"},
+		{"creds rejected is an access token", logical.ReadOperation, "creds/a", map[string]interface{}{"rejected": "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef"}, "rejected"},
 		{"revoke bad name", logical.UpdateOperation, "revoke/-x", nil, "name"},
 		{"revoke unknown field", logical.UpdateOperation, "revoke/a", map[string]interface{}{"force": true}, "force"},
 		{"delete bad name", logical.DeleteOperation, "config/a b", nil, "name"},

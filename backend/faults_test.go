@@ -12,8 +12,10 @@ import (
 )
 
 // Every kind of Zoho fault: while the cached token is valid reads succeed
-// with no extra upstream call; once it is not, reads fail fast with an error
-// that names the account and what Zoho said, and retries stay within budget.
+// with no extra upstream call (except after invalid_code: the refresh token,
+// and with it the cached token, is dead, so reads fail at once); once it is
+// not, reads fail fast with an error that names the account and what Zoho
+// said, and retries stay within budget.
 func TestZohoFaults(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -47,9 +49,16 @@ func TestZohoFaults(t *testing.T) {
 			base := e.sim.ClientCounters(c.ID).TokenRequests
 
 			// Due for a background refresh (past the latest refresh point),
-			// which fails: readers keep the cached token.
+			// which fails: readers keep the cached token, unless Zoho
+			// refused the refresh token (invalid_code), which kills the
+			// cached token with it: then reads fail at once.
+			deadGrant := tc.fault.ErrorCode == "invalid_code"
 			e.clock.Advance(55*time.Minute + 30*time.Second)
-			for i := 0; i < 5; i++ {
+			reads := 5
+			if deadGrant {
+				reads = 1 // the read that starts the background refresh
+			}
+			for i := 0; i < reads; i++ {
 				if got := accessToken(e.creds("acct", nil)); got != tok {
 					t.Fatal("cached token not served while valid")
 				}
@@ -57,6 +66,22 @@ func TestZohoFaults(t *testing.T) {
 			e.b.bgWG.Wait()
 			if got := e.sim.ClientCounters(c.ID).TokenRequests - base; got != 1 {
 				t.Fatalf("while the cached token is valid: %d upstream calls, want the one background attempt", got)
+			}
+			if deadGrant {
+				for i := 0; i < 5; i++ {
+					msg, status := e.fails(logical.ReadOperation, "creds/acct", nil)
+					if status != http.StatusBadRequest || !strings.Contains(msg, "re-authorization") {
+						t.Fatalf("read after Zoho refused the refresh token: %d %q", status, msg)
+					}
+				}
+				if got := e.sim.ClientCounters(c.ID).TokenRequests - base; got != 1 {
+					t.Fatalf("reads after Zoho refused the refresh token called Zoho (%d calls)", got)
+				}
+				if st := e.must(logical.ReadOperation, "config/acct", nil); st.Data["needs_reauthorization"] != true {
+					t.Fatalf("status does not show re-authorization needed: %v", st.Data)
+				}
+				assertNoSecrets(t, "engine log", e.logs.String(), c.Secret, tok)
+				return
 			}
 			for i := 0; i < 20; i++ {
 				e.creds("acct", nil)
@@ -79,11 +104,7 @@ func TestZohoFaults(t *testing.T) {
 			for i := 0; i < 10; i++ {
 				msg, status = e.fails(logical.ReadOperation, "creds/acct", nil)
 			}
-			if tc.fault.ErrorCode == "invalid_code" {
-				if status != http.StatusBadRequest || !strings.Contains(msg, "re-authorization") {
-					t.Fatalf("dead refresh token: %d %q", status, msg)
-				}
-			} else if !strings.Contains(msg, "next attempt at") {
+			if !strings.Contains(msg, "next attempt at") {
 				t.Fatalf("back-off error should say when the next attempt is: %q", msg)
 			}
 			if got := e.sim.ClientCounters(c.ID).TokenRequests - base; got > 2 {

@@ -219,6 +219,8 @@ func (b *Backend) RenewLease(ctx context.Context, s logical.Storage, l paths.Lea
 		why = "its access token expired"
 	case rec.Revoked:
 		why = "its access token was revoked or invalidated by Zoho's live-token cap"
+	case rec.Rejected:
+		why = "Zoho rejected its access token (a reader reported it)"
 	case rec.Retired || rec.Unknown:
 		why = "its access token is being revoked"
 	}

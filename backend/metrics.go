@@ -30,6 +30,9 @@ type metrics struct {
 	upstream             *prometheus.HistogramVec // op
 	revocations          *prometheus.CounterVec   // kind
 	revocationsAbandoned prometheus.Counter
+	rejectedReports      *prometheus.CounterVec // token: current, replaced
+	reauthNeeded         prometheus.Counter
+	accountsReauth       prometheus.GaugeFunc
 	liveLeases           prometheus.GaugeFunc
 	accountsCached       prometheus.GaugeFunc
 	accountsBacking      prometheus.GaugeFunc
@@ -52,6 +55,13 @@ func newMetrics(b *Backend) *metrics {
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"op"})
 	m.revocations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoho_revocations_total", Help: "Tokens revoked at Zoho by kind (access, refresh)."}, []string{"kind"})
 	m.revocationsAbandoned = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_revocations_abandoned_total", Help: "Refresh tokens Vault gave up whose revocation Zoho did not confirm within the retry period (revoke them in Zoho)."})
+	m.rejectedReports = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoho_rejected_token_reports_total", Help: "creds/ reads with rejected=: the reported token was the current one (token=current: retired and replaced by a refresh) or had been replaced already (token=replaced: no token request)."}, []string{"token"})
+	for _, token := range []string{"current", "replaced"} {
+		m.rejectedReports.WithLabelValues(token) // shown at 0 before the first report
+	}
+	m.reauthNeeded = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_reauthorization_needed_total", Help: "Token requests Zoho refused with invalid_code: the account's refresh token is dead and it needs re-authorization."})
+	m.accountsReauth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_needing_reauthorization", Help: "Loaded accounts whose refresh token Zoho refused: write a new grant_code (or refresh_token) to config/<name>."},
+		func() float64 { return float64(b.needingReauth()) })
 	m.liveLeases = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_live_leases", Help: "Leases the engine counts on live access tokens (an upper bound after a restart)."},
 		func() float64 { return float64(b.liveLeases()) })
 	m.accountsCached = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zoho_accounts_loaded", Help: "Accounts held in memory."},
@@ -66,7 +76,7 @@ func newMetrics(b *Backend) *metrics {
 	m.periodicExamined = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_accounts_examined", Help: "Accounts the last periodic run looked at."})
 	m.periodicSeconds = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_duration_seconds", Help: "How long the last periodic run took, the refreshes it ran included."})
 	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.clientCredentials, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
-		m.revocationsAbandoned, m.liveLeases, m.accountsCached, m.accountsBacking, m.accountsInUse, m.periodicTicks, m.periodicExamined, m.periodicSeconds)
+		m.revocationsAbandoned, m.rejectedReports, m.reauthNeeded, m.accountsReauth, m.liveLeases, m.accountsCached, m.accountsBacking, m.accountsInUse, m.periodicTicks, m.periodicExamined, m.periodicSeconds)
 	return m
 }
 
@@ -118,6 +128,19 @@ func (b *Backend) backingOff() int {
 	b.accounts.Range(func(a *account) bool {
 		a.mu.Lock()
 		if a.tok.Failure().NeedsReauth || now.Before(a.tok.Failure().NextAttemptAt) {
+			n++
+		}
+		a.mu.Unlock()
+		return true
+	})
+	return n
+}
+
+func (b *Backend) needingReauth() int {
+	n := 0
+	b.accounts.Range(func(a *account) bool {
+		a.mu.Lock()
+		if a.tok.Failure().NeedsReauth {
 			n++
 		}
 		a.mu.Unlock()

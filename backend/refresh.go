@@ -136,7 +136,9 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 		// Zoho will invalidate its oldest live token: retire it first, so that
 		// no reader takes a lease on it while the request is on the wire.
 		evict = zohoVictim(live, capacity)
-		if !evict.retireIfUnheld() {
+		// A token a reader reported Zoho rejected is dead for its leases
+		// already: they do not hold the refresh up (ReplaceRejectedCreds).
+		if !evict.retireIfUnheld() && !evict.Rejected {
 			a.mu.Unlock()
 			return liveCapError(a.name, capacity, evict.outstanding(), evict.ExpiresAt)
 		}
@@ -194,6 +196,13 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 			return err
 		}
 		b.recordFailureLocked(a, err, now)
+		if a.tok.Failure().NeedsReauth {
+			// Zoho refused the refresh token: its access tokens are dead too.
+			// Stop serving the cached one, whoever refreshed (a reader, a
+			// report, the background).
+			a.view.Store(nil)
+			b.metrics.reauthNeeded.Inc()
+		}
 		if perr := b.persistTokenLocked(ctx, s, a); perr != nil {
 			b.logger.Error("could not store refresh failure", "account", a.name, "error", perr)
 		}

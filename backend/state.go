@@ -129,10 +129,12 @@ func (a *account) setConfig(cfg *accountConfig) {
 }
 
 // buildViewLocked derives the hot-path view from tok; nil when no usable access
-// token is held. The caller holds mu.
+// token is held. An account that needs re-authorization serves nothing: Zoho
+// refused its refresh token, which kills every access token minted from it,
+// so reads fail at once saying what to write. The caller holds mu.
 func (a *account) buildViewLocked() *tokenView {
 	tok := a.tok
-	if !a.cfg.canMint() || tok.AccessToken == "" {
+	if !a.cfg.canMint() || tok.AccessToken == "" || tok.Failure().NeedsReauth {
 		return nil
 	}
 	rec := a.recordLocked(tok.TokenID)

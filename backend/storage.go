@@ -225,17 +225,22 @@ type mintedToken struct {
 	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	Reserved  int64     `json:"reserved"`
-	Issuer    string    `json:"issuer,omitempty"`  // the accounts server that minted it
-	Retired   bool      `json:"retired,omitempty"` // no new leases: its revocation was started
-	Revoked   bool      `json:"revoked,omitempty"` // revoked (confirmed by Zoho) or evicted by Zoho's live cap
-	Unknown   bool      `json:"unknown,omitempty"` // minted by a request whose answer was lost
+	Issuer    string    `json:"issuer,omitempty"`   // the accounts server that minted it
+	Retired   bool      `json:"retired,omitempty"`  // no new leases: its revocation was started
+	Revoked   bool      `json:"revoked,omitempty"`  // revoked (confirmed by Zoho) or evicted by Zoho's live cap
+	Unknown   bool      `json:"unknown,omitempty"`  // minted by a request whose answer was lost
+	Rejected  bool      `json:"rejected,omitempty"` // a reader reported that Zoho rejected it (also Retired)
 	// AccessToken is the token itself, kept for client_credentials accounts
 	// only (until it is revoked or expires): with no refresh token whose
 	// revocation kills it, revoke/<name> must revoke each one.
 	AccessToken string `json:"access_token,omitempty"`
 }
 
-// tokenID is a short, non-reversible identifier of an access token.
+// tokenID is a short, non-reversible identifier of an access token: the
+// first 96 bits of its SHA-256, in hex (paths.TokenIDLen characters). creds/
+// answers show it as token_id and readers report a rejected token by it. A
+// Zoho access token carries 256 random bits, so the hash cannot be searched
+// back to the token; 96 bits keep the few tokens an account holds apart.
 func tokenID(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return hex.EncodeToString(sum[:12])

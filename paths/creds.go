@@ -27,6 +27,16 @@ func pathCreds(e Engine, secret *framework.Secret) *framework.Path {
 					Name: "Minimum TTL",
 				},
 			},
+			FieldRejected: {
+				Type: framework.TypeString,
+				Description: "The token_id of a token Zoho just rejected (INVALID_OAUTHTOKEN, INVALID_TOKEN or HTTP 401): " +
+					"the engine stops serving it and returns a fresh token; concurrent reports of one token cost one refresh, " +
+					"and a report of a token already replaced costs none. Only the token_id is sent, never the token.",
+				Query: true,
+				DisplayAttrs: &framework.DisplayAttributes{
+					Name: "Rejected token ID",
+				},
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -65,6 +75,22 @@ for Zoho's hour: as fresh as possible); more is refused with 400.
 
     vault read zoho/creds/analytics
     curl -H "Authorization: Zoho-oauthtoken $TOKEN" "$API_DOMAIN/..."
+
+Zoho kills every access token of a refresh token when the user removes the
+app under Connected Apps or changes their password, and the oldest one when
+too many are live. A reader whose call Zoho answers INVALID_OAUTHTOKEN,
+INVALID_TOKEN or HTTP 401 reports it with the answer's token_id (a
+non-secret fingerprint of the token):
+
+    vault read zoho/creds/analytics rejected=<token_id>
+
+The rejected token is not served again (a renewal of a lease on it fails, so
+Vault Agent reads anew). If it is still the current token one refresh mints
+a new one (concurrent reports share it, Zoho's budget of 10 per 10 minutes
+still holds: 429 with the time to retry); if Zoho no longer accepts the
+refresh token the account needs re-authorization, is listed under
+attention/ and every read fails at once saying what to write; a report of a
+token already replaced returns the current one without calling Zoho.
 `
 
 func credsRead(e Engine, secret *framework.Secret) framework.OperationFunc {
@@ -76,7 +102,17 @@ func credsRead(e Engine, secret *framework.Secret) framework.OperationFunc {
 		if minTTL > 24*time.Hour {
 			return badRequest(inputErr(FieldMinTTL, "must be at most 24h (Zoho tokens live about an hour)"))
 		}
-		c, err := e.IssueCreds(ctx, req.Storage, name, minTTL)
+		rejected := d.Get(FieldRejected).(string)
+		if _, given := req.Data[FieldRejected]; given && !validTokenID(rejected) {
+			return badRequest(inputErr(FieldRejected, "must be the token_id of a creds/ answer (%d lowercase hex characters), not the access token itself", TokenIDLen))
+		}
+		var c *Creds
+		var err error
+		if rejected != "" {
+			c, err = e.ReplaceRejectedCreds(ctx, req.Storage, name, rejected, minTTL)
+		} else {
+			c, err = e.IssueCreds(ctx, req.Storage, name, minTTL)
+		}
 		if err != nil {
 			return respondError(err)
 		}
@@ -86,6 +122,7 @@ func credsRead(e Engine, secret *framework.Secret) framework.OperationFunc {
 			FieldTokenType:   c.TokenType,
 			FieldExpiresAt:   c.ExpiresAt.UTC().Format(time.RFC3339),
 			FieldScopes:      c.Scopes,
+			FieldTokenID:     c.Lease.TokenID,
 		}, leaseInternal(c.Lease))
 		resp.Secret.TTL = c.TTL
 		resp.Secret.MaxTTL = c.TTL

@@ -25,6 +25,12 @@ func TestCredsRejectsBadInput(t *testing.T) {
 		{"negative min_ttl in seconds", "creds/a", map[string]interface{}{FieldMinTTL: -60}, FieldMinTTL},
 		{"min_ttl overflowing", "creds/a", map[string]interface{}{FieldMinTTL: 100000000000}, FieldMinTTL},
 		{"unknown field", "creds/a", map[string]interface{}{"ttl": "1h"}, "ttl"},
+		{"rejected empty", "creds/a", map[string]interface{}{FieldRejected: ""}, FieldRejected},
+		{"rejected too short", "creds/a", map[string]interface{}{FieldRejected: "0123456789abcdef"}, FieldRejected},
+		{"rejected too long", "creds/a", map[string]interface{}{FieldRejected: "0123456789abcdef012345678"}, FieldRejected},
+		{"rejected upper case", "creds/a", map[string]interface{}{FieldRejected: "0123456789ABCDEF01234567"}, FieldRejected},
+		{"rejected not hex", "creds/a", map[string]interface{}{FieldRejected: "0123456789abcdef0123456z"}, FieldRejected},
+		{"rejected is the access token", "creds/a", map[string]interface{}{FieldRejected: "1000.0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef"}, FieldRejected},
 	}
 	te := newTestEnv(t)
 	for _, c := range cases {
@@ -72,6 +78,7 @@ func TestCredsResponse(t *testing.T) {
 		FieldTokenType:   "Bearer",
 		FieldExpiresAt:   "2026-03-01T07:30:00Z",
 		FieldScopes:      []string{"ZohoCRM.modules.ALL", "ZohoCRM.settings.READ"},
+		FieldTokenID:     c.Lease.TokenID,
 	}
 	if !reflect.DeepEqual(resp.Data, want) {
 		t.Errorf("data:\n got %#v\nwant %#v", resp.Data, want)
@@ -107,8 +114,9 @@ func TestCredsResponse(t *testing.T) {
 		t.Errorf("lease round trip:\n got %+v\nwant %+v", got, c.Lease)
 	}
 
-	// Lease bookkeeping is internal: none of it is in the data.
-	for _, k := range []string{leaseTokenID, leaseGeneration, leaseSeq, leaseAccount, "secret_type"} {
+	// Lease bookkeeping is internal: none of it is in the data (token_id is,
+	// on purpose: readers report a rejected token by it).
+	for _, k := range []string{leaseGeneration, leaseSeq, leaseAccount, "secret_type"} {
 		if _, ok := resp.Data[k]; ok {
 			t.Errorf("internal %s in the response data", k)
 		}
@@ -136,4 +144,27 @@ func TestCredsLeaseTTLIsTheEngines(t *testing.T) {
 
 func TestCredsEngineErrors(t *testing.T) {
 	checkCodedErrors(t, newTestEnv(t), "IssueCreds", logical.ReadOperation, "creds/a", nil)
+	checkCodedErrors(t, newTestEnv(t), "ReplaceRejectedCreds", logical.ReadOperation, "creds/a",
+		map[string]interface{}{FieldRejected: "0123456789abcdef01234567"})
+}
+
+// rejected= goes to ReplaceRejectedCreds with min_ttl; without it the read is
+// an ordinary IssueCreds. A malformed one reaches no engine method.
+func TestCredsRejected(t *testing.T) {
+	te := newTestEnv(t)
+	te.e.creds = testCreds()
+	id := "89abcdef0123456789abcdef"
+	resp := te.ok(logical.ReadOperation, "creds/acc-1", map[string]interface{}{FieldRejected: id, FieldMinTTL: "10m"})
+	if got := te.e.calls[len(te.e.calls)-1]; got != "ReplaceRejectedCreds" || te.e.name != "acc-1" || te.e.rejected != id || te.e.minTTL != 10*time.Minute {
+		t.Fatalf("engine got %s(%q, %q, %s)", got, te.e.name, te.e.rejected, te.e.minTTL)
+	}
+	if resp.Data[FieldTokenID] != te.e.creds.Lease.TokenID || resp.Secret == nil {
+		t.Fatalf("answer %#v", resp.Data)
+	}
+	te.ok(logical.ReadOperation, "creds/acc-1", nil)
+	if got := te.e.calls[len(te.e.calls)-1]; got != "IssueCreds" {
+		t.Fatalf("a read without rejected= called %s", got)
+	}
+	// wantBadRequest fails if any engine method is called.
+	te.wantBadRequest(logical.ReadOperation, "creds/acc-1", map[string]interface{}{FieldRejected: "1000.abc"}, FieldRejected)
 }

@@ -29,6 +29,13 @@ type Engine interface {
 	// IssueCreds returns the account's shared access token, refreshing first when
 	// it would expire within minTTL, and records the lease about to be created.
 	IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*Creds, error)
+	// ReplaceRejectedCreds is IssueCreds for a reader whose call Zoho rejected
+	// the token named by rejected (a token_id). If that token is still the
+	// account's current one it is never served again and one refresh, shared
+	// by every concurrent report of it, mints its successor within Zoho's
+	// budget; a report of a token that is no longer current is answered with
+	// the current token without calling Zoho.
+	ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration) (*Creds, error)
 	// RenewLease answers how long the lease may still live (never past the end
 	// it was given, which never outlives its token), or an error that says to
 	// read creds/ again when its token is gone.

@@ -28,6 +28,7 @@ type fakeEngine struct {
 	name       string
 	input      AccountInput
 	minTTL     time.Duration
+	rejected   string
 	lease      LeaseData
 	callback   Callback
 	perAccount bool
@@ -131,6 +132,14 @@ func (f *fakeEngine) DeleteAccount(ctx context.Context, s logical.Storage, name 
 
 func (f *fakeEngine) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*Creds, error) {
 	err := f.record("IssueCreds", func() { f.name, f.minTTL = name, minTTL })
+	if err != nil {
+		return nil, err
+	}
+	return f.creds, nil
+}
+
+func (f *fakeEngine) ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration) (*Creds, error) {
+	err := f.record("ReplaceRejectedCreds", func() { f.name, f.rejected, f.minTTL = name, rejected, minTTL })
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +477,7 @@ func testCreds() *Creds {
 		Lease: LeaseData{
 			Account:     "a",
 			AccessToken: "1000.access-token",
-			TokenID:     "tok-3",
+			TokenID:     "0123456789abcdef01234567",
 			Generation:  5,
 			ExpiresAt:   exp,
 			Seq:         9,

@@ -30,12 +30,29 @@ const (
 	FieldGrantType    = "grant_type"
 	FieldSOID         = "soid"
 	FieldMinTTL       = "min_ttl"
+	FieldRejected     = "rejected"
 
 	FieldAccessToken = "access_token"
 	FieldAPIDomain   = "api_domain"
 	FieldTokenType   = "token_type"
 	FieldExpiresAt   = "expires_at"
+	FieldTokenID     = "token_id"
 )
+
+// TokenIDLen is the length of a token_id: the first 12 bytes of the SHA-256
+// of the access token, in lowercase hex. It names a token without revealing
+// it (see tokenIDDescription).
+const TokenIDLen = 24
+
+var tokenIDRe = regexp.MustCompile(`^[0-9a-f]{24}$`)
+
+// validTokenID reports whether s has the shape of a token_id.
+func validTokenID(s string) bool { return tokenIDRe.MatchString(s) }
+
+const tokenIDDescription = "Non-secret fingerprint of the access token (the first 96 bits of its SHA-256, in hex): " +
+	"it names the token in logs, tickets and rejected= reports without revealing it (a Zoho access token carries 256 random bits, " +
+	"far beyond any search of a 96-bit hash). After Zoho rejects the token (INVALID_OAUTHTOKEN, INVALID_TOKEN or HTTP 401), " +
+	"read creds/<name> again with rejected=<token_id> for a fresh one."
 
 // Grant types of an account (the grant_type field): how it gets access tokens.
 const (
@@ -124,6 +141,7 @@ func tokenFields() map[string]*framework.FieldSchema {
 		FieldTokenType:   {Type: framework.TypeString, Description: "Token type Zoho reported (Bearer)."},
 		FieldExpiresAt:   {Type: framework.TypeString, Description: "When the access token expires (RFC 3339)."},
 		FieldScopes:      {Type: framework.TypeCommaStringSlice, Description: "Scopes of the token."},
+		FieldTokenID:     {Type: framework.TypeString, Description: tokenIDDescription},
 	}
 }
 

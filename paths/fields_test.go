@@ -91,7 +91,7 @@ func TestRespondError(t *testing.T) {
 }
 
 func TestTokenFieldsDocumented(t *testing.T) {
-	want := []string{FieldAccessToken, FieldAPIDomain, FieldExpiresAt, FieldScopes, FieldTokenType}
+	want := []string{FieldAccessToken, FieldAPIDomain, FieldExpiresAt, FieldScopes, FieldTokenType, FieldTokenID}
 	sort.Strings(want)
 	fields := tokenFields()
 	if got := keysOfFields(fields); strings.Join(got, ",") != strings.Join(want, ",") {

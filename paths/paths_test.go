@@ -30,6 +30,7 @@ func routes() []route {
 		{logical.UpdateOperation, "config/a", map[string]interface{}{FieldScopes: "a.b.C"}, "WriteAccount", "/config/{name}", true},
 		{logical.DeleteOperation, "config/a", nil, "DeleteAccount", "/config/{name}", true},
 		{logical.ReadOperation, "creds/a", nil, "IssueCreds", "/creds/{name}", true},
+		{logical.ReadOperation, "creds/a", map[string]interface{}{FieldRejected: "0123456789abcdef01234567"}, "ReplaceRejectedCreds", "/creds/{name}", true},
 		{logical.UpdateOperation, "revoke/a", nil, "RevokeAccount", "/revoke/{name}", true},
 		{logical.ReadOperation, "auth-url/a", nil, "StartAuthorization", "/auth-url/{name}", true},
 		{logical.ReadOperation, "callback", map[string]interface{}{"state": "s", "code": "c"}, "CompleteAuthorization", "/callback", true},

@@ -11,7 +11,7 @@ import (
 var configFields = []string{"grant_type", "client_id", "client_secret", "data_center", "accounts_url", "redirect_uri",
 	"scopes", "soid", "grant_code", "refresh_token", "live_token_cap"}
 
-var credsFields = []string{"access_token", "api_domain", "token_type", "expires_at", "scopes"}
+var credsFields = []string{"access_token", "api_domain", "token_type", "expires_at", "scopes", "token_id"}
 
 // TestPathHelp checks `vault path-help` on every path.
 func TestPathHelp(t *testing.T) {
@@ -31,7 +31,7 @@ func TestPathHelp(t *testing.T) {
 	}
 
 	r = v.mustCLI(t, "path-help", mountPath+"/creds/x")
-	for _, w := range []string{"min_ttl (", "lease", "api_domain"} {
+	for _, w := range []string{"min_ttl (", "rejected (", "token_id", "lease", "api_domain"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("path-help %s/creds/x lacks %q:\n%s", mountPath, w, r.stdout)
 		}
@@ -217,14 +217,16 @@ func TestOpenAPI(t *testing.T) {
 	credsPath := base + "/creds/{name}"
 	nameParam(credsPath)
 	read := op(credsPath, "get")
-	minTTL := false
-	for _, p := range read.Parameters {
-		if p.Name == "min_ttl" && p.In == "query" && p.Description != "" {
-			minTTL = true
+	for _, want := range []string{"min_ttl", "rejected"} {
+		found := false
+		for _, p := range read.Parameters {
+			if p.Name == want && p.In == "query" && p.Description != "" {
+				found = true
+			}
 		}
-	}
-	if !minTTL {
-		t.Errorf("GET %s does not describe min_ttl: %+v", credsPath, read.Parameters)
+		if !found {
+			t.Errorf("GET %s does not describe %s: %+v", credsPath, want, read.Parameters)
+		}
 	}
 	ok, found := read.Responses["200"]
 	if !found {

@@ -22,6 +22,9 @@ import (
 //	DELETE /sim/faults
 //	POST   /sim/revoke-refresh-token     {token} → {"revoked":bool}
 //	POST   /sim/evict-oldest-access-token {token: refresh token} → {"evicted":bool}
+//	POST   /sim/connected-apps/remove    {client_id,user?} → {"refresh_tokens":n,"access_tokens":m}
+//	                                     (the user removes the app under Connected Apps; 404 when
+//	                                     the client is unknown or the user holds none of its tokens)
 //	POST   /sim/device/approve           {user_code,user?,dc?} → {"status":"approved",…} (device.go)
 //	POST   /sim/device/deny              {user_code} → {"status":"denied",…}
 //	GET    /sim/device/pending[?client_id=…] {"user_codes":[…]} undecided, unexpired user codes
@@ -131,6 +134,26 @@ func (s *Server) controlRoutes(mux *http.ServeMux) {
 		if readJSON(w, r, &req) {
 			writeJSON(w, http.StatusOK, map[string]bool{"evicted": s.EvictOldestAccessToken(req.Token)})
 		}
+	})
+
+	mux.HandleFunc("POST /sim/connected-apps/remove", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ClientID string `json:"client_id"`
+			User     string `json:"user"`
+		}
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if req.ClientID == "" {
+			badRequest(w, "client_id is required")
+			return
+		}
+		rts, ats, err := s.RemoveConnectedApp(req.ClientID, req.User)
+		if err != nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]int{"refresh_tokens": rts, "access_tokens": ats})
 	})
 }
 

@@ -1,6 +1,7 @@
 package zohosim
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -194,5 +195,57 @@ func TestProtectedResource(t *testing.T) {
 	}
 	if e.sim.ClientCounters("").ResourceDenied != 4 {
 		t.Fatalf("unattributed counters %+v", e.sim.ClientCounters(""))
+	}
+}
+
+func TestRemoveConnectedAppKillsEveryTokenOfTheUser(t *testing.T) {
+	e := newEnv(t, Config{})
+	rt1, at1 := e.offline()
+	rt2, _ := e.offline()
+	at2 := e.mustRefresh(rt2)
+	other := e.sim.RegisterClient(Client{DC: "us"})
+	code, _ := e.sim.SelfClientCode(other.ID, "", []string{"x"}, 0)
+	otherRT := e.exchangeWith(other, code).str("refresh_token")
+	before := e.sim.ClientCounters(e.client.ID)
+
+	r := e.sendJSON(http.MethodPost, "/sim/connected-apps/remove", `{"client_id":"`+e.client.ID+`"}`)
+	if r.status != http.StatusOK || r.num("refresh_tokens") != 2 || r.num("access_tokens") != 3 {
+		t.Fatalf("remove: %d %s", r.status, r.raw)
+	}
+	for _, at := range []string{at1, at2} {
+		if e.sim.AccessTokenValid(at) {
+			t.Fatal("an access token of the removed app is alive")
+		}
+		if w := e.whoami("us", at); w.status == http.StatusOK {
+			t.Fatalf("the API accepted a dead token: %d %s", w.status, w.raw)
+		}
+	}
+	wantError(t, e.refreshWith(e.client, rt1), "invalid_code")
+	wantError(t, e.refreshWith(e.client, rt2), "invalid_code")
+	if !e.sim.RefreshTokenValid(otherRT) {
+		t.Fatal("another client's refresh token died")
+	}
+	// Removing an app is not a request to the accounts server: only the two
+	// refreshes above were counted.
+	after := e.sim.ClientCounters(e.client.ID)
+	if after.TokenRequests != before.TokenRequests+2 || after.Evictions != before.Evictions {
+		t.Fatalf("counters before %+v after %+v", before, after)
+	}
+
+	// Strict: nothing left to remove, an unknown client, no client.
+	if r := e.sendJSON(http.MethodPost, "/sim/connected-apps/remove", `{"client_id":"`+e.client.ID+`"}`); r.status != http.StatusNotFound {
+		t.Fatalf("second remove: %d %s", r.status, r.raw)
+	}
+	if _, _, err := e.sim.RemoveConnectedApp(e.client.ID, ""); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("second remove: %v", err)
+	}
+	if r := e.sendJSON(http.MethodPost, "/sim/connected-apps/remove", `{"client_id":"1000.nope"}`); r.status != http.StatusNotFound {
+		t.Fatalf("unknown client: %d %s", r.status, r.raw)
+	}
+	if r := e.sendJSON(http.MethodPost, "/sim/connected-apps/remove", `{}`); r.status != http.StatusBadRequest {
+		t.Fatalf("no client_id: %d %s", r.status, r.raw)
+	}
+	if r := e.sendJSON(http.MethodPost, "/sim/connected-apps/remove", `{"client_id":"`+other.ID+`","user":"someone-else"}`); r.status != http.StatusNotFound || !e.sim.RefreshTokenValid(otherRT) {
+		t.Fatalf("another user's app: %d %s", r.status, r.raw)
 	}
 }

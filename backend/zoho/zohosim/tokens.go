@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -379,6 +380,48 @@ func (s *Server) RevokeRefreshToken(token string) bool {
 	}
 	s.killRefreshLocked(rt, false)
 	return true
+}
+
+// ErrNotConnected answers RemoveConnectedApp for a user who holds no token
+// of the client: Zoho's Connected Apps page does not list such an app.
+var ErrNotConnected = errors.New("the app is not connected for this user (no live token of the client)")
+
+// RemoveConnectedApp does what a user does by removing the app under Zoho's
+// Connected Apps page (or what a password change that terminates API tokens
+// does): every refresh token the user granted the client dies, in every data
+// center, with every access token minted from it, and so do the user's
+// online-only access tokens of the client. Nothing tells the engine: its
+// cached access token simply stops working and its next refresh gets
+// invalid_code. It returns how many refresh and access tokens died; an
+// unknown client, or a user holding no live token of it, is an error and
+// changes nothing. user "" is DefaultUser. No counter changes: nothing was
+// requested of the accounts server.
+func (s *Server) RemoveConnectedApp(clientID, user string) (refreshTokens, accessTokens int, err error) {
+	if user == "" {
+		user = DefaultUser
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.clients[clientID] == nil {
+		return 0, 0, fmt.Errorf("unknown client %q", clientID)
+	}
+	now := s.cfg.Now()
+	o := owner{clientID, user}
+	for _, rt := range slices.Clone(s.st.owners[o]) {
+		accessTokens += len(s.liveLocked(rt, now))
+		s.killRefreshLocked(rt, false)
+		refreshTokens++
+	}
+	for _, at := range s.st.access {
+		if at.parent == nil && at.clientID == clientID && at.user == user && at.liveAt(now) {
+			s.killAccessLocked(at)
+			accessTokens++
+		}
+	}
+	if refreshTokens == 0 && accessTokens == 0 {
+		return 0, 0, ErrNotConnected
+	}
+	return refreshTokens, accessTokens, nil
 }
 
 // EvictOldestAccessToken silently invalidates the oldest live access token
