@@ -3,7 +3,9 @@
 # demo account and an account to authorize in a browser (the consent redirect
 # through Vault's callback), all on loopback and offline (Go, bash, curl and
 # coreutils are all it needs). Ctrl-C, or a TERM or HUP to it or its process
-# group, stops everything it started.
+# group, stops everything it started. Such a stop once everything runs (after
+# "press Ctrl-C to stop") is the normal end: exit status 0. A signal during
+# startup, or in DEV_NONINTERACTIVE mode, exits with 128 + the signal number.
 # DEV_NONINTERACTIVE=1 stops right after printing what to try (for CI): exit
 # status 0 only if a token was read through Vault and accepted by the
 # simulator, and the browser account was authorized by answering the consent
@@ -53,6 +55,7 @@ echo $$ >"$state/dev.pid"
 # script halfway, leaving Vault and the simulator running.
 pids=()
 names=()
+ready=0
 cleanup() {
 	local code=$? i n pid
 	trap '' INT TERM HUP
@@ -69,10 +72,14 @@ cleanup() {
 	if ((${#pids[@]} > 0)); then say "stopped everything"; fi
 	exit "$code"
 }
+on_signal() { # on_signal CODE: a requested stop once ready, else an interrupted start
+	if ((ready)); then exit 0; fi
+	exit "$1"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+trap 'on_signal 129' HUP
 
 start() { # start NAME LOG CMD...: runs CMD in the background in its own session
 	local name=$1 log=$2
@@ -211,8 +218,10 @@ bclient_secret=$(json_field client_secret <<<"$bclient") || die "no client_secre
 	die "vault write zoho/config/browser failed"
 auth_url=$("$vault" read -field=auth_url zoho/auth-url/browser) || die "vault read zoho/auth-url/browser failed"
 
+# The alias only when `vault` on PATH is not the binary used here (-ef: the
+# same file, whatever the path's spelling or symlinks).
 alias_hint=""
-if [[ "$(command -v vault 2>/dev/null)" != "$vault" ]]; then
+if ! [[ "$(command -v vault 2>/dev/null)" -ef "$vault" ]]; then
 	alias_hint="  alias vault=$vault"$'\n'
 fi
 cat <<EOT
@@ -255,6 +264,7 @@ if [[ -n "${DEV_NONINTERACTIVE:-}" ]]; then
 	say "DEV_NONINTERACTIVE is set: stopping"
 	exit 0
 fi
+ready=1
 say "press Ctrl-C to stop"
 # Returns when either process exits (or on Ctrl-C, through the traps).
 set +e

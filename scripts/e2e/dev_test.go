@@ -22,7 +22,11 @@ import (
 // TestDevStopsEverything runs `make dev`'s script, scripts/dev.sh, in a
 // process group of its own with a private DEV_DIR, and stops it each way it
 // can be stopped. Every time, the Vault server, its plugin and the Zoho
-// simulator it started must be gone, their ports closed and dev.pid removed.
+// simulator it started must be gone, their ports closed and dev.pid removed,
+// and the script must exit 0: a stop once everything runs is its normal end
+// (make would otherwise report "Error 143"). Two runs put a `vault` on PATH:
+// the very binary dev.sh uses, through a symlink (no alias hint may be
+// printed), and another one (the hint names the binary dev.sh uses).
 func TestDevStopsEverything(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -30,9 +34,12 @@ func TestDevStopsEverything(t *testing.T) {
 		// stop stops the running script (its process group is its pid);
 		// nil: the script stops by itself (DEV_NONINTERACTIVE=1).
 		stop func(pgid int, done <-chan struct{})
+		// pathVault puts a vault first on PATH: "same" (a symlink to
+		// VAULT_BIN) or "other" (another file); "" leaves PATH alone.
+		pathVault string
 	}{
 		// What `timeout`, process supervisors and `kill -- -PGID` send.
-		{"SIGTERM to the group", signalGroup(syscall.SIGTERM)},
+		{"SIGTERM to the group", signalGroup(syscall.SIGTERM), ""},
 		// Make passes a TERM on to its recipe too, and timeout and
 		// supervisors may send more than one: the later ones reach the
 		// script while it is stopping.
@@ -47,16 +54,16 @@ func TestDevStopsEverything(t *testing.T) {
 				case <-tick.C:
 				}
 			}
-		}},
-		{"SIGTERM to the script", func(pgid int, _ <-chan struct{}) { _ = syscall.Kill(pgid, syscall.SIGTERM) }},
+		}, ""},
+		{"SIGTERM to the script", func(pgid int, _ <-chan struct{}) { _ = syscall.Kill(pgid, syscall.SIGTERM) }, ""},
 		// Ctrl-C in a terminal.
-		{"SIGINT to the group", signalGroup(syscall.SIGINT)},
+		{"SIGINT to the group", signalGroup(syscall.SIGINT), "other"},
 		// The terminal closed.
-		{"SIGHUP to the group", signalGroup(syscall.SIGHUP)},
-		{"DEV_NONINTERACTIVE=1", nil},
+		{"SIGHUP to the group", signalGroup(syscall.SIGHUP), ""},
+		{"DEV_NONINTERACTIVE=1", nil, "same"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runDev(t, tc.stop)
+			runDev(t, tc.stop, tc.pathVault)
 		})
 	}
 }
@@ -70,15 +77,30 @@ var (
 	simURLRe    = regexp.MustCompile(`Zoho simulator at (http://127\.0\.0\.1:[0-9]+)`)
 )
 
-func runDev(t *testing.T, stop func(int, <-chan struct{})) {
+func runDev(t *testing.T, stop func(int, <-chan struct{}), pathVault string) {
 	state := t.TempDir()
+	path := os.Getenv("PATH")
+	if pathVault != "" {
+		bin := t.TempDir()
+		var err error
+		if pathVault == "same" {
+			err = os.Symlink(vaultBin, filepath.Join(bin, "vault"))
+		} else {
+			err = os.WriteFile(filepath.Join(bin, "vault"), []byte("#!/bin/sh\nexit 1\n"), 0o755)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		path = bin + string(os.PathListSeparator) + path
+	}
 	var env []string
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "VAULT_") || strings.HasPrefix(k, "DEV_") {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "VAULT_") || strings.HasPrefix(k, "DEV_") || k == "PATH" {
 			continue
 		}
 		env = append(env, kv)
 	}
+	env = append(env, "PATH="+path)
 	// HOME stays: make dev builds the plugin with the developer's Go cache.
 	env = append(env, "VAULT_BIN="+vaultBin, "DEV_DIR="+state)
 	if stop == nil {
@@ -159,6 +181,13 @@ func runDev(t *testing.T, stop func(int, <-chan struct{})) {
 	if printed := out.String(); !consentLine.MatchString(printed) || !strings.Contains(printed, "vault read zoho/creds/browser") {
 		t.Fatal("dev.sh printed no consent URL for the browser account, or not what to read after it")
 	}
+	aliasLine := regexp.MustCompile(`(?m)^  alias vault=(.*)$`).FindStringSubmatch(out.String())
+	switch {
+	case pathVault == "same" && aliasLine != nil:
+		t.Errorf("vault on PATH is the binary dev.sh uses (a symlink to it), yet it printed %q", aliasLine[0])
+	case pathVault == "other" && (aliasLine == nil || aliasLine[1] != vaultBin):
+		t.Errorf("vault on PATH is another binary: dev.sh should print \"  alias vault=%s\"; printed %q", vaultBin, aliasLine)
+	}
 	if stop == nil {
 		if waitErr != nil {
 			t.Fatalf("DEV_NONINTERACTIVE=1 dev.sh: %v", waitErr)
@@ -203,6 +232,11 @@ func runDev(t *testing.T, stop func(int, <-chan struct{})) {
 		}
 		return nil
 	})
+	// A stop once everything runs is dev.sh's normal end: exit status 0,
+	// or make reports "Error 143" (or 130, 129).
+	if waitErr != nil {
+		t.Errorf("dev.sh stopped by %s: %v; want exit status 0", t.Name(), waitErr)
+	}
 	if _, err := os.Stat(filepath.Join(state, "dev.pid")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("dev.pid left behind (dev.sh: %v)", waitErr)
 	}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -88,4 +90,62 @@ func TestPolicies(t *testing.T) {
 	if s, err := c.Logical().Read(mountPath + "/config/x"); err != nil || s != nil {
 		t.Fatalf("config/x exists after a denied write: %v %v", s, err)
 	}
+}
+
+// TestExamplePolicies loads the operator and monitoring policies of
+// docs/examples/policies into Vault and checks that their tokens may do what
+// docs/operations.md sends them to do: list zoho/attention (the accounts
+// needing an operator) and zoho/status, and read zoho/metrics; the
+// monitoring token changes nothing. An application's policy may not list
+// attention/.
+func TestExamplePolicies(t *testing.T) {
+	t.Parallel()
+	v := devVault(t)
+	c := v.root()
+	acct := newAccount(t, sim, "policy-examples", "ZohoCRM.modules.ALL")
+	acct.configure(t, c)
+
+	token := func(policy string) string {
+		t.Helper()
+		src, err := os.ReadFile(filepath.Join(repoRoot, "docs", "examples", "policies", policy+".hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Sys().PutPolicy(policy, string(src)); err != nil {
+			t.Fatalf("writing policy %s: %v", policy, err)
+		}
+		s, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}, TTL: "15m"})
+		if err != nil {
+			t.Fatalf("creating a token with %s: %v", policy, err)
+		}
+		return s.Auth.ClientToken
+	}
+	for _, policy := range []string{"zoho-operator", "zoho-monitoring"} {
+		tok := token(policy)
+		app := v.Client(tok)
+		// An empty list answers 404, which the client reports as no
+		// secret and no error; a denied one is a 403.
+		for _, p := range []string{"/attention", "/status"} {
+			if _, err := app.Logical().List(mountPath + p); err != nil {
+				t.Errorf("%s: vault list %s%s: %v", policy, mountPath, p, err)
+			}
+		}
+		// metrics answers Prometheus text, not a Vault secret.
+		if r := v.raw(t, tok, "GET", mountPath+"/metrics", nil); r.status != http.StatusOK {
+			t.Errorf("%s: GET %s/metrics: %d", policy, mountPath, r.status)
+		}
+		if _, err := app.Logical().Read(mountPath + "/status/" + acct.name); err != nil {
+			t.Errorf("%s: vault read %s/status/%s: %v", policy, mountPath, acct.name, err)
+		}
+		r := v.mustCLI(t, "token", "capabilities", tok, mountPath+"/attention/")
+		if strings.TrimSpace(r.stdout) != "list" {
+			t.Errorf("%s: capabilities on %s/attention/: %q; want list", policy, mountPath, r.stdout)
+		}
+		_, err := app.Logical().Read(mountPath + "/creds/" + acct.name)
+		expectStatus(t, policy+": creds/ read", err, http.StatusForbidden, "permission denied")
+	}
+	_, err := v.Client(token("zoho-monitoring")).Logical().Delete(mountPath + "/config/" + acct.name)
+	expectStatus(t, "zoho-monitoring: deleting config/", err, http.StatusForbidden, "permission denied")
+	_, err = v.Client(token("zoho-team-analytics")).Logical().List(mountPath + "/attention")
+	expectStatus(t, "zoho-team-analytics: listing attention/", err, http.StatusForbidden, "permission denied")
 }

@@ -32,9 +32,13 @@ template_config {
 }
 
 # Both templates read the same path, so the Agent makes one read (one
-# lease) per token and renders both files from it. No "cache" block: the
-# engine's leases are not renewable, and Vault Agent's lease cache passes
-# such responses through without caching them.
+# lease) per token and renders both files from it. The engine's leases are
+# renewable, but a renewal never extends a lease past its end, and a Zoho
+# token in steady use is refreshed in the background 8 minutes before it
+# expires. The Agent renews the lease until renewing stops extending it, then
+# reads creds/ again and gets the next token. Templates need no "cache"
+# block; agent-cache.hcl adds one for applications that ask the Agent's
+# listener for the token.
 
 # The bare access token, for "Authorization: Zoho-oauthtoken $(cat ...)".
 template {

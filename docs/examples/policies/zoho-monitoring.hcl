@@ -6,3 +6,8 @@ path "zoho/metrics" {
 path "zoho/status/*" {
   capabilities = ["read", "list"]
 }
+
+# vault list zoho/attention: the accounts that need an operator.
+path "zoho/attention/" {
+  capabilities = ["list"]
+}

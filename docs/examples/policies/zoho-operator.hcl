@@ -22,9 +22,14 @@ path "zoho/device/*" {
   capabilities = ["read", "update", "delete"]
 }
 
-# Health of every account, and the Prometheus metrics.
+# Health of every account, the accounts that need an operator
+# (vault list zoho/attention), and the Prometheus metrics.
 path "zoho/status/*" {
   capabilities = ["read", "list"]
+}
+
+path "zoho/attention/" {
+  capabilities = ["list"]
 }
 
 path "zoho/metrics" {
