@@ -102,7 +102,7 @@ func TestZohoFaults(t *testing.T) {
 				t.Fatalf("got %d %q; want %d mentioning %q and the account", status, msg, tc.status, tc.says)
 			}
 			for i := 0; i < 10; i++ {
-				msg, status = e.fails(logical.ReadOperation, "creds/acct", nil)
+				msg, _ = e.fails(logical.ReadOperation, "creds/acct", nil)
 			}
 			if !strings.Contains(msg, "next attempt at") {
 				t.Fatalf("back-off error should say when the next attempt is: %q", msg)
