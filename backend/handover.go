@@ -298,9 +298,10 @@ func (b *Backend) revokeStaleLeaseLocked(ctx context.Context, s logical.Storage,
 // was not polled because the account's credentials moved on.
 const supersededDeviceAnswer = "not polled: the account's credentials changed since it started (a new grant, client secret, client or accounts server, or revoke/); start a new device authorization if it is still wanted"
 
-// mintedTokens maps the account's access tokens that may still be alive
-// (unexpired, not confirmed revoked, their value once known) to the accounts
-// server that minted them (issuer for tokens stored before it was recorded):
+// mintedTokens maps the account's unexpired access tokens (those marked
+// revoked too: an eviction the engine assumed may have hit another token,
+// and Zoho answers a second revocation as invalid, which counts as done) to
+// the accounts server that minted them (issuer for tokens stored before it was recorded):
 // the revocation record of the refresh token they came from lists them, so
 // that a lease of one of them is revoked where it was minted while that
 // revocation is unconfirmed. nil for a nil account.
@@ -312,7 +313,7 @@ func (a *account) mintedTokens(issuer string, now time.Time) map[string]string {
 	defer a.mu.Unlock()
 	out := map[string]string{}
 	for _, r := range a.records {
-		if r.Unknown || r.Revoked || !now.Before(r.ExpiresAt) {
+		if r.Unknown || !now.Before(r.ExpiresAt) {
 			continue
 		}
 		out[r.ID] = issuer

@@ -95,6 +95,7 @@ type modelLease struct {
 	revoked  bool      // the engine confirmed the revocation
 	ending   bool      // its revocation was sent (and failed): Vault retries it, nobody may rely on it
 	released bool      // the operator gave up the refresh token its token came from
+	rejected bool      // a reader reported its token as rejected by Zoho: its holders said it is dead
 }
 
 // modelFlow is a device authorization or a consent the model started.
@@ -130,7 +131,8 @@ type leaseModel struct {
 	mayReplace   bool   // this step may change the account's refresh token
 	mayInterrupt bool   // a lost answer or a storage failure could have hidden a minted refresh token
 	hookRace     atomic.Pointer[func()]
-	credPending  bool // the next config write is a credential write (credentialWrite)
+	credPending  bool            // the next config write is a credential write (credentialWrite)
+	reported     map[string]bool // token ids readers reported as rejected (never served again)
 }
 
 func (m *leaseModel) step(format string, args ...interface{}) {
@@ -204,6 +206,9 @@ func (m *leaseModel) newLease(resp *logical.Response, rt string, issued time.Tim
 	m.t.Helper()
 	l := &modelLease{resp: resp, token: accessToken(resp), rt: rt, issued: issued}
 	l.tokenID, _ = resp.Secret.InternalData["token_id"].(string)
+	if m.reported[l.tokenID] {
+		m.fail("(g) a read handed out %s, which a reader reported as rejected by Zoho", short(l.token))
+	}
 	l.gen, _ = resp.Secret.InternalData["generation"].(int64)
 	l.seq, _ = resp.Secret.InternalData["lease_seq"].(int64)
 	exp, err := time.Parse(time.RFC3339, fmt.Sprint(resp.Data["expires_at"]))
@@ -217,6 +222,38 @@ func (m *leaseModel) newLease(resp *logical.Response, rt string, issued time.Tim
 	}
 	l.expires = end
 	return l
+}
+
+// reportRejected reports the token of a random lease as rejected by Zoho
+// (creds/ rejected=<token_id>), as an app whose API call got
+// INVALID_OAUTHTOKEN does. On success the token is never served again (g)
+// and its leases are exempt from (e): their holders declared it dead, and the
+// refresh that replaces it may make Zoho evict it.
+func (m *leaseModel) reportRejected() {
+	if len(m.leases) == 0 {
+		return
+	}
+	l := m.leases[m.rng.IntN(len(m.leases))]
+	// Its holders declared it dead whatever the answer: the engine retires
+	// it before it refreshes, and that refresh may make Zoho evict it.
+	for _, o := range m.leases {
+		if o.tokenID == l.tokenID {
+			o.rejected = true
+		}
+	}
+	resp, err := m.e.request(logical.ReadOperation, "creds/"+modelAccount, map[string]interface{}{"rejected": l.tokenID})
+	if err != nil || resp == nil || resp.IsError() || resp.Secret == nil {
+		m.step("report %s rejected: failed: %v %v", short(l.token), err, firstLine(respErrText(resp)))
+		return
+	}
+	if m.reported == nil {
+		m.reported = map[string]bool{}
+	}
+	m.reported[l.tokenID] = true
+	nl := m.newLease(resp, m.rt, m.e.clock.Now())
+	m.leases = append(m.leases, nl)
+	m.step("report %s rejected: lease %d on %s, TTL %s", short(l.token), len(m.leases)-1, short(nl.token), resp.Secret.TTL)
+	m.checkTTL("a report", nl, nl.expires, resp.Secret.TTL)
 }
 
 // read takes one lease; forced asks for a fresh token.
@@ -884,7 +921,7 @@ func (m *leaseModel) check() {
 	}
 	m.exists = exists
 	for i, l := range m.leases {
-		if now.Before(l.expires) && !l.ending && !l.released && !m.e.sim.AccessTokenValid(l.token) {
+		if now.Before(l.expires) && !l.ending && !l.released && !l.rejected && !m.e.sim.AccessTokenValid(l.token) {
 			m.fail("(e) lease %d holds %s until %s, but Zoho no longer knows the token (its refresh token %s: alive %v)",
 				i, short(l.token), l.expires.Sub(now), short(l.rt), m.e.sim.RefreshTokenValid(l.rt))
 		}
@@ -1081,7 +1118,13 @@ var modelOps = []struct {
 		e.sim.AddFault(zohosim.Fault{Endpoint: ep, Kind: zohosim.FaultLostAnswer, Times: 1})
 		m.step("next %s answer is lost", ep)
 	}},
-	{730, "batch", func(m *leaseModel) {
+	{712, "batch", func(m *leaseModel) {
+		m.batch()
+	}},
+	{730, "report rejected", func(m *leaseModel) {
+		m.reportRejected()
+	}},
+	{731, "batch", func(m *leaseModel) {
 		m.batch()
 	}},
 	{760, "renew", func(m *leaseModel) {
