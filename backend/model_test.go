@@ -1026,7 +1026,7 @@ func runLeaseModel(t *testing.T, seed uint64, steps int) (revocations int64) {
 		}
 	})
 	for s := 0; s < steps; s++ {
-		m.stepDC, m.mayReplace = m.dc, false
+		m.stepDC, m.mayReplace, m.credPending = m.dc, false, false
 		before := e.sim.Counters()
 		armed, ambiguous := m.lostArmed()
 		r := m.rng.IntN(1000)
