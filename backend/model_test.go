@@ -69,7 +69,8 @@ import (
 // and, as before, a read never hands out a token that is dead at Zoho.
 //
 // make test runs TestLeaseModel with fixed seeds; make fuzz sweeps more seeds
-// (MODEL_SEEDS=N); MODEL_SEED=n replays one, MODEL_STEPS=n sets the steps per
+// (MODEL_SEEDS=N, from MODEL_BASE if set, else from the clock: make test
+// sweeps a fixed range, make fuzz alone a fresh one); MODEL_SEED=n replays one, MODEL_STEPS=n sets the steps per
 // seed (default 1000), MODEL_DEBUG=1 logs the engine's view after each step,
 // MODEL_TOLERATE=a,b logs the first failure of those invariants and goes on
 // (to look past a known defect).
@@ -630,7 +631,11 @@ func (m *leaseModel) deleteAccount() {
 	if status == http.StatusOK {
 		m.checkRefreshTokenDead(old, "the delete succeeded")
 	}
-	m.dev, m.consent = nil, nil
+	if _, exists := m.storedRT(); !exists {
+		// Gone with the account. (A delete that failed before removing it
+		// leaves its flows running, and an approval may still land.)
+		m.dev, m.consent = nil, nil
+	}
 }
 
 // ---- device flow ----
@@ -1256,6 +1261,11 @@ func TestLeaseModel(t *testing.T) {
 		}
 		seeds = seeds[:0]
 		base := uint64(time.Now().UnixNano())
+		if v := os.Getenv("MODEL_BASE"); v != "" { // a fixed sweep: seeds MODEL_BASE, MODEL_BASE+1, …
+			if base, err = strconv.ParseUint(v, 10, 64); err != nil {
+				t.Fatalf("MODEL_BASE=%q: %v", v, err)
+			}
+		}
 		for i := 0; i < n; i++ {
 			seeds = append(seeds, base+uint64(i))
 		}
