@@ -124,23 +124,19 @@ func (b *Backend) liveLeases() int64 {
 
 func (b *Backend) backingOff() int {
 	now := b.now()
-	n := 0
-	b.accounts.Range(func(a *account) bool {
-		a.mu.Lock()
-		if a.tok.Failure().NeedsReauth || now.Before(a.tok.Failure().NextAttemptAt) {
-			n++
-		}
-		a.mu.Unlock()
-		return true
-	})
-	return n
+	return b.countAccounts(func(f tokenFailure) bool { return f.NeedsReauth || now.Before(f.NextAttemptAt) })
 }
 
 func (b *Backend) needingReauth() int {
+	return b.countAccounts(func(f tokenFailure) bool { return f.NeedsReauth })
+}
+
+// countAccounts counts the loaded accounts whose failure state matches.
+func (b *Backend) countAccounts(match func(tokenFailure) bool) int {
 	n := 0
 	b.accounts.Range(func(a *account) bool {
 		a.mu.Lock()
-		if a.tok.Failure().NeedsReauth {
+		if match(a.tok.Failure()) {
 			n++
 		}
 		a.mu.Unlock()
