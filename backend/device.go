@@ -603,7 +603,7 @@ func (b *Backend) deviceGrantedLocked(ctx context.Context, s logical.Storage, a 
 	if t.RefreshToken == "" {
 		// Without a refresh token the engine cannot keep the account alive:
 		// give the access token back.
-		if err := b.revokeAccessTokenAt(ctx, rec.AccountsURL, t.AccessToken); err != nil {
+		if err := b.revokeAt(ctx, rec.AccountsURL, t.AccessToken); err != nil {
 			b.logger.Warn("could not revoke the access token of a device authorization without a refresh token", "account", name, "error", err)
 		}
 		rec.LastAnswer = "granted without a refresh token (Zoho grants one only with offline access): start a new device authorization"
@@ -646,20 +646,6 @@ func (b *Backend) deviceGrantedLocked(ctx context.Context, s logical.Storage, a 
 		}
 	}
 	b.endDeviceLocked(ctx, s, name, rec, cfg, paths.DeviceStateApproved, now)
-}
-
-// revokeAccessTokenAt revokes an access token at the accounts server that
-// minted it; Zoho's "invalid token" counts as done.
-func (b *Backend) revokeAccessTokenAt(ctx context.Context, issuer, token string) error {
-	uctx, cancel := b.requestUpstreamCtx(ctx)
-	defer cancel()
-	began := time.Now()
-	err := b.zoho.Revoke(uctx, issuer, token)
-	if err != nil && zoho.IsTokenInvalid(err) {
-		err = nil
-	}
-	b.metrics.observe(zoho.OpRevoke, began, err)
-	return err
 }
 
 // endDeviceLocked ends the authorization in state: the device code is

@@ -286,7 +286,7 @@ func (b *Backend) revokeStaleLeaseLocked(ctx context.Context, s logical.Storage,
 	if minter, ok := entry.Tokens[l.TokenID]; ok {
 		issuer = minter // where it was minted (the account may have moved since the grant)
 	}
-	if err := b.revokeAccessTokenAt(ctx, issuer, l.AccessToken); err != nil {
+	if err := b.revokeAt(ctx, issuer, l.AccessToken); err != nil {
 		b.logger.Warn("could not revoke the access token of a lease whose refresh token's revocation Zoho has not confirmed; Vault retries the lease revocation", "account", l.Account, "error", err)
 		return fmt.Errorf("revoking the access token of account %q at Zoho (the revocation of the refresh token it came from is not confirmed yet): %w", l.Account, upstreamError(l.Account, err))
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
@@ -161,14 +160,7 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 	}
 	a.mu.Unlock()
 
-	uctx, cancel := b.requestUpstreamCtx(ctx)
-	defer cancel()
-	began := time.Now()
-	err = b.zoho.Revoke(uctx, issuer, l.AccessToken)
-	if err != nil && zoho.IsTokenInvalid(err) {
-		err = nil
-	}
-	b.metrics.observe(zoho.OpRevoke, began, err)
+	err = b.revokeAt(ctx, issuer, l.AccessToken)
 
 	a.mu.Lock()
 	defer a.mu.Unlock()

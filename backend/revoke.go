@@ -80,17 +80,25 @@ func (b *Backend) RevokeAccount(ctx context.Context, s logical.Storage, name str
 // revokeRefreshToken revokes at the accounts server that issued the token;
 // only Zoho's confirmation (or its answer that the token is invalid) counts.
 func (b *Backend) revokeRefreshToken(ctx context.Context, issuer, rt string) error {
+	err := b.revokeAt(ctx, issuer, rt)
+	if err == nil {
+		b.metrics.revocations.WithLabelValues("refresh").Inc()
+	}
+	return err
+}
+
+// revokeAt revokes a token at the accounts server that issued it, within the
+// request's context and the upstream timeout; Zoho's "invalid token" counts
+// as done, any other failure is returned.
+func (b *Backend) revokeAt(ctx context.Context, issuer, token string) error {
 	uctx, cancel := b.requestUpstreamCtx(ctx)
 	defer cancel()
 	began := time.Now()
-	err := b.zoho.Revoke(uctx, issuer, rt)
+	err := b.zoho.Revoke(uctx, issuer, token)
 	if err != nil && zoho.IsTokenInvalid(err) {
 		err = nil
 	}
 	b.metrics.observe(zoho.OpRevoke, began, err)
-	if err == nil {
-		b.metrics.revocations.WithLabelValues("refresh").Inc()
-	}
 	return err
 }
 
@@ -189,15 +197,7 @@ func (b *Backend) revokeLiveTokensLocked(ctx context.Context, s logical.Storage,
 
 	var done []*leaseRecord
 	for _, t := range targets {
-		uctx, cancel := b.requestUpstreamCtx(ctx)
-		began := time.Now()
-		err := b.zoho.Revoke(uctx, t.issuer, t.token)
-		cancel()
-		if err != nil && zoho.IsTokenInvalid(err) {
-			err = nil
-		}
-		b.metrics.observe(zoho.OpRevoke, began, err)
-		if err != nil {
+		if err := b.revokeAt(ctx, t.issuer, t.token); err != nil {
 			b.logger.Warn("could not revoke an access token at Zoho", "account", a.name, "error", err)
 			rep.failed = append(rep.failed, err)
 			continue
