@@ -94,8 +94,12 @@ var _ paths.Engine = (*Backend)(nil)
 // framework's answer to a value it cannot convert is restated in the engine's
 // words (the field, what was given, what is expected).
 func (b *Backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if ie := paths.CheckInputTypes(b.Backend.Route(req.Path), req); ie != nil {
-		return logical.ErrorResponse(ie.Error()), nil
+	// A request without data (the hot path: a plain creds/ read) has nothing
+	// to check and does not pay for the route lookup.
+	if len(req.Data) > 0 {
+		if ie := paths.CheckInputTypes(b.Backend.Route(req.Path), req); ie != nil {
+			return logical.ErrorResponse(ie.Error()), nil
+		}
 	}
 	resp, err := b.Backend.HandleRequest(ctx, req)
 	if err == nil && resp != nil && resp.IsError() {
