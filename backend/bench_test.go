@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
 // staticZoho answers every call at once, so benchmarks measure the engine.
@@ -66,7 +67,7 @@ func BenchmarkIssueCredsCached(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := be.IssueCreds(ctx, s, "bench", 0); err != nil {
+			if _, err := be.IssueCreds(ctx, s, "bench", 0, paths.HoldByLease); err != nil {
 				b.Error(err)
 				return
 			}
@@ -95,12 +96,12 @@ func BenchmarkCredsReadHandleRequest(b *testing.B) {
 func BenchmarkLeaseRevoke(b *testing.B) {
 	be, s := benchBackend(b)
 	ctx := context.Background()
-	c, err := be.IssueCreds(ctx, s, "bench", 0)
+	c, err := be.IssueCreds(ctx, s, "bench", 0, paths.HoldByLease)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for i := 0; i < b.N+1; i++ {
-		if _, err := be.IssueCreds(ctx, s, "bench", 0); err != nil {
+		if _, err := be.IssueCreds(ctx, s, "bench", 0, paths.HoldByLease); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -16,8 +16,9 @@ import (
 
 // IssueCreds implements paths.Engine. The cached path touches neither storage
 // nor Zoho: an atomic view load, a lease-count increment and, rarely, a
-// reservation write.
-func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*paths.Creds, error) {
+// reservation write (unleased: once per token, the write that holds it until
+// it expires).
+func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration, hold paths.Holding) (*paths.Creds, error) {
 	a, err := b.account(ctx, s, name)
 	if err != nil {
 		return nil, err
@@ -42,7 +43,7 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 			if minTTL == 0 && !now.Before(v.refreshAt) {
 				b.refreshInBackground(s, a)
 			}
-			if c, ok, err := b.hold(ctx, s, a, v, now, minTTL); err != nil || ok {
+			if c, ok, err := b.handOut(ctx, s, a, v, now, minTTL, hold); err != nil || ok {
 				if err == nil && attempt == 0 {
 					b.metrics.cacheHits.Inc()
 				}
@@ -73,7 +74,7 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 	// (if only for less than the floor) is better than none, unless the caller
 	// asked for a minimum TTL.
 	if v := a.view.Load(); refreshErr != nil && minTTL == 0 && satisfies(v, now, 0, withoutFloor) {
-		if c, ok, err := b.hold(ctx, s, a, v, now, 0); err != nil || ok {
+		if c, ok, err := b.handOut(ctx, s, a, v, now, 0, hold); err != nil || ok {
 			return c, err
 		}
 	}
@@ -85,9 +86,18 @@ func (b *Backend) IssueCreds(ctx context.Context, s logical.Storage, name string
 
 var errTokenUnavailable = &zoho.Error{Op: zoho.OpRefresh, Kind: zoho.KindMalformed, Description: "no usable access token after refreshing"}
 
-// hold records one more lease on v's token and returns the creds for it. ok is
-// false when the token was retired concurrently and the caller must retry.
-func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time, minTTL time.Duration) (*paths.Creds, bool, error) {
+// handOut records how the reader holds v's token and returns the creds for
+// it. ok is false when the token was retired concurrently (or is too close to
+// its end) and the caller must decide again.
+func (b *Backend) handOut(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time, minTTL time.Duration, hold paths.Holding) (*paths.Creds, bool, error) {
+	if hold == paths.HoldUntilExpiry {
+		return b.holdUntilExpiry(ctx, s, a, v, now, minTTL)
+	}
+	return b.holdByLease(ctx, s, a, v, now, minTTL)
+}
+
+// holdByLease records one more lease on v's token.
+func (b *Backend) holdByLease(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time, minTTL time.Duration) (*paths.Creds, bool, error) {
 	rec := v.rec
 	n := rec.issued.Add(1)
 	if rec.retired.Load() {
@@ -110,23 +120,87 @@ func (b *Backend) hold(ctx context.Context, s logical.Storage, a *account, v *to
 		rec.released.Add(1)
 		return nil, false, nil
 	}
+	c := v.creds(now, end)
+	c.Lease = paths.LeaseData{
+		Account:     a.name,
+		AccessToken: v.accessToken,
+		TokenID:     rec.ID,
+		Generation:  v.generation,
+		ExpiresAt:   v.expiresAt,
+		Seq:         n,
+		EndsAt:      end,
+	}
+	return c, true, nil
+}
+
+// holdUntilExpiry hands v's token out without a lease (static-creds/): the
+// token is marked held until it expires, so that no lease revocation revokes
+// it and no refresh lets Zoho's live-token cap invalidate it. The mark is
+// stored once per token, before its first unleased read is answered (so it
+// holds across restarts); later reads pay two atomic loads and an increment.
+// The answer's TTL ends like a lease would (a margin before the expiry,
+// spread by the read's number), so readers that come back then find the next
+// token ready.
+func (b *Backend) holdUntilExpiry(ctx context.Context, s logical.Storage, a *account, v *tokenView, now time.Time, minTTL time.Duration) (*paths.Creds, bool, error) {
+	rec := v.rec
+	if !rec.pinned.Load() {
+		if err := b.pin(ctx, s, a, rec); err != nil {
+			if errors.Is(err, errAccountGone) || errors.Is(err, errRetiredMeanwhile) {
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+	}
+	if rec.retired.Load() {
+		// Rejected, or revoked with the refresh token: the caller moves on.
+		return nil, false, nil
+	}
+	end, ok := leaseEnd(v, now, rec.unleased.Add(1), minTTL)
+	if !ok {
+		return nil, false, nil
+	}
+	return v.creds(now, end), true, nil
+}
+
+// errRetiredMeanwhile: the token was retired before it could be pinned.
+var errRetiredMeanwhile = errors.New("access token retired meanwhile")
+
+// pin stores that rec's token is held until it expires. It runs under the
+// account's mutex, as every retirement does, so that a token is either
+// pinned before a retirement looks (which then keeps it) or seen retired
+// here (and not handed out).
+func (b *Backend) pin(ctx context.Context, s logical.Storage, a *account, rec *leaseRecord) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rec.pinned.Load() {
+		return nil
+	}
+	if rec.retired.Load() {
+		return errRetiredMeanwhile
+	}
+	rec.HeldUntilExpiry = true
+	if err := b.persistTokenLocked(ctx, s, a); err != nil {
+		rec.HeldUntilExpiry = false
+		return err
+	}
+	rec.pinned.Store(true)
+	b.logger.Debug("access token handed out unleased: held until it expires", "account", a.name, "token_id", rec.ID)
+	return nil
+}
+
+// creds is what a reader is handed for v's token at now, to be used until end.
+func (v *tokenView) creds(now, end time.Time) *paths.Creds {
 	return &paths.Creds{
 		AccessToken: v.accessToken,
 		APIDomain:   v.apiDomain,
 		TokenType:   v.tokenType,
 		ExpiresAt:   v.expiresAt,
 		Scopes:      v.scopes,
+		TokenID:     v.rec.ID,
 		TTL:         end.Sub(now),
-		Lease: paths.LeaseData{
-			Account:     a.name,
-			AccessToken: v.accessToken,
-			TokenID:     rec.ID,
-			Generation:  v.generation,
-			ExpiresAt:   v.expiresAt,
-			Seq:         n,
-			EndsAt:      end,
-		},
-	}, true, nil
+		IssuedAt:    v.rec.IssuedAt,
+		Lifetime:    v.lifetime,
+	}
 }
 
 // reserve raises the persisted upper bound of a token's lease numbers to at

@@ -59,10 +59,13 @@ func backoffError(name, holder, lastErr string, until time.Time, throttled bool)
 		name, what, lastErr, until.UTC().Format(time.RFC3339)))
 }
 
-func liveCapError(name string, capacity int, held int64, until time.Time) error {
+func liveCapError(name string, capacity int, rec *leaseRecord) error {
+	holders := fmt.Sprintf("%d lease(s) still hold; revoke those leases or wait until %s", rec.outstanding(), rec.ExpiresAt.UTC().Format(time.RFC3339))
+	if rec.pinned.Load() {
+		holders = fmt.Sprintf("static-creds/ handed out unleased, so it is held until it expires; wait until %s", rec.ExpiresAt.UTC().Format(time.RFC3339))
+	}
 	return logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf(
-		"account %q: a new access token would make Zoho invalidate the oldest of the %d live ones, which %d lease(s) still hold; revoke those leases or wait until %s",
-		name, capacity, held, until.UTC().Format(time.RFC3339)))
+		"account %q: a new access token would make Zoho invalidate the oldest of the %d live ones, which %s", name, capacity, holders))
 }
 
 // upstreamError wraps a failed call to Zoho for the caller.

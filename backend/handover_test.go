@@ -175,7 +175,7 @@ func TestEvictedAccountObjectNeverOverwritesNewerState(t *testing.T) {
 		if v == nil {
 			break
 		}
-		_, _, _ = e.b.hold(context.Background(), e.storage, old, v, e.clock.Now(), 0)
+		_, _, _ = e.b.holdByLease(context.Background(), e.storage, old, v, e.clock.Now(), 0)
 	}
 	var tok tokenState
 	if _, err := getJSON(context.Background(), e.storage, tokenPrefix+"r", &tok); err != nil {
@@ -203,7 +203,7 @@ func TestReaderOfADeletedAccountObjectStoresNothingFromIt(t *testing.T) {
 	var before tokenState
 	_, _ = getJSON(context.Background(), e.storage, tokenPrefix+"d", &before)
 	for i := 0; i < 40; i++ {
-		if _, ok, err := e.b.hold(context.Background(), e.storage, old, v, e.clock.Now(), 0); ok || err != nil {
+		if _, ok, err := e.b.holdByLease(context.Background(), e.storage, old, v, e.clock.Now(), 0); ok || err != nil {
 			if i >= initialReservation {
 				t.Fatalf("lease %d on the deleted object: ok %v, err %v", i+1, ok, err)
 			}

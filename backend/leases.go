@@ -28,8 +28,10 @@ type leaseRecord struct {
 	issued   atomic.Int64
 	released atomic.Int64
 	reserved atomic.Int64
-	retired  atomic.Bool // revoked, being revoked, or evicted: hand out no new leases
-	ended    leaseSet    // guarded by account.mu
+	retired  atomic.Bool  // revoked, being revoked, or evicted: hand out no new leases
+	pinned   atomic.Bool  // HeldUntilExpiry is stored: an unleased read holds it until it expires
+	unleased atomic.Int64 // unleased reads of it in this process (spreads their ends)
+	ended    leaseSet     // guarded by account.mu
 }
 
 // outstanding is the number of leases that may hold the token.
@@ -37,13 +39,14 @@ func (r *leaseRecord) outstanding() int64 {
 	return r.issued.Load() - r.released.Load()
 }
 
-// retireIfUnheld marks the token retired unless a lease holds it, and reports
-// whether it did. A reader that takes a lease concurrently either is counted
-// before the check (and the token stays) or sees the mark and backs off.
-// The caller holds account.mu.
+// retireIfUnheld marks the token retired unless a lease or an unleased read
+// holds it, and reports whether it did. A reader that takes a lease
+// concurrently either is counted before the check (and the token stays) or
+// sees the mark and backs off; an unleased reader pins the token under
+// account.mu, which the caller holds.
 func (r *leaseRecord) retireIfUnheld() bool {
 	r.retired.Store(true)
-	if r.outstanding() > 0 {
+	if r.outstanding() > 0 || r.pinned.Load() {
 		r.retired.Store(r.Retired || r.Revoked || r.Unknown)
 		return false
 	}
@@ -85,6 +88,7 @@ func newLeaseRecord(m *mintedToken, from origin) *leaseRecord {
 	}
 	r.reserved.Store(m.Reserved)
 	r.retired.Store(m.Retired || m.Revoked || m.Unknown)
+	r.pinned.Store(m.HeldUntilExpiry)
 	return r
 }
 
@@ -181,7 +185,7 @@ func (b *Backend) RevokeLease(ctx context.Context, s logical.Storage, l paths.Le
 		// The retirement is stored: the token is not served after a restart.
 		b.logger.Warn("could not store access token revocation", "account", l.Account, "error", perr)
 	}
-	b.logger.Debug("access token revoked after its last lease", "account", l.Account)
+	b.logger.Debug("access token revoked after its last lease", "account", l.Account, "token_id", l.TokenID)
 	return nil
 }
 

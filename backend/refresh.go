@@ -140,7 +140,7 @@ func (b *Backend) mintLocked(s logical.Storage, a *account, cand *accountConfig)
 		// already: they do not hold the refresh up (ReplaceRejectedCreds).
 		if !evict.retireIfUnheld() && !evict.Rejected {
 			a.mu.Unlock()
-			return liveCapError(a.name, capacity, evict.outstanding(), evict.ExpiresAt)
+			return liveCapError(a.name, capacity, evict)
 		}
 		a.dropViewLocked(evict)
 	}

@@ -34,7 +34,7 @@ import (
 //     fails without calling Zoho.
 //   - otherwise (it was replaced already, or is unknown) the current token is
 //     served as by IssueCreds: no token request.
-func (b *Backend) ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration) (*paths.Creds, error) {
+func (b *Backend) ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration, hold paths.Holding) (*paths.Creds, error) {
 	a, err := b.account(ctx, s, name)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func (b *Backend) ReplaceRejectedCreds(ctx context.Context, s logical.Storage, n
 	current := b.retireRejected(s, a, rejected)
 	if !current {
 		b.metrics.rejectedReports.WithLabelValues("replaced").Inc()
-		return b.IssueCreds(ctx, s, name, minTTL)
+		return b.IssueCreds(ctx, s, name, minTTL, hold)
 	}
 	b.metrics.rejectedReports.WithLabelValues("current").Inc()
 	ch := b.flights.DoChan(rejectedFlight(name, rejected), func() (interface{}, error) {
@@ -59,7 +59,7 @@ func (b *Backend) ReplaceRejectedCreds(ctx context.Context, s logical.Storage, n
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return b.IssueCreds(ctx, s, name, minTTL)
+	return b.IssueCreds(ctx, s, name, minTTL, hold)
 }
 
 // rejectedFlight is the singleflight key of the refresh that replaces a

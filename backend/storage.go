@@ -230,6 +230,9 @@ type mintedToken struct {
 	Revoked   bool      `json:"revoked,omitempty"`  // revoked (confirmed by Zoho) or evicted by Zoho's live cap
 	Unknown   bool      `json:"unknown,omitempty"`  // minted by a request whose answer was lost
 	Rejected  bool      `json:"rejected,omitempty"` // a reader reported that Zoho rejected it (also Retired)
+	// HeldUntilExpiry: an unleased read (static-creds/) handed it out, so it is
+	// held until it expires, whatever becomes of its leases.
+	HeldUntilExpiry bool `json:"held_until_expiry,omitempty"`
 	// AccessToken is the token itself, kept for client_credentials accounts
 	// only (until it is revoked or expires): with no refresh token whose
 	// revocation kills it, revoke/<name> must revoke each one.

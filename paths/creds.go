@@ -16,28 +16,7 @@ func pathCreds(e Engine, secret *framework.Secret) *framework.Path {
 			OperationVerb:   "read",
 			OperationSuffix: "credentials",
 		},
-		Fields: map[string]*framework.FieldSchema{
-			FieldName: nameField(),
-			FieldMinTTL: {
-				Type: framework.TypeDurationSecond,
-				Description: "If the shared access token expires sooner than this (e.g. 30m), a fresh one is fetched first. Zoho tokens live about an hour, so values near 1h force a refresh and spend Zoho's budget of 10 tokens per 10 minutes. " +
-					"At most the token lifetime less the lease margin (1/20 of it, between 1s and 1m): 59m for Zoho's hour, which means as fresh as possible; more is refused (400), as no lease could last it.",
-				Query: true,
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Minimum TTL",
-				},
-			},
-			FieldRejected: {
-				Type: framework.TypeString,
-				Description: "The token_id of a token Zoho just rejected (INVALID_OAUTHTOKEN, INVALID_TOKEN or HTTP 401): " +
-					"the engine stops serving it and returns a fresh token; concurrent reports of one token cost one refresh, " +
-					"and a report of a token already replaced costs none. Only the token_id is sent, never the token.",
-				Query: true,
-				DisplayAttrs: &framework.DisplayAttributes{
-					Name: "Rejected token ID",
-				},
-			},
-		},
+		Fields: credsReadFields(),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: credsRead(e, secret),
@@ -95,37 +74,78 @@ token already replaced returns the current one without calling Zoho.
 
 func credsRead(e Engine, secret *framework.Secret) framework.OperationFunc {
 	return namedHandler(func(ctx context.Context, req *logical.Request, d *framework.FieldData, name string) (*logical.Response, error) {
-		minTTL := time.Duration(d.Get(FieldMinTTL).(int)) * time.Second
-		if minTTL < 0 {
-			return badRequest(inputErr(FieldMinTTL, "must not be negative"))
+		c, resp, err := readCreds(ctx, e, req, d, name, HoldByLease)
+		if c == nil {
+			return resp, err
 		}
-		if minTTL > 24*time.Hour {
-			return badRequest(inputErr(FieldMinTTL, "must be at most 24h (Zoho tokens live about an hour)"))
-		}
-		rejected := d.Get(FieldRejected).(string)
-		if _, given := req.Data[FieldRejected]; given && !validTokenID(rejected) {
-			return badRequest(inputErr(FieldRejected, "must be the token_id of a creds/ answer (%d lowercase hex characters), not the access token itself", TokenIDLen))
-		}
-		var c *Creds
-		var err error
-		if rejected != "" {
-			c, err = e.ReplaceRejectedCreds(ctx, req.Storage, name, rejected, minTTL)
-		} else {
-			c, err = e.IssueCreds(ctx, req.Storage, name, minTTL)
-		}
-		if err != nil {
-			return respondError(err)
-		}
-		resp := secret.Response(map[string]interface{}{
+		resp = secret.Response(map[string]interface{}{
 			FieldAccessToken: c.AccessToken,
 			FieldAPIDomain:   c.APIDomain,
 			FieldTokenType:   c.TokenType,
 			FieldExpiresAt:   c.ExpiresAt.UTC().Format(time.RFC3339),
 			FieldScopes:      c.Scopes,
-			FieldTokenID:     c.Lease.TokenID,
+			FieldTokenID:     c.TokenID,
 		}, leaseInternal(c.Lease))
 		resp.Secret.TTL = c.TTL
 		resp.Secret.MaxTTL = c.TTL
 		return resp, nil
 	})
+}
+
+// readCreds validates min_ttl and rejected= and asks the engine for the
+// token, held as hold says. It returns the creds, or the response (400, or
+// the engine's error) to answer instead.
+func readCreds(ctx context.Context, e Engine, req *logical.Request, d *framework.FieldData, name string, hold Holding) (*Creds, *logical.Response, error) {
+	minTTL := time.Duration(d.Get(FieldMinTTL).(int)) * time.Second
+	if minTTL < 0 {
+		resp, err := badRequest(inputErr(FieldMinTTL, "must not be negative"))
+		return nil, resp, err
+	}
+	if minTTL > 24*time.Hour {
+		resp, err := badRequest(inputErr(FieldMinTTL, "must be at most 24h (Zoho tokens live about an hour)"))
+		return nil, resp, err
+	}
+	rejected := d.Get(FieldRejected).(string)
+	if _, given := req.Data[FieldRejected]; given && !validTokenID(rejected) {
+		resp, err := badRequest(inputErr(FieldRejected, "must be the token_id of a creds/ answer (%d lowercase hex characters), not the access token itself", TokenIDLen))
+		return nil, resp, err
+	}
+	var c *Creds
+	var err error
+	if rejected != "" {
+		c, err = e.ReplaceRejectedCreds(ctx, req.Storage, name, rejected, minTTL, hold)
+	} else {
+		c, err = e.IssueCreds(ctx, req.Storage, name, minTTL, hold)
+	}
+	if err != nil {
+		resp, err := respondError(err)
+		return nil, resp, err
+	}
+	return c, nil, nil
+}
+
+// credsReadFields are the fields of creds/ and static-creds/ reads.
+func credsReadFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		FieldName: nameField(),
+		FieldMinTTL: {
+			Type: framework.TypeDurationSecond,
+			Description: "If the shared access token expires sooner than this (e.g. 30m), a fresh one is fetched first. Zoho tokens live about an hour, so values near 1h force a refresh and spend Zoho's budget of 10 tokens per 10 minutes. " +
+				"At most the token lifetime less the lease margin (1/20 of it, between 1s and 1m): 59m for Zoho's hour, which means as fresh as possible; more is refused (400), as no lease could last it.",
+			Query: true,
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Minimum TTL",
+			},
+		},
+		FieldRejected: {
+			Type: framework.TypeString,
+			Description: "The token_id of a token Zoho just rejected (INVALID_OAUTHTOKEN, INVALID_TOKEN or HTTP 401): " +
+				"the engine stops serving it and returns a fresh token; concurrent reports of one token cost one refresh, " +
+				"and a report of a token already replaced costs none. Only the token_id is sent, never the token.",
+			Query: true,
+			DisplayAttrs: &framework.DisplayAttributes{
+				Name: "Rejected token ID",
+			},
+		},
+	}
 }

@@ -78,7 +78,7 @@ func TestCredsResponse(t *testing.T) {
 		FieldTokenType:   "Bearer",
 		FieldExpiresAt:   "2026-03-01T07:30:00Z",
 		FieldScopes:      []string{"ZohoCRM.modules.ALL", "ZohoCRM.settings.READ"},
-		FieldTokenID:     c.Lease.TokenID,
+		FieldTokenID:     c.TokenID,
 	}
 	if !reflect.DeepEqual(resp.Data, want) {
 		t.Errorf("data:\n got %#v\nwant %#v", resp.Data, want)
@@ -158,7 +158,7 @@ func TestCredsRejected(t *testing.T) {
 	if got := te.e.calls[len(te.e.calls)-1]; got != "ReplaceRejectedCreds" || te.e.name != "acc-1" || te.e.rejected != id || te.e.minTTL != 10*time.Minute {
 		t.Fatalf("engine got %s(%q, %q, %s)", got, te.e.name, te.e.rejected, te.e.minTTL)
 	}
-	if resp.Data[FieldTokenID] != te.e.creds.Lease.TokenID || resp.Secret == nil {
+	if resp.Data[FieldTokenID] != te.e.creds.TokenID || resp.Secret == nil {
 		t.Fatalf("answer %#v", resp.Data)
 	}
 	te.ok(logical.ReadOperation, "creds/acc-1", nil)

@@ -27,15 +27,17 @@ type Engine interface {
 	// DeleteAccount revokes the account's refresh token at Zoho and removes it.
 	DeleteAccount(ctx context.Context, s logical.Storage, name string) error
 	// IssueCreds returns the account's shared access token, refreshing first when
-	// it would expire within minTTL, and records the lease about to be created.
-	IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*Creds, error)
+	// it would expire within minTTL, and records how the reader holds it: the
+	// lease about to be created (HoldByLease), or no lease and the token held
+	// until it expires (HoldUntilExpiry).
+	IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration, hold Holding) (*Creds, error)
 	// ReplaceRejectedCreds is IssueCreds for a reader whose call Zoho rejected
 	// the token named by rejected (a token_id). If that token is still the
 	// account's current one it is never served again and one refresh, shared
 	// by every concurrent report of it, mints its successor within Zoho's
 	// budget; a report of a token that is no longer current is answered with
 	// the current token without calling Zoho.
-	ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration) (*Creds, error)
+	ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration, hold Holding) (*Creds, error)
 	// RenewLease answers how long the lease may still live (never past the end
 	// it was given, which never outlives its token), or an error that says to
 	// read creds/ again when its token is gone.
@@ -161,15 +163,32 @@ type AccountStatus struct {
 	RevokedAt time.Time
 }
 
-// Creds is what one creds/<name> read hands out.
+// Holding says how a reader holds the token it is handed.
+type Holding int
+
+const (
+	// HoldByLease is creds/<name>: the reader holds a Vault lease, and the
+	// token is revoked at Zoho when its last lease is revoked.
+	HoldByLease Holding = iota
+	// HoldUntilExpiry is static-creds/<name>: no lease. The token is held
+	// until it expires: never revoked because leases end, and never the one
+	// a refresh lets Zoho's live-token cap invalidate. Only giving up the
+	// account's refresh token (revoke/, delete, a new grant) ends it early.
+	HoldUntilExpiry
+)
+
+// Creds is what one creds/<name> or static-creds/<name> read hands out.
 type Creds struct {
 	AccessToken string
 	APIDomain   string
 	TokenType   string
 	ExpiresAt   time.Time
 	Scopes      []string
-	TTL         time.Duration // the lease's TTL: never beyond the token's life
-	Lease       LeaseData
+	TokenID     string        // the token's non-secret fingerprint
+	TTL         time.Duration // the lease's TTL (or, unleased, how long to use the token): never beyond the token's life
+	IssuedAt    time.Time     // when Zoho minted the token
+	Lifetime    time.Duration // the token's whole life as Zoho announced it
+	Lease       LeaseData     // zero for HoldUntilExpiry
 }
 
 // LeaseData is kept in a lease's internal data: what revocation needs.

@@ -29,6 +29,7 @@ type fakeEngine struct {
 	input      AccountInput
 	minTTL     time.Duration
 	rejected   string
+	hold       Holding
 	lease      LeaseData
 	callback   Callback
 	perAccount bool
@@ -130,16 +131,16 @@ func (f *fakeEngine) DeleteAccount(ctx context.Context, s logical.Storage, name 
 	return err
 }
 
-func (f *fakeEngine) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration) (*Creds, error) {
-	err := f.record("IssueCreds", func() { f.name, f.minTTL = name, minTTL })
+func (f *fakeEngine) IssueCreds(ctx context.Context, s logical.Storage, name string, minTTL time.Duration, hold Holding) (*Creds, error) {
+	err := f.record("IssueCreds", func() { f.name, f.minTTL, f.hold = name, minTTL, hold })
 	if err != nil {
 		return nil, err
 	}
 	return f.creds, nil
 }
 
-func (f *fakeEngine) ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration) (*Creds, error) {
-	err := f.record("ReplaceRejectedCreds", func() { f.name, f.rejected, f.minTTL = name, rejected, minTTL })
+func (f *fakeEngine) ReplaceRejectedCreds(ctx context.Context, s logical.Storage, name, rejected string, minTTL time.Duration, hold Holding) (*Creds, error) {
+	err := f.record("ReplaceRejectedCreds", func() { f.name, f.rejected, f.minTTL, f.hold = name, rejected, minTTL, hold })
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +474,10 @@ func testCreds() *Creds {
 		TokenType:   "Bearer",
 		ExpiresAt:   exp,
 		Scopes:      []string{"ZohoCRM.modules.ALL", "ZohoCRM.settings.READ"},
+		TokenID:     "0123456789abcdef01234567",
 		TTL:         42 * time.Minute,
+		IssuedAt:    exp.Add(-time.Hour),
+		Lifetime:    time.Hour,
 		Lease: LeaseData{
 			Account:     "a",
 			AccessToken: "1000.access-token",

@@ -5,7 +5,7 @@ import "github.com/hashicorp/vault/sdk/framework"
 // Paths returns every path of the engine, served by e.
 func Paths(e Engine, secret *framework.Secret) []*framework.Path {
 	out := pathConfig(e)
-	out = append(out, pathCreds(e, secret), pathRevoke(e), pathAuthURL(e), pathCallback(e), pathMetrics(e))
+	out = append(out, pathCreds(e, secret), pathStaticCreds(e), pathRevoke(e), pathAuthURL(e), pathCallback(e), pathMetrics(e))
 	out = append(out, pathStatus(e)...)
 	out = append(out, pathAttention(e))
 	out = append(out, pathDevice(e))
@@ -29,7 +29,9 @@ leases.
 
   config/<name>   write client_id, client_secret, data_center and a grant_code
                   (or refresh_token) once per account; read shows its health
-  creds/<name>    read an access token (one shared token per account)
+  creds/<name>    read an access token (one shared token per account) under a lease
+  static-creds/<name>
+                  the same token without a lease, held until it expires
   revoke/<name>   revoke the account's refresh token at Zoho
   auth-url/<name> Zoho's consent URL; the redirect comes back to callback
   device/<name>   Zoho's device authorization: the user approves anywhere,

@@ -31,6 +31,8 @@ func routes() []route {
 		{logical.DeleteOperation, "config/a", nil, "DeleteAccount", "/config/{name}", true},
 		{logical.ReadOperation, "creds/a", nil, "IssueCreds", "/creds/{name}", true},
 		{logical.ReadOperation, "creds/a", map[string]interface{}{FieldRejected: "0123456789abcdef01234567"}, "ReplaceRejectedCreds", "/creds/{name}", true},
+		{logical.ReadOperation, "static-creds/a", nil, "IssueCreds", "/static-creds/{name}", true},
+		{logical.ReadOperation, "static-creds/a", map[string]interface{}{FieldRejected: "0123456789abcdef01234567"}, "ReplaceRejectedCreds", "/static-creds/{name}", true},
 		{logical.UpdateOperation, "revoke/a", nil, "RevokeAccount", "/revoke/{name}", true},
 		{logical.ReadOperation, "auth-url/a", nil, "StartAuthorization", "/auth-url/{name}", true},
 		{logical.ReadOperation, "callback", map[string]interface{}{"state": "s", "code": "c"}, "CompleteAuthorization", "/callback", true},
@@ -69,7 +71,7 @@ func TestRoutesReachTheEngine(t *testing.T) {
 	for _, p := range te.b.Paths {
 		patterns = append(patterns, p.Pattern)
 	}
-	if len(patterns) != 11 {
+	if len(patterns) != 12 {
 		t.Errorf("paths changed (%v): extend routes()", patterns)
 	}
 }
