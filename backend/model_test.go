@@ -25,7 +25,7 @@ import (
 
 // The lease bookkeeping model: random interleavings, against the simulator,
 // of
-//   - reads (some forcing a refresh), lease renewals, lease revocations (some
+//   - reads (some forcing a refresh), unleased reads (static-creds/), lease renewals, lease revocations (some
 //     sent twice, as Vault does), lease expiry, background refreshes, storage
 //     write failures, answers Zoho sends that are lost, a slow Zoho, Zoho
 //     outages (503) on the token and revoke endpoints and their end,
@@ -65,6 +65,10 @@ import (
 //	(f) the engine's stored token state counts every lease it handed out on
 //	    the current refresh token (the token is listed, its reservation
 //	    covers the lease's number), so a restart does not forget them;
+//	(h) every token an unleased read (static-creds/) handed out is a holder
+//	    until its expiry: alive at Zoho until then unless the operator gave
+//	    up its refresh token or a reader reported it rejected, stored as held
+//	    (so a restart keeps it), and the answer's ttl ends before the token;
 //
 // and, as before, a read never hands out a token that is dead at Zoho.
 //
@@ -107,11 +111,23 @@ type modelFlow struct {
 	approved bool
 }
 
+// modelHeld is a token an unleased read (static-creds/) handed out: held
+// until it expires.
+type modelHeld struct {
+	token    string
+	tokenID  string
+	rt       string
+	tokExp   time.Time
+	released bool // the operator gave up the refresh token it came from
+	rejected bool // a reader reported it rejected by Zoho
+}
+
 type leaseModel struct {
 	t      *testing.T
 	e      *env
 	rng    *rand.Rand
 	leases []*modelLease
+	held   []*modelHeld // tokens unleased reads handed out, until they expire
 	ended  []*modelLease // revoked leases, for duplicate revocations
 	failN  atomic.Int64  // storage writes still to fail
 	log    []string
@@ -242,6 +258,11 @@ func (m *leaseModel) reportRejected() {
 			o.rejected = true
 		}
 	}
+	for _, h := range m.held {
+		if h.tokenID == l.tokenID {
+			h.rejected = true
+		}
+	}
 	resp, err := m.e.request(logical.ReadOperation, "creds/"+modelAccount, map[string]interface{}{"rejected": l.tokenID})
 	if err != nil || resp == nil || resp.IsError() || resp.Secret == nil {
 		m.step("report %s rejected: failed: %v %v", short(l.token), err, firstLine(respErrText(resp)))
@@ -276,6 +297,43 @@ func (m *leaseModel) read(forced bool) {
 	m.leases = append(m.leases, l)
 	m.step("read(forced=%v): lease %d on %s, TTL %s", forced, len(m.leases)-1, short(tok), resp.Secret.TTL)
 	m.checkTTL("a read", l, l.expires, resp.Secret.TTL)
+}
+
+// unleasedRead reads static-creds/, checking (h) for the answer: no lease,
+// a live token, a ttl that ends before it.
+func (m *leaseModel) unleasedRead(forced bool) {
+	var data map[string]interface{}
+	if forced {
+		data = map[string]interface{}{"min_ttl": "59m"}
+	}
+	resp, err := m.e.request(logical.ReadOperation, "static-creds/"+modelAccount, data)
+	if msg, status := m.e.classify(resp, err); status != http.StatusOK {
+		m.step("unleased read(forced=%v): failed: %d %s", forced, status, firstLine(msg))
+		return
+	}
+	if resp.Secret != nil {
+		m.fail("(h) static-creds/ created a lease")
+	}
+	tok := accessToken(resp)
+	if !m.e.sim.AccessTokenValid(tok) {
+		m.fail("a read handed out a token that is dead at Zoho")
+	}
+	h := &modelHeld{token: tok, rt: m.rt}
+	h.tokenID, _ = resp.Data["token_id"].(string)
+	if m.reported[h.tokenID] {
+		m.fail("(g) an unleased read handed out %s, which a reader reported as rejected by Zoho", short(tok))
+	}
+	exp, err := time.Parse(time.RFC3339, fmt.Sprint(resp.Data["expires_at"]))
+	if err != nil {
+		m.fail("an unleased read answered expires_at %v: %v", resp.Data["expires_at"], err)
+	}
+	h.tokExp = exp
+	ttl, _ := resp.Data["ttl"].(int64)
+	if end := m.e.clock.Now().Add(time.Duration(ttl) * time.Second); ttl < 1 || end.After(exp) {
+		m.fail("(h) an unleased read answered ttl %ds: it ends %s after the token expires (expires_at %s)", ttl, end.Sub(exp), exp.Format(time.RFC3339))
+	}
+	m.held = append(m.held, h)
+	m.step("unleased read(forced=%v): %s, ttl %ds", forced, short(tok), ttl)
 }
 
 func firstLine(s string) string {
@@ -339,6 +397,14 @@ func (m *leaseModel) revoke(i int) {
 
 func (m *leaseModel) expireLeases() {
 	now := m.e.clock.Now()
+	kept := m.held[:0]
+	for _, h := range m.held {
+		if now.Before(h.tokExp) {
+			kept = append(kept, h)
+		}
+	}
+	clear(m.held[len(kept):])
+	m.held = kept
 	for i := len(m.leases) - 1; i >= 0; i-- {
 		if !now.Before(m.leases[i].expires) {
 			m.revoke(i)
@@ -605,6 +671,11 @@ func (m *leaseModel) checkRefreshTokenDead(rt, what string) {
 	for _, l := range m.leases {
 		if l.rt == rt && m.e.sim.AccessTokenValid(l.token) {
 			m.fail("(b) %s, but the access token %s minted from %s is alive at Zoho", what, short(l.token), short(rt))
+		}
+	}
+	for _, h := range m.held {
+		if h.rt == rt && m.e.sim.AccessTokenValid(h.token) {
+			m.fail("(b) %s, but the access token %s an unleased read got from %s is alive at Zoho", what, short(h.token), short(rt))
 		}
 	}
 }
@@ -917,6 +988,11 @@ func (m *leaseModel) check() {
 				l.released = true
 			}
 		}
+		for _, h := range m.held {
+			if h.rt != rt {
+				h.released = true
+			}
+		}
 		m.step("  refresh token %s → %s", short(m.rt), short(rt))
 		m.rt = rt
 		m.epoch++ // every flow started before is stale now
@@ -929,6 +1005,14 @@ func (m *leaseModel) check() {
 		if now.Before(l.expires) && !l.ending && !l.released && !l.rejected && !m.e.sim.AccessTokenValid(l.token) {
 			m.fail("(e) lease %d holds %s until %s, but Zoho no longer knows the token (its refresh token %s: alive %v)",
 				i, short(l.token), l.expires.Sub(now), short(l.rt), m.e.sim.RefreshTokenValid(l.rt))
+		}
+	}
+
+	// (h): unleased tokens live until they expire.
+	for _, h := range m.held {
+		if now.Before(h.tokExp) && !h.released && !h.rejected && !m.e.sim.AccessTokenValid(h.token) {
+			m.fail("(h) an unleased read handed out %s, which expires in %s, but Zoho no longer knows it (its refresh token %s: alive %v)",
+				short(h.token), h.tokExp.Sub(now), short(h.rt), m.e.sim.RefreshTokenValid(h.rt))
 		}
 	}
 
@@ -958,6 +1042,16 @@ func (m *leaseModel) check() {
 	tok, err := loadTokenState(context.Background(), m.e.storage, modelAccount)
 	if err != nil {
 		m.t.Fatal(err)
+	}
+	for _, h := range m.held {
+		if h.released || h.rejected || h.rt != rt || !now.Before(h.tokExp) || tok == nil {
+			continue
+		}
+		for _, mt := range tok.Minted {
+			if mt.ID == h.tokenID && !mt.HeldUntilExpiry {
+				m.fail("(h) %s was handed out unleased, but the stored token state does not hold it until it expires: after a restart a lease revocation or a refresh may end it", short(h.token))
+			}
+		}
 	}
 	for i, l := range m.leases {
 		if l.released || l.rt != rt || !now.Before(l.expires) || tok == nil || tok.Generation != l.gen {
@@ -1081,8 +1175,14 @@ var modelOps = []struct {
 	name string
 	run  func(m *leaseModel)
 }{
-	{240, "read", func(m *leaseModel) {
+	{205, "read", func(m *leaseModel) {
 		m.read(false)
+	}},
+	{235, "unleased read", func(m *leaseModel) {
+		m.unleasedRead(false)
+	}},
+	{240, "forced unleased read", func(m *leaseModel) {
+		m.unleasedRead(true)
 	}},
 	{300, "forced read", func(m *leaseModel) {
 		m.read(true)
