@@ -30,8 +30,15 @@ type cachingAgent struct {
 // Agent is killed, and its log shown on failure, when the test ends.
 func startAgent(t *testing.T, v *vaultServer, c *api.Client, a *account, rest func(dir string) string) *vaultproc.Process {
 	t.Helper()
-	policy := "zoho-agent-" + a.name
-	if err := c.Sys().PutPolicy(policy, `path "`+mountPath+`/creds/`+a.name+`" { capabilities = ["read"] }`); err != nil {
+	return startAgentOn(t, v, c, a, "creds", rest)
+}
+
+// startAgentOn is startAgent with a token that may read only a's account
+// under prefix (creds or static-creds).
+func startAgentOn(t *testing.T, v *vaultServer, c *api.Client, a *account, prefix string, rest func(dir string) string) *vaultproc.Process {
+	t.Helper()
+	policy := "zoho-agent-" + prefix + "-" + a.name
+	if err := c.Sys().PutPolicy(policy, `path "`+mountPath+`/`+prefix+`/`+a.name+`" { capabilities = ["read"] }`); err != nil {
 		t.Fatalf("writing policy: %v", err)
 	}
 	tok, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}, TTL: "30m", DisplayName: "agent"})
