@@ -159,6 +159,7 @@ func (b *Backend) holdUntilExpiry(ctx context.Context, s logical.Storage, a *acc
 	if !ok {
 		return nil, false, nil
 	}
+	b.metrics.unleasedReads.Inc()
 	return v.creds(now, end), true, nil
 }
 

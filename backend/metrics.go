@@ -22,6 +22,7 @@ type metrics struct {
 	reg                  *prometheus.Registry
 	cacheHits            prometheus.Counter
 	cacheMisses          prometheus.Counter
+	unleasedReads        prometheus.Counter
 	refreshes            prometheus.Counter
 	clientCredentials    prometheus.Counter
 	exchanges            prometheus.Counter
@@ -46,6 +47,7 @@ func newMetrics(b *Backend) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_creds_cache_hits_total", Help: "creds/ reads served from the cached token."})
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_creds_cache_misses_total", Help: "creds/ reads that had to wait for a refresh."})
+	m.unleasedReads = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_static_creds_reads_total", Help: "static-creds/ reads answered: no Vault lease, the token is held until it expires."})
 	m.refreshes = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_token_refreshes_total", Help: "Successful refresh_token grants."})
 	m.clientCredentials = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_client_credentials_tokens_total", Help: "Successful client_credentials grants (client_credentials accounts' tokens, verifications included)."})
 	m.exchanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_code_exchanges_total", Help: "Successful grant-code exchanges and refresh-token imports."})
@@ -75,7 +77,7 @@ func newMetrics(b *Backend) *metrics {
 	m.periodicTicks = prometheus.NewCounter(prometheus.CounterOpts{Name: "zoho_periodic_runs_total", Help: "Runs of the periodic function that looked for due refreshes (active node only)."})
 	m.periodicExamined = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_accounts_examined", Help: "Accounts the last periodic run looked at."})
 	m.periodicSeconds = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoho_periodic_duration_seconds", Help: "How long the last periodic run took, the refreshes it ran included."})
-	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.refreshes, m.clientCredentials, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
+	m.reg.MustRegister(m.cacheHits, m.cacheMisses, m.unleasedReads, m.refreshes, m.clientCredentials, m.exchanges, m.failures, m.throttle, m.upstream, m.revocations,
 		m.revocationsAbandoned, m.rejectedReports, m.reauthNeeded, m.accountsReauth, m.liveLeases, m.accountsCached, m.accountsBacking, m.accountsInUse, m.periodicTicks, m.periodicExamined, m.periodicSeconds)
 	return m
 }

@@ -118,6 +118,9 @@ func TestUnleasedReadsStoreOncePerToken(t *testing.T) {
 	if got := e.sim.ClientCounters(c.ID); got.Refreshes != 0 || got.Exchanges != 1 {
 		t.Fatalf("cached unleased reads called Zoho: %+v", got)
 	}
+	if body := scrapeMetrics(t, e, false); !strings.Contains(body, "zoho_static_creds_reads_total 201\n") || !strings.Contains(body, "zoho_live_leases 0\n") {
+		t.Fatalf("metrics after 201 unleased reads:\n%s", body)
+	}
 	// The next token is stored as held once more, at its first unleased read.
 	e.clock.Advance(59 * time.Minute)
 	puts = e.storage.puts.Load()

@@ -43,6 +43,10 @@ token minted from it, and removes the refresh and access tokens from Vault. The
 client configuration stays, so a new grant_code can be written to config/<name>
 afterwards. Revoking an account that holds no token succeeds and does nothing.
 
+It ends every token of the account: those under creds/ leases and those
+static-creds/ handed out without a lease (held until they expire otherwise)
+alike. Vault's leases on them remain until they end; renewing one fails.
+
     vault write -f zoho/revoke/analytics
 
 A client_credentials account has no refresh token: it stops minting and every
