@@ -127,7 +127,7 @@ type leaseModel struct {
 	e      *env
 	rng    *rand.Rand
 	leases []*modelLease
-	held   []*modelHeld // tokens unleased reads handed out, until they expire
+	held   []*modelHeld  // tokens unleased reads handed out, until they expire
 	ended  []*modelLease // revoked leases, for duplicate revocations
 	failN  atomic.Int64  // storage writes still to fail
 	log    []string
