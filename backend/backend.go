@@ -140,6 +140,11 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 func FactoryWithOptions(opts Options) logical.Factory {
 	return func(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 		b := New(opts)
+		if conf.System != nil {
+			c := *conf
+			c.System = newReplicationCache(conf.System)
+			conf = &c
+		}
 		if err := b.Setup(ctx, conf); err != nil {
 			return nil, err
 		}
