@@ -34,10 +34,11 @@ func TestReadmeDocumentsEveryResponseField(t *testing.T) {
 	}
 	e := newFakeEngine()
 	for path, fields := range map[string]map[string]interface{}{
-		"config/<name>":   statusData(st),
-		"status/<name>":   healthData(st),
-		"creds/<name>":    schemaOf(pathCreds(e, Secret(e))),
-		"auth-url/<name>": schemaOf(pathAuthURL(e)),
+		"config/<name>":       statusData(st),
+		"status/<name>":       healthData(st),
+		"creds/<name>":        schemaOf(pathCreds(e, Secret(e))),
+		"static-creds/<name>": schemaOf(pathStaticCreds(e)),
+		"auth-url/<name>":     schemaOf(pathAuthURL(e)),
 	} {
 		if len(fields) == 0 {
 			t.Fatalf("no fields known for %s", path)

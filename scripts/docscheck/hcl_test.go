@@ -195,31 +195,36 @@ func TestPolicyExamples(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Consul Template (Vault Agent templates).
 
-// fakeCreds is what a creds/ read returns, with the fields the engine
-// declares.
-func fakeCreds(t *testing.T) map[string]interface{} {
+// fakeRead is what a read returning fields answers, with a stand-in value
+// for each field and the same fake access token whatever the path.
+func fakeRead(fields map[string]bool) map[string]interface{} {
 	data := map[string]interface{}{}
-	for f := range credsFields(t) {
+	for f := range fields {
 		data[f] = "value-of-" + f
 	}
 	data["access_token"] = "1000.0123456789abcdef0123456789abcdef.fedcba9876543210fedcba9876543210"
 	return map[string]interface{}{"Data": data}
 }
 
-var credsForTemplates map[string]interface{}
+// What creds/ and static-creds/ reads return, for templates.
+var credsForTemplates, staticCredsForTemplates map[string]interface{}
 
 // renderCT renders a Consul Template text the way Vault Agent would, with a
-// stand-in for the secret function that only knows the engine's creds/
-// paths. Unknown keys under .Data are errors.
+// stand-in for the secret function that only knows the engine's creds/ and
+// static-creds/ paths (each answering its own fields). Unknown keys under
+// .Data are errors.
 func renderCT(src string) (string, error) {
 	funcs := template.FuncMap{
 		"secret": func(path string, params ...string) (interface{}, error) {
 			m := vaultCredsPath.FindStringSubmatch(path)
 			if m == nil || !nameRe.MatchString(m[1]) {
-				return nil, fmt.Errorf("secret %q is not %s/creds/<account>", path, mount)
+				return nil, fmt.Errorf("secret %q is not %s/creds/<account> or %s/static-creds/<account>", path, mount, mount)
 			}
 			if len(params) > 0 {
-				return nil, fmt.Errorf("secret %q: creds/ is read, not written with parameters", path)
+				return nil, fmt.Errorf("secret %q: creds/ and static-creds/ are read, not written with parameters", path)
+			}
+			if strings.HasPrefix(path, mount+"/static-creds/") {
+				return staticCredsForTemplates, nil
 			}
 			return credsForTemplates, nil
 		},
@@ -237,7 +242,8 @@ func renderCT(src string) (string, error) {
 
 func setupTemplates(t *testing.T) {
 	if credsForTemplates == nil {
-		credsForTemplates = fakeCreds(t)
+		credsForTemplates = fakeRead(credsFields(t))
+		staticCredsForTemplates = fakeRead(staticCredsFields(t))
 	}
 }
 
@@ -249,10 +255,11 @@ func TestAgentTemplateFiles(t *testing.T) {
 	}
 	for _, f := range files {
 		src := readFile(t, f)
-		for _, want := range []string{`secret "` + mount + `/creds/`, ".Data.access_token"} {
-			if !strings.Contains(src, want) {
-				t.Errorf("%s does not contain %s", rel(t, f), want)
-			}
+		if !templateReadsTokenRe.MatchString(src) {
+			t.Errorf("%s reads neither %s/creds/ nor %s/static-creds/", rel(t, f), mount, mount)
+		}
+		if !strings.Contains(src, ".Data.access_token") {
+			t.Errorf("%s does not contain .Data.access_token", rel(t, f))
 		}
 		out, err := renderCT(src)
 		if err != nil {
@@ -269,6 +276,9 @@ func TestAgentTemplateFiles(t *testing.T) {
 		}
 	}
 }
+
+// templateReadsTokenRe finds a template's read of the engine's token paths.
+var templateReadsTokenRe = regexp.MustCompile(`secret "` + mount + `/(static-)?creds/`)
 
 func fakeToken() string {
 	return credsForTemplates["Data"].(map[string]interface{})["access_token"].(string)
@@ -415,8 +425,8 @@ func checkTemplateSource(t *testing.T, name, what string, b *ast.ObjectList, dir
 		}
 		contents = string(data)
 	}
-	if !regexp.MustCompile(`secret "` + mount + `/creds/`).MatchString(contents) {
-		t.Errorf("%s: %s does not read %s/creds/", name, what, mount)
+	if !templateReadsTokenRe.MatchString(contents) {
+		t.Errorf("%s: %s reads neither %s/creds/ nor %s/static-creds/", name, what, mount, mount)
 	}
 	if _, err := renderCT(contents); err != nil {
 		t.Errorf("%s: %s: %v", name, what, err)

@@ -83,10 +83,11 @@ func (d yamlDoc) where() string {
 	return fmt.Sprintf("%s (document %d, %s %s)", filepath.Base(d.file), d.index, digString(d.obj, "kind"), digString(d.obj, "metadata", "name"))
 }
 
-// credsFields are the fields a creds/ read returns, from its OpenAPI response.
-func credsFields(t *testing.T) map[string]bool {
+// readFields are the fields a read of rel (creds/<name> or
+// static-creds/<name>) returns, from its OpenAPI response.
+func readFields(t *testing.T, rel string) map[string]bool {
 	t.Helper()
-	for _, r := range match(t, "creds/acct1") {
+	for _, r := range match(t, rel) {
 		op, ok := r.path.Operations[logical.ReadOperation].(*framework.PathOperation)
 		if !ok {
 			continue
@@ -101,11 +102,19 @@ func credsFields(t *testing.T) map[string]bool {
 			return out
 		}
 	}
-	t.Fatal("creds/<name> declares no response fields")
+	t.Fatalf("%s declares no response fields", rel)
 	return nil
 }
 
-var vaultCredsPath = regexp.MustCompile(`^` + mount + `/creds/(.+)$`)
+// credsFields are the fields a creds/ read returns.
+func credsFields(t *testing.T) map[string]bool { return readFields(t, "creds/acct1") }
+
+// staticCredsFields are the fields a static-creds/ read returns.
+func staticCredsFields(t *testing.T) map[string]bool { return readFields(t, "static-creds/acct1") }
+
+// vaultCredsPath matches the engine's token paths, leased (creds/) or not
+// (static-creds/); the submatch is the account.
+var vaultCredsPath = regexp.MustCompile(`^` + mount + `/(?:static-)?creds/(.+)$`)
 
 func TestExampleYAMLParses(t *testing.T) {
 	files := exampleFiles(t, ".yaml", ".yml")
@@ -181,16 +190,33 @@ func TestKubernetesManifests(t *testing.T) {
 		if len(vds) == 0 {
 			t.Fatal("no VaultDynamicSecret")
 		}
-		fields := credsFields(t)
 		for _, d := range vds {
 			ns := digString(d.obj, "metadata", "namespace")
 			if m := digString(d.obj, "spec", "mount"); m != mount {
 				t.Errorf("%s: spec.mount %q, want %q", d.where(), m, mount)
 			}
 			p := digString(d.obj, "spec", "path")
-			name, ok := strings.CutPrefix(p, "creds/")
+			static := strings.HasPrefix(p, "static-creds/")
+			name, ok := strings.CutPrefix(strings.TrimPrefix(p, "static-"), "creds/")
 			if !ok || !nameRe.MatchString(name) {
-				t.Errorf("%s: spec.path %q, want creds/<account> relative to the mount", d.where(), p)
+				t.Errorf("%s: spec.path %q, want creds/<account> or static-creds/<account> relative to the mount", d.where(), p)
+			}
+			fields := credsFields(t)
+			// VSO takes an answer without a lease for static credentials
+			// only with allowStaticCreds; it would otherwise treat it as
+			// a lease of no duration. A leased answer with it set is not
+			// what the flag is for.
+			allow, _ := dig(d.obj, "spec", "allowStaticCreds")
+			if static {
+				fields = staticCredsFields(t)
+				if allow != true {
+					t.Errorf("%s: spec.path %q needs allowStaticCreds: true", d.where(), p)
+				}
+				if _, ok := dig(d.obj, "spec", "renewalPercent"); ok {
+					t.Errorf("%s: renewalPercent is not used for static credentials (static-creds/ has no lease); leave it out", d.where())
+				}
+			} else if allow == true {
+				t.Errorf("%s: allowStaticCreds on %q, which answers with a lease; use static-creds/", d.where(), p)
 			}
 			if rp, ok := dig(d.obj, "spec", "renewalPercent"); ok {
 				n, isInt := rp.(int)
@@ -219,7 +245,7 @@ func TestKubernetesManifests(t *testing.T) {
 					itemList, _ := items.([]interface{})
 					for _, it := range itemList {
 						if k := digString(it, "key"); !fields[k] {
-							t.Errorf("%s: mounts key %q of Secret %s; creds/ returns %v", dep.where(), k, dest, keys(fields))
+							t.Errorf("%s: mounts key %q of Secret %s; %s returns %v", dep.where(), k, dest, p, keys(fields))
 						}
 					}
 				}
@@ -281,7 +307,7 @@ func checkInjectorAnnotations(t *testing.T, d yamlDoc, ann map[string]interface{
 		path, _ := v.(string)
 		m := vaultCredsPath.FindStringSubmatch(path)
 		if m == nil || !nameRe.MatchString(m[1]) {
-			t.Errorf("%s: %s = %q, want %s/creds/<account>", d.where(), k, path, mount)
+			t.Errorf("%s: %s = %q, want %s/creds/<account> or %s/static-creds/<account>", d.where(), k, path, mount, mount)
 			continue
 		}
 		tmpl, _ := ann[templatePrefix+name].(string)
@@ -432,4 +458,96 @@ func routeHasField(t *testing.T, rel, field string) bool {
 		}
 	}
 	return false
+}
+
+// roleCmdRe finds the Kubernetes auth roles the guide creates, with their
+// policies: `vault write auth/kubernetes/role/<role> ... token_policies=a,b`.
+var (
+	roleCmdRe      = regexp.MustCompile(`vault\s+write\s+auth/kubernetes/role/([A-Za-z0-9_-]+)\s`)
+	rolePoliciesRe = regexp.MustCompile(`\btoken_policies=(\S+)`)
+)
+
+// TestKubernetesRolesGrantTheirPaths: every Vault path an example manifest
+// reads (an injector's secret annotation, a VaultDynamicSecret's path) is
+// granted "read" by the policies of the Kubernetes auth role it logs in with,
+// as docs/kubernetes.md creates that role. Policies that are files under
+// docs/examples/policies are read from there; a manifest that read a path its
+// role's policies do not grant would get 403.
+func TestKubernetesRolesGrantTheirPaths(t *testing.T) {
+	roles := map[string][]string{}
+	for _, b := range codeBlocks(ownedDoc(t, "kubernetes.md")) {
+		for _, line := range logicalLines(b.text) {
+			m := roleCmdRe.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			if p := rolePoliciesRe.FindStringSubmatch(line); p != nil {
+				roles[m[1]] = strings.Split(strings.Trim(p[1], `"'`), ",")
+			}
+		}
+	}
+	if len(roles) == 0 {
+		t.Fatal("kubernetes.md creates no Kubernetes auth role with token_policies: the check checks nothing")
+	}
+	var rulesOf func(role string) ([]aclRule, bool)
+	rulesOf = func(role string) ([]aclRule, bool) {
+		pols, ok := roles[role]
+		if !ok {
+			return nil, false
+		}
+		var out []aclRule
+		for _, p := range pols {
+			f := filepath.Join(examplesDir(t), "policies", p+".hcl")
+			if _, err := os.Stat(f); err != nil {
+				continue // shown inline in the guide (zoho-vso-revoke)
+			}
+			out = append(out, policyRules(t, f)...)
+		}
+		return out, true
+	}
+
+	dir := filepath.Join(examplesDir(t), "kubernetes")
+	var docs []yamlDoc
+	for _, f := range exampleFiles(t, ".yaml", ".yml") {
+		if strings.HasPrefix(f, dir+string(filepath.Separator)) {
+			docs = append(docs, yamlDocs(t, f)...)
+		}
+	}
+	authRole := map[string]string{} // namespace/VaultAuth name -> role
+	for _, d := range docs {
+		if digString(d.obj, "kind") == "VaultAuth" {
+			authRole[digString(d.obj, "metadata", "namespace")+"/"+digString(d.obj, "metadata", "name")] = digString(d.obj, "spec", "kubernetes", "role")
+		}
+	}
+	checked := 0
+	check := func(d yamlDoc, role, path string) {
+		rules, ok := rulesOf(role)
+		if !ok {
+			t.Errorf("%s: logs in with role %q, which kubernetes.md does not create", d.where(), role)
+			return
+		}
+		checked++
+		if !allows(rules, "read", path) {
+			t.Errorf("%s: reads %s, but the policies of role %q (%v) do not grant read on it", d.where(), path, role, roles[role])
+		}
+	}
+	for _, d := range docs {
+		switch digString(d.obj, "kind") {
+		case "VaultDynamicSecret":
+			role := authRole[digString(d.obj, "metadata", "namespace")+"/"+digString(d.obj, "spec", "vaultAuthRef")]
+			check(d, role, digString(d.obj, "spec", "mount")+"/"+digString(d.obj, "spec", "path"))
+		case "Deployment":
+			ann, _ := dig(d.obj, "spec", "template", "metadata", "annotations")
+			annotations, _ := ann.(map[string]interface{})
+			role, _ := annotations["vault.hashicorp.com/role"].(string)
+			for k, v := range annotations {
+				if path, _ := v.(string); strings.HasPrefix(k, "vault.hashicorp.com/agent-inject-secret-") {
+					check(d, role, path)
+				}
+			}
+		}
+	}
+	if checked < 2 {
+		t.Errorf("only %d reads of the manifests checked against their role's policies: the check checks little", checked)
+	}
 }
