@@ -92,6 +92,23 @@ func BenchmarkCredsReadHandleRequest(b *testing.B) {
 	})
 }
 
+// BenchmarkStaticCredsReadHandleRequest is the whole in-plugin cost of an
+// unleased static-creds/ read of a token already held.
+func BenchmarkStaticCredsReadHandleRequest(b *testing.B) {
+	be, s := benchBackend(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := be.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "static-creds/bench", Storage: s})
+			if err != nil || resp.Secret != nil || resp.Data["ttl"] == nil {
+				b.Errorf("read failed: %v", err)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkLeaseRevoke is the cost of one lease ending while others hold the token.
 func BenchmarkLeaseRevoke(b *testing.B) {
 	be, s := benchBackend(b)
