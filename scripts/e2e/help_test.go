@@ -36,6 +36,12 @@ func TestPathHelp(t *testing.T) {
 			t.Errorf("path-help %s/creds/x lacks %q:\n%s", mountPath, w, r.stdout)
 		}
 	}
+	r = v.mustCLI(t, "path-help", mountPath+"/static-creds/x")
+	for _, w := range []string{"min_ttl (", "rejected (", "without a", "ttl", "rotation_period", "held until it", "revoke/<name>"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("path-help %s/static-creds/x lacks %q:\n%s", mountPath, w, r.stdout)
+		}
+	}
 	r = v.mustCLI(t, "path-help", mountPath+"/revoke/x")
 	if !strings.Contains(r.stdout, "refresh token") || !strings.Contains(r.stdout, "name (") {
 		t.Errorf("path-help %s/revoke/x:\n%s", mountPath, r.stdout)
@@ -43,7 +49,7 @@ func TestPathHelp(t *testing.T) {
 
 	// The backend's own help lists its paths.
 	r = v.mustCLI(t, "path-help", mountPath)
-	for _, p := range []string{"config/", "creds/", "revoke/"} {
+	for _, p := range []string{"config/", "creds/", "static-creds/", "revoke/"} {
 		if !strings.Contains(r.stdout, p) {
 			t.Errorf("path-help %s does not list %s:\n%s", mountPath, p, r.stdout)
 		}
@@ -234,6 +240,29 @@ func TestOpenAPI(t *testing.T) {
 	}
 	resp := schema(schemaName(ok.Content["application/json"].Schema, read.OperationID, "Response"))
 	described("GET "+credsPath+" response", resp, credsFields)
+
+	// static-creds/{name}: the same parameters; the answer also says how long
+	// to use the token.
+	staticPath := base + "/static-creds/{name}"
+	nameParam(staticPath)
+	sread := op(staticPath, "get")
+	for _, want := range []string{"min_ttl", "rejected"} {
+		found := false
+		for _, p := range sread.Parameters {
+			if p.Name == want && p.In == "query" && p.Description != "" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("GET %s does not describe %s: %+v", staticPath, want, sread.Parameters)
+		}
+	}
+	if sok, found := sread.Responses["200"]; !found {
+		t.Errorf("GET %s has no 200 response", staticPath)
+	} else {
+		sresp := schema(schemaName(sok.Content["application/json"].Schema, sread.OperationID, "Response"))
+		described("GET "+staticPath+" response", sresp, append(append([]string(nil), credsFields...), "ttl", "rotation_period", "last_vault_rotation"))
+	}
 
 	// revoke/{name}
 	revokePath := base + "/revoke/{name}"
