@@ -250,3 +250,26 @@ func TestUnleasedReadsRacingEvictions(t *testing.T) {
 		}
 	}
 }
+
+// A client_credentials account's unleased token: its last lease's revocation
+// leaves it, revoke/ revokes it at Zoho (it has no refresh token to die
+// with).
+func TestUnleasedClientCredentialsToken(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	tok := accessToken(e.staticCreds("org", nil))
+	leased := e.creds("org", nil)
+	if accessToken(leased) != tok {
+		t.Fatal("creds/ and static-creds/ handed out different tokens")
+	}
+	if err := e.revokeLease(leased); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 0 {
+		t.Fatal("the last lease's revocation revoked the token handed out unleased")
+	}
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	if e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
+		t.Fatalf("revoke/ left the unleased token alive: %+v", e.sim.ClientCounters(c.ID))
+	}
+}
