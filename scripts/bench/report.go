@@ -187,7 +187,7 @@ func renderMarkdown(r *results, set settings) string {
 		took = fmt.Sprintf(" (this one took %.1f minutes)", r.TotalSeconds/60)
 	}
 	p("Run it with `make bench` (which also runs the backend's Go benchmarks), or `go run ./scripts/bench [-quick] [-many SIZES] [-out FILE]` from the repository root; the Vault binary is `$VAULT_BIN`, else what `scripts/vault.sh` prints. A full run writes this file%s; `-quick` writes only with `-out`; `-keep` keeps the temporary directory with Vault's log. `-many` (`BENCH_MANY` for make) sets the sizes of part 4: `make bench` runs it at 10 000 accounts; this file is meant to be made with `make bench BENCH_MANY=10000,100000` (this run: %s).\n\n", took, manySizesText(r))
-	p("Two measurements follow real token lifetimes and set a floor under a full run's duration: part 3's lease ends come when a %s token nears its expiry, about %.0f minutes after the dev server starts (the parts before it run meanwhile; part 4 waits for it), and part 6 lasts at least the %d lifetimes of %s tokens its caching-Agent lease count spans (%.0f minutes; the rest of part 6 runs meanwhile). A full run at 10 000 accounts takes about 50 minutes, at 10 000 and 100 000 about 75.\n\n",
+	p("Two measurements follow real token lifetimes and set a floor under a full run's duration: part 3's lease ends come when a %s token nears its expiry, about %.0f minutes after the dev server starts (the parts before it run meanwhile; part 4 waits for it), and part 6 lasts at least the %d lifetimes of %s tokens its caching-Agent lease count spans (%.0f minutes; the rest of part 6 runs meanwhile). A full run at 10 000 accounts takes about 50 minutes, at 10 000 and 100 000 about 70.\n\n",
 		durText(set.LeaseEndTTL), (set.LeaseEndTTL - leaseMarginOf(set.LeaseEndTTL) - leaseSpreadOf(set.LeaseEndTTL)).Minutes(), set.AgentLeaseLifetimes, durText(set.AgentLeaseTTL), (set.AgentLeaseTTL * time.Duration(set.AgentLeaseLifetimes)).Minutes())
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPUs (`nproc`) | %d |\n", r.Machine.CPUs)
@@ -1022,7 +1022,7 @@ func renderMany(p func(string, ...interface{}), r *results, set settings) {
 	if len(knobs) > 0 {
 		p("6. The memory knob: the plugin is registered again (same sha256 and version) with the environment %s (`vault plugin register -env=…`, which the Go runtime of the plugin process reads), reloaded (the harness checks the new process's environment), and both passes run again; then it is registered without an environment and reloaded, so that what follows runs on the defaults.\n", strings.Join(knobs, ", then "))
 	}
-	p("\nThe size's leases are revoked when it is done (see *Revocations*). After every size, the heap probe (below) runs at each size: the memory target is its live heap per account, ≤ 2 KB; the plugin's RSS is reported beside it, with a target at 100 000 accounts only (RSS counts the binary's mapped pages and the Go runtime's headroom over the live heap, which `GOGC` sets: the default `GOGC=100` lets the heap grow to twice the live heap before a collection).\n\n")
+	p("\nThe size's leases are revoked when it is done (see *Revocations*). After the last size, the heap probe (below) runs at each size: the memory target is its live heap per account, ≤ 2 KB; the plugin's RSS is reported beside it, with a target at 100 000 accounts only (RSS counts the binary's mapped pages and the Go runtime's headroom over the live heap, which `GOGC` sets: the default `GOGC=100` lets the heap grow to twice the live heap before a collection).\n\n")
 
 	p("|")
 	for _, m := range ms4 {
