@@ -64,10 +64,12 @@ e2e: build
 	VAULT_BIN="$$vault_bin" PLUGIN_DIR="$(BIN)" $(GO) test -count=1 -timeout=20m -v ./scripts/e2e/ 2>&1 | tee .e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' ; \
 	rc=$${PIPESTATUS[0]}; if [ $$rc -ne 0 ]; then echo '--- whole output of the failed tests ---'; bash scripts/e2e-failed.sh .e2e.log; fi; exit $$rc
 
-# Benchmarks against a real Vault; writes docs/benchmarks.md (about 15
-# minutes). BENCH_MANY: the sizes of part 4 (many accounts); the report in
+# Benchmarks against a real Vault; writes docs/benchmarks.md (about 50
+# minutes: part 3's lease ends come when a 20-minute token nears its expiry,
+# and part 6 counts a caching Agent's leases over three 6-minute token
+# lifetimes). BENCH_MANY: the sizes of part 4 (many accounts); the report in
 # docs/ is made with `make bench BENCH_MANY=10000,100000`, which takes about
-# 17 minutes more.
+# 20 minutes more.
 # BENCH_KNOBS: the plugin runtime settings part 4 measures besides the
 # defaults (`;` between settings).
 BENCH_MANY ?= 10000

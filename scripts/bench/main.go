@@ -3,12 +3,16 @@
 // (scripts/bench/floorplugin) and in-process Zoho simulators, measures in one
 // run on that Vault:
 //
-//  1. cached creds/ read throughput and latency at 1, 16 and 64 clients beside
-//     a KV v2 read and the floor plugin's unleased and leased reads;
+//  1. cached creds/ and static-creds/ read throughput and latency at 1, 16
+//     and 64 clients beside a KV v2 read and the floor plugin's unleased and
+//     leased reads (plain, and shaped like the engine's lease);
 //  2. token calls per account per token lifetime under bursts of 1000
 //     concurrent readers at expiry;
-//  3. p99 read latency across refresh boundaries and around bursts of lease
-//     ends ÷ steady-state p99;
+//  3. p99 read latency across refresh boundaries ÷ steady-state p99, and
+//     p99 while one token's leases end, at a lifetime (20 minutes) where the
+//     engine spreads them over a minute, ÷ p99 before (the leases are taken
+//     when the dev server starts and the latency measured when they end,
+//     between the other parts and before part 4);
 //  4. many accounts, at each size of -many (10 000 by default): creating
 //     them, LIST config/, plugin start after a reload, the periodic
 //     function's work with 1 % of them in use, the RSS of a fresh plugin
@@ -21,12 +25,15 @@
 // initialized and unsealed by the harness:
 //
 //  6. the reads of part 1 at 1 and 16 clients, the lease entries and storage
-//     bytes 1000 reads leave, the revocation rate, and the same reads through
-//     a real Vault Agent with a lease cache;
+//     bytes 1000 reads leave (creds/, the floor, static-creds/), the
+//     revocation rate, the same reads through a real Vault Agent with a
+//     lease cache, and, beside all that, the leases a caching Agent takes per
+//     token over three lifetimes of 6-minute tokens (one read a second);
 //
 // prints a Markdown report and writes it to docs/benchmarks.md. Each part has
 // its file (part1_throughput.go, part2_bursts.go, part3_boundary.go,
-// part4_many.go, part4b_spread.go, part5_leases.go, part6_raft.go); this one
+// part3b_leaseends.go, part4_many.go, part4b_spread.go, part5_leases.go,
+// part6_raft.go); this one
 // holds the settings and runs them in order.
 //
 //	go run ./scripts/bench [-quick] [-many 10000,100000] [-knobs GOGC=25] [-parts many] [-out docs/benchmarks.md]
@@ -75,6 +82,16 @@ type settings struct {
 	BoundaryRate     float64 // reads per second
 	BoundaryDuration time.Duration
 
+	// Part 3's lease ends at a lifetime where they are spread as designed:
+	// an account on a simulator whose tokens live LeaseEndTTL, created when
+	// the dev server starts; its leases taken at LeaseEndRate reads/s for
+	// LeaseEndTake, then, when their ends approach and no other part runs,
+	// the same rate for LeaseEndSteady before the ends and through them.
+	LeaseEndTTL    time.Duration
+	LeaseEndRate   float64
+	LeaseEndTake   time.Duration
+	LeaseEndSteady time.Duration
+
 	ManySizes   []int         // part 4 runs at each size in turn
 	ManyTTL     time.Duration // part 4's token lifetime: long enough that no background refresh falls within it
 	Knobs       [][]string    // part 4: runtime settings (plugin environments) measured beside the defaults
@@ -92,6 +109,10 @@ type settings struct {
 	RaftRounds, RaftTargetRounds int
 	RaftRound                    time.Duration
 	AgentDuration                time.Duration
+	// Part 6's leases per token through a caching Agent: tokens living
+	// AgentLeaseTTL, AgentLeaseLifetimes of them, one read a second.
+	AgentLeaseTTL       time.Duration
+	AgentLeaseLifetimes int
 }
 
 func fullSettings() settings {
@@ -99,10 +120,12 @@ func fullSettings() settings {
 		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 8 * time.Second, Rounds: 4, TargetRounds: 6, SettleMax: time.Minute,
 		BurstAccounts: 5, BurstReaders: 1000, BurstLifetimes: 3, ShortTTL: 20 * time.Second,
 		BoundaryRate: 250, BoundaryDuration: 62 * time.Second,
+		LeaseEndTTL: 20 * time.Minute, LeaseEndRate: 100, LeaseEndTake: 60 * time.Second, LeaseEndSteady: 60 * time.Second,
 		ManySizes: []int{10000}, ManyTTL: 24 * time.Hour, Knobs: [][]string{{"GOGC=25"}}, CreateLimit: 16,
 		SpreadAccounts: 1000, SpreadTTL: 3 * time.Minute, SpreadReadEvery: 30 * time.Second,
 		LeaseReads: 1000,
 		RaftLevels: []int{1, 16}, RaftRounds: 2, RaftTargetRounds: 4, RaftRound: 2 * time.Second, AgentDuration: 45 * time.Second,
+		AgentLeaseTTL: 6 * time.Minute, AgentLeaseLifetimes: 3,
 	}
 }
 
@@ -112,10 +135,12 @@ func quickSettings() settings {
 		Levels: []int{1, 16, 64}, Warm: 500 * time.Millisecond, Duration: 3 * time.Second, Rounds: 2, TargetRounds: 2, SettleMax: 10 * time.Second,
 		BurstAccounts: 3, BurstReaders: 1000, BurstLifetimes: 2, ShortTTL: 20 * time.Second,
 		BoundaryRate: 250, BoundaryDuration: 32 * time.Second,
+		LeaseEndTTL: 4 * time.Minute, LeaseEndRate: 100, LeaseEndTake: 20 * time.Second, LeaseEndSteady: 30 * time.Second,
 		ManySizes: []int{1000}, ManyTTL: 24 * time.Hour, Knobs: [][]string{{"GOGC=25"}}, CreateLimit: 16,
 		SpreadAccounts: 200, SpreadTTL: time.Minute, SpreadReadEvery: 10 * time.Second,
 		LeaseReads: 1000,
 		RaftLevels: []int{1, 16}, RaftRounds: 1, RaftTargetRounds: 2, RaftRound: time.Second, AgentDuration: 25 * time.Second,
+		AgentLeaseTTL: time.Minute, AgentLeaseLifetimes: 2,
 	}
 }
 
@@ -132,7 +157,7 @@ type bench struct {
 	pids      pids
 	parts     map[string]bool
 
-	simLong, simShort, simSpread, simMany *zohosim.Server
+	simLong, simShort, simSpread, simMany, simLeaseEnd *zohosim.Server
 
 	res *results
 }
@@ -279,7 +304,8 @@ func (b *bench) run(ctx context.Context) error {
 	b.simShort = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.ShortTTL})
 	b.simSpread = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.SpreadTTL})
 	b.simMany = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.ManyTTL})
-	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread, b.simMany} {
+	b.simLeaseEnd = zohosim.New(zohosim.Config{AccessTokenTTL: b.set.LeaseEndTTL})
+	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread, b.simMany, b.simLeaseEnd} {
 		if _, err := s.Start("127.0.0.1:0"); err != nil {
 			return fmt.Errorf("starting the simulator: %w", err)
 		}
@@ -340,6 +366,14 @@ func (b *bench) runDev(ctx context.Context, pluginDir string) error {
 	logf("vault %s up (pid %d), plugins mounted at zoho/ and floor/", b.v.Addr, b.v.PID())
 
 	b.pids = pids{vault: b.v.PID(), engine: waitPlugin(b.v.PID(), engineCommand, 10*time.Second), floor: waitPlugin(b.v.PID(), floorCommand, 10*time.Second)}
+	// Part 3's lease ends: the leases are taken now, the latency measured
+	// when they end, between parts (before part 4 at the latest).
+	var le *leaseEndRun
+	if b.want("boundary") {
+		if le, err = b.startLeaseEnd(ctx); err != nil {
+			return fmt.Errorf("lease ends: %w", err)
+		}
+	}
 	if b.want("throughput") {
 		if err := b.partThroughput(ctx); err != nil {
 			return fmt.Errorf("throughput: %w", err)
@@ -347,21 +381,42 @@ func (b *bench) runDev(ctx context.Context, pluginDir string) error {
 	}
 	var spread *spreadRun
 	if b.want("spread") {
+		// Parts 5, 3 and 2 run while the spread is observed: the lease-end
+		// measurement comes before all of them or after.
+		est := max(b.estimate("spread"), b.estimate("leases")+b.estimate("boundary")+b.estimate("bursts"))
+		if err := b.leaseEndBefore(ctx, le, "the refresh spread", est); err != nil {
+			return err
+		}
 		if spread, err = b.startSpread(ctx); err != nil {
 			return fmt.Errorf("refresh spread: %w", err)
 		}
 	}
 	if b.want("leases") {
+		if spread == nil {
+			if err := b.leaseEndBefore(ctx, le, "part 5", b.estimate("leases")); err != nil {
+				return err
+			}
+		}
 		if err := b.partLeases(ctx); err != nil {
 			return fmt.Errorf("leases: %w", err)
 		}
 	}
 	if b.want("boundary") {
+		if spread == nil {
+			if err := b.leaseEndBefore(ctx, le, "part 3's refresh boundaries", b.estimate("boundary")); err != nil {
+				return err
+			}
+		}
 		if err := b.partBoundary(ctx); err != nil {
 			return fmt.Errorf("refresh boundary: %w", err)
 		}
 	}
 	if b.want("bursts") {
+		if spread == nil {
+			if err := b.leaseEndBefore(ctx, le, "part 2", b.estimate("bursts")); err != nil {
+				return err
+			}
+		}
 		if err := b.partBursts(ctx); err != nil {
 			return fmt.Errorf("bursts: %w", err)
 		}
@@ -372,6 +427,14 @@ func (b *bench) runDev(ctx context.Context, pluginDir string) error {
 			return fmt.Errorf("refresh spread: %w", err)
 		}
 	}
+	// Before part 4 in any case (it revokes every engine lease first).
+	next := ""
+	if b.want("many") {
+		next = "part 4"
+	}
+	if err := b.leaseEndBefore(ctx, le, next, -1); err != nil {
+		return err
+	}
 	if b.want("many") {
 		// On a Vault without the leases of the parts before it.
 		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases of parts 2, 3, 5 and the spread", -1))
@@ -379,13 +442,17 @@ func (b *bench) runDev(ctx context.Context, pluginDir string) error {
 		if err := b.partMany(ctx); err != nil {
 			return fmt.Errorf("many accounts: %w", err)
 		}
-		n := b.set.ManySizes[0]
-		logf("heap probe: the engine in process with %d accounts", n)
-		b.res.Heap = heapProbe(ctx, b.work, n)
-		if b.res.Heap.Err != "" {
-			logf("  heap probe: %s", b.res.Heap.Err)
-		} else {
-			logf("  %.0f bytes of live heap per account", b.res.Heap.HeapPerAccount)
+		// The live heap per account at each size; the first with a profile.
+		for i, n := range b.set.ManySizes {
+			logf("heap probe: the engine in process with %d accounts", n)
+			h := heapProbe(ctx, b.work, n, i == 0)
+			if h.Err != "" {
+				logf("  heap probe: %s", h.Err)
+			} else {
+				logf("  %.0f bytes of live heap per account", h.HeapPerAccount)
+			}
+			h.Accounts = n
+			b.res.Heaps = append(b.res.Heaps, h)
 		}
 	} else {
 		b.res.Revocations = append(b.res.Revocations, b.revokePrefix(ctx, "zoho/creds/", "engine leases left", -1))
@@ -430,7 +497,8 @@ func parseKnobs(v string) ([][]string, error) {
 }
 
 // backstop bounds the whole run: 30 minutes for a full run at 10 000
-// accounts, plus, per account beyond them at each size of part 4, 25 ms and
+// accounts, plus part 3's lease-end token lifetime and part 6's Agent
+// lifetimes, plus, per account beyond them at each size of part 4, 25 ms and
 // 6 ms per memory knob (at 100 000 accounts with one knob, part 4 took
 // about 10 ms per account here: creating, reading each up to 5 times,
 // waiting for the periodic function, and revoking the leases).
@@ -439,6 +507,9 @@ func backstop(set settings) time.Duration {
 	// docs/benchmarks.md: the same machine ran at half that speed on other
 	// days, and a run cut short writes no report.
 	d := 30 * time.Minute
+	// Part 3's lease ends come about a token lifetime after the dev server
+	// starts, and part 6 lasts at least its Agent's token lifetimes.
+	d += set.LeaseEndTTL + set.AgentLeaseTTL*time.Duration(set.AgentLeaseLifetimes)
 	perAccount := 25*time.Millisecond + time.Duration(len(set.Knobs))*6*time.Millisecond
 	for _, n := range set.ManySizes {
 		if n > 10000 {
@@ -454,7 +525,7 @@ func (b *bench) shutdown(keep bool) {
 	if b.v != nil {
 		b.v.Stop()
 	}
-	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread, b.simMany} {
+	for _, s := range []*zohosim.Server{b.simLong, b.simShort, b.simSpread, b.simMany, b.simLeaseEnd} {
 		if s != nil {
 			_ = s.Close()
 		}

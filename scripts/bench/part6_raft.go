@@ -27,6 +27,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
@@ -39,6 +40,35 @@ type raftResult struct {
 	Round        time.Duration
 	Storage      []leaseStorage
 	Agent        agentResult
+	AgentLeases  agentLeaseResult
+
+	// static-creds/ reads of the throughput runs and the leases listed
+	// under their path afterwards (-1: the listing failed).
+	StaticReads     int64
+	StaticLeases    int
+	StaticLeasesErr string
+}
+
+// agentLeaseResult is the long run through a second caching Agent: one
+// application reading every second over a few token lifetimes, counting the
+// Vault leases the Agent takes per token.
+type agentLeaseResult struct {
+	TTL             time.Duration
+	Lifetimes       int
+	Every           time.Duration
+	Seconds         float64 // the reads' span
+	Reads, Errors   int
+	FirstErr        string
+	LeasesAtStart   int
+	Leases          int   // distinct leases of the account listed during the run (every second), those at the start included
+	MaxAtOnce       int   // most leases listed at once
+	Tokens          int   // distinct access tokens the application got
+	TokenLeases     []int // per token, in order: distinct lease ids the application got with it
+	Refreshes       int64
+	ListErrors      int
+	LeasesPerToken  float64
+	Err             string
+	AgentLogWarning string
 }
 
 // leaseStorage is what N leased reads of one path leave in storage, and how
@@ -147,13 +177,31 @@ func (b *bench) partRaft(ctx context.Context) (err error) {
 		return fmt.Errorf("plugin processes of the Raft Vault not found (engine pid %d, floor pid %d)", p.engine, p.floor)
 	}
 
+	// Leases per token through a caching Agent, over several lifetimes of
+	// longer tokens: one read a second, in the background of everything
+	// else in this part, waited for at its end.
+	agentDone := make(chan struct{})
+	actx, acancel := context.WithCancel(ctx)
+	go func() {
+		defer close(agentDone)
+		if err := b.raftAgentLeases(actx, rv, mk, &res.AgentLeases); err != nil {
+			res.AgentLeases.Err = err.Error()
+			logf("  agent leases: %v", err)
+		}
+	}()
+	defer func() {
+		// On an early return: stop it and wait for it (its Agent).
+		acancel()
+		<-agentDone
+	}()
+
 	// Storage and revocation: what 1000 leased reads leave, engine and
 	// floor, on their own lease paths, before anything else; their leases
 	// are then revoked, timed.
 	if _, err := b.createAccount(ctx, c, b.simLong, "storage"); err != nil {
 		return err
 	}
-	for _, t := range []struct{ what, path string }{{"engine", "zoho/creds/storage"}, {"floor", "floor/leased/storage"}} {
+	for _, t := range []struct{ what, path string }{{"engine", "zoho/creds/storage"}, {"floor", "floor/leased/storage"}, {"engine, unleased", "zoho/static-creds/storage"}} {
 		st, err := b.raftStorage(ctx, c, admin, dir, p, t.what, t.path)
 		if err != nil {
 			return fmt.Errorf("storage: %w", err)
@@ -182,10 +230,32 @@ func (b *bench) partRaft(ctx context.Context) (err error) {
 		}
 	}
 
+	for _, l := range res.Throughput {
+		if l.Target == "static" {
+			res.StaticReads += l.Issued // every successful read, warm-ups included
+		}
+	}
+	if ids, err := listLeases(ctx, c, "zoho/static-creds/bench/"); err != nil {
+		res.StaticLeases, res.StaticLeasesErr = -1, err.Error()
+	} else {
+		res.StaticLeases = len(ids)
+	}
+	logf("  static-creds/: %d reads, %d leases listed under sys/leases/lookup/zoho/static-creds/bench/ %s", res.StaticReads, res.StaticLeases, res.StaticLeasesErr)
+
 	// Through a Vault Agent.
 	if err := b.raftAgent(ctx, rv, mk, p, &res.Agent); err != nil {
 		res.Agent.Err = err.Error()
 		logf("  agent: %v", err)
+	}
+	select {
+	case <-agentDone:
+	default:
+		logf("  waiting for the Agent's leases-per-token run to end")
+		select {
+		case <-agentDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	res.Seconds = time.Since(t0).Seconds()
 	logf("  part 6 took %.0f s", res.Seconds)
@@ -371,39 +441,54 @@ func procWriteBytes(pid int) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/io: no write_bytes", pid)
 }
 
-// raftAgent runs a caching Vault Agent in front of the Raft Vault and reads
-// an account on the short-lived simulator through it with the throughput
-// target's clients, counting the leases the Agent takes per token lifetime.
-func (b *bench) raftAgent(ctx context.Context, rv *vaultproc.Server, mk func() *api.Client, p pids, ar *agentResult) error {
-	clients := diagnosticClients
-	ar.Clients, ar.TTL = clients, b.set.ShortTTL
-	logf("  agent: %d clients through a caching Vault Agent for %s, token lifetime %s", clients, b.set.AgentDuration, ar.TTL)
-	c := mk()
-	a, err := b.createAccount(ctx, c, b.simShort, "agent")
-	if err != nil {
-		return err
-	}
-	path := "zoho/creds/" + a.name
-	policy := "bench-agent"
+// agentProc is a caching Vault Agent in front of the Raft Vault.
+type agentProc struct {
+	proc    *vaultproc.Process
+	listen  string
+	logPath string
+	tr      *http.Transport
+	started float64 // seconds from its start to the first read answered through it
+}
+
+// client is an API client of the Agent, without a Vault token (the Agent
+// adds its auto-auth token).
+func (ag *agentProc) client() *api.Client {
+	ac := newAdminClient("http://"+ag.listen, ag.tr, time.Minute)
+	ac.ClearToken()
+	return ac
+}
+
+// stop ends the Agent and returns the first warning of its log.
+func (ag *agentProc) stop() string {
+	ag.proc.Stop(10 * time.Second)
+	ag.tr.CloseIdleConnections()
+	return firstWarning(ag.logPath)
+}
+
+// startAgent starts a caching Agent (its own directory name under the run's
+// temporary directory) with a token that may read path only, and waits
+// until a read of path through it is answered.
+func (b *bench) startAgent(ctx context.Context, rv *vaultproc.Server, c *api.Client, name, path string) (*agentProc, error) {
+	policy := "bench-" + name
 	if err := c.Sys().PutPolicyWithContext(ctx, policy, `path "`+path+`" { capabilities = ["read"] }`); err != nil {
-		return fmt.Errorf("writing the Agent's policy: %w", err)
+		return nil, fmt.Errorf("writing the Agent's policy: %w", err)
 	}
-	tok, err := c.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{policy}, TTL: "2h", DisplayName: "bench-agent"})
+	tok, err := c.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{Policies: []string{policy}, TTL: "2h", DisplayName: "bench-" + name})
 	if err != nil {
-		return fmt.Errorf("creating the Agent's token: %w", err)
+		return nil, fmt.Errorf("creating the Agent's token: %w", err)
 	}
-	dir := filepath.Join(b.work, "agent")
+	dir := filepath.Join(b.work, name)
 	home := filepath.Join(dir, "home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
-		return err
+		return nil, err
 	}
 	tokenFile := filepath.Join(dir, "vault-token")
 	if err := os.WriteFile(tokenFile, []byte(tok.Auth.ClientToken+"\n"), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	port, err := vaultproc.FreePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := fmt.Sprintf(`vault {
@@ -427,31 +512,22 @@ listener "tcp" {
 `, rv.Addr, tokenFile, listen)
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	logPath := filepath.Join(dir, "agent.log")
 	t0 := time.Now()
 	proc, err := vaultproc.StartProcess(b.vaultBin, []string{"agent", "-config=" + cfgPath, "-log-level=warn"}, vaultproc.Env(home), logPath)
 	if err != nil {
-		return fmt.Errorf("starting vault agent: %w", err)
+		return nil, fmt.Errorf("starting vault agent: %w", err)
 	}
-	defer func() {
-		proc.Stop(10 * time.Second)
-		ar.AgentLogWarning = firstWarning(logPath)
-	}()
-	agentTr := newTransport()
-	defer agentTr.CloseIdleConnections()
-	viaAgent := func() *api.Client {
-		ac := newAdminClient("http://"+listen, agentTr, time.Minute)
-		ac.ClearToken() // the Agent adds its auto-auth token
-		return ac
-	}
+	ag := &agentProc{proc: proc, listen: listen, logPath: logPath, tr: newTransport()}
 	// Wait until the Agent answers a read (its first one goes to Vault).
-	probe := viaAgent()
+	probe := ag.client()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if gone, _ := proc.Exited(); gone {
-			return fmt.Errorf("vault agent exited: %s", lastLog(logPath, 20))
+			ag.stop()
+			return nil, fmt.Errorf("vault agent exited: %s", lastLog(logPath, 20))
 		}
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, _, err := readAccessToken(rctx, probe, path)
@@ -460,14 +536,39 @@ listener "tcp" {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("no read through the Agent within 30 s: %v; %s", err, lastLog(logPath, 20))
+			ag.stop()
+			return nil, fmt.Errorf("no read through the Agent within 30 s: %v; %s", err, lastLog(logPath, 20))
 		}
 		if sleepCtx(ctx, 100*time.Millisecond) != nil {
-			return ctx.Err()
+			ag.stop()
+			return nil, ctx.Err()
 		}
 	}
-	ar.StartSeconds = time.Since(t0).Seconds()
-	p.agent = proc.PID()
+	ag.started = time.Since(t0).Seconds()
+	return ag, nil
+}
+
+// raftAgent runs a caching Vault Agent in front of the Raft Vault and reads
+// an account on the short-lived simulator through it with the throughput
+// target's clients: reads/s through the Agent, and the leases it takes.
+func (b *bench) raftAgent(ctx context.Context, rv *vaultproc.Server, mk func() *api.Client, p pids, ar *agentResult) error {
+	clients := diagnosticClients
+	ar.Clients, ar.TTL = clients, b.set.ShortTTL
+	logf("  agent: %d clients through a caching Vault Agent for %s, token lifetime %s", clients, b.set.AgentDuration, ar.TTL)
+	c := mk()
+	a, err := b.createAccount(ctx, c, b.simShort, "agent")
+	if err != nil {
+		return err
+	}
+	path := "zoho/creds/" + a.name
+	ag, err := b.startAgent(ctx, rv, c, "agent", path)
+	if err != nil {
+		return err
+	}
+	defer func() { ar.AgentLogWarning = ag.stop() }()
+	viaAgent := ag.client
+	ar.StartSeconds = ag.started
+	p.agent = ag.proc.PID()
 
 	start, err := listLeases(ctx, c, path+"/")
 	if err != nil {
@@ -587,6 +688,95 @@ listener "tcp" {
 		ar.Stats.OpsPerS, ms(ar.Stats.P50), ms(ar.Stats.P99), ar.Stats.Errors, ar.AgentUS, ar.VaultUS, ar.PluginUS, ar.SelfUS, ar.OtherCores)
 	logf("  agent: %d leases (%d at the start, at most %d at once; the engine answered %d reads) for %d tokens (leases per token seen: %v); %d refreshes; sampler errors %d %s",
 		ar.Leases, ar.LeasesAtStart, ar.MaxAtOnce, ar.EngineReads, ar.Tokens, ar.TokenLeases, ar.Refreshes, ar.SampleErrors, ar.SampleFirstErr)
+	return nil
+}
+
+// raftAgentLeases runs a second caching Agent in front of the Raft Vault for
+// AgentLeaseLifetimes lifetimes of an account on a simulator whose tokens
+// live AgentLeaseTTL: one application reads through it every second and
+// notes the token and lease it gets, and the account's leases are listed on
+// Vault every second. It runs beside part 6's other measurements (one read a
+// second), from the part's start.
+func (b *bench) raftAgentLeases(ctx context.Context, rv *vaultproc.Server, mk func() *api.Client, ar *agentLeaseResult) error {
+	ar.TTL, ar.Lifetimes, ar.Every = b.set.AgentLeaseTTL, b.set.AgentLeaseLifetimes, time.Second
+	dur := ar.TTL * time.Duration(ar.Lifetimes)
+	logf("  agent leases: one read a second through a second caching Agent for %s (%d lifetimes of %s tokens), beside the rest of part 6", dur, ar.Lifetimes, ar.TTL)
+	sim := zohosim.New(zohosim.Config{AccessTokenTTL: ar.TTL})
+	if _, err := sim.Start("127.0.0.1:0"); err != nil {
+		return fmt.Errorf("starting the simulator: %w", err)
+	}
+	defer sim.Close()
+	c := mk()
+	a, err := b.createAccount(ctx, c, sim, "agentlong")
+	if err != nil {
+		return err
+	}
+	path := "zoho/creds/" + a.name
+	ag, err := b.startAgent(ctx, rv, c, "agentlong", path)
+	if err != nil {
+		return err
+	}
+	defer func() { ar.AgentLogWarning = ag.stop() }()
+	start, err := listLeases(ctx, c, path+"/")
+	if err != nil {
+		return err
+	}
+	ar.LeasesAtStart = len(start)
+	leases := map[string]bool{}
+	for _, id := range start {
+		leases[id] = true
+	}
+	refreshes0 := a.sim.ClientCounters(a.id).Refreshes
+	var (
+		tokenOrder  []string
+		tokenLeases = map[string]map[string]bool{}
+	)
+	sc := ag.client()
+	t0 := time.Now()
+	tick := time.NewTicker(ar.Every)
+	defer tick.Stop()
+	for time.Since(t0) < dur {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		token, lease, err := readAccessToken(rctx, sc, path)
+		cancel()
+		ar.Reads++
+		if err != nil {
+			ar.Errors++
+			if ar.FirstErr == "" {
+				ar.FirstErr = err.Error()
+			}
+		} else {
+			if tokenLeases[token] == nil {
+				tokenLeases[token] = map[string]bool{}
+				tokenOrder = append(tokenOrder, token)
+			}
+			tokenLeases[token][lease] = true
+		}
+		ids, err := listLeases(ctx, c, path+"/")
+		if err != nil {
+			ar.ListErrors++
+			continue
+		}
+		ar.MaxAtOnce = max(ar.MaxAtOnce, len(ids))
+		for _, id := range ids {
+			leases[id] = true
+		}
+	}
+	ar.Seconds = time.Since(t0).Seconds()
+	ar.Refreshes = int64(a.sim.ClientCounters(a.id).Refreshes - refreshes0)
+	ar.Leases = len(leases)
+	ar.Tokens = len(tokenOrder)
+	for _, t := range tokenOrder {
+		ar.TokenLeases = append(ar.TokenLeases, len(tokenLeases[t]))
+	}
+	ar.LeasesPerToken = ratio(float64(ar.Leases), float64(ar.Tokens))
+	logf("  agent leases: %d reads (%d errors) over %.0f s: %d leases (%d at the start, at most %d at once) for %d tokens (per token seen: %v; %.2f per token); %d refreshes",
+		ar.Reads, ar.Errors, ar.Seconds, ar.Leases, ar.LeasesAtStart, ar.MaxAtOnce, ar.Tokens, ar.TokenLeases, ar.LeasesPerToken, ar.Refreshes)
 	return nil
 }
 

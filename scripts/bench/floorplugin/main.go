@@ -5,8 +5,10 @@
 //
 //	const/<name>   a constant body of the same shape and size as a creds/ answer
 //	leased/<name>  the same body under a lease (1 h TTL, no-op revocation)
-//	leasedint/<name>  as leased/, with lease internal data shaped like the
-//	               engine's (a diagnostic: Vault's cost of the bigger lease)
+//	leasedint/<name>  a lease shaped like the engine's: renewable (a renewal
+//	               answers the lease as it is, with its TTL) and with the
+//	               engine's seven keys of internal data; the comparator for
+//	               the engine's creds/ reads
 //	body           write: replace the constant body (the harness copies a real
 //	               creds/ answer into it so the sizes match exactly)
 //
@@ -45,12 +47,17 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-// secretType is the lease type of leased/ reads.
-const secretType = "floor_token"
+// secretType is the lease type of leased/ reads; secretTypeInt that of
+// leasedint/ reads.
+const (
+	secretType    = "floor_token"
+	secretTypeInt = "floor_token_int"
+)
 
 type backend struct {
 	*framework.Backend
 	body atomic.Pointer[map[string]interface{}]
+	seq  atomic.Int64 // leasedint/: the lease number, as the engine's lease_seq
 }
 
 func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
@@ -70,6 +77,7 @@ func defaultBody() map[string]interface{} {
 		"token_type":   "Bearer",
 		"expires_at":   "2030-01-01T00:00:00Z",
 		"scopes":       []interface{}{"ZohoCRM.modules.ALL", "ZohoCRM.users.READ"},
+		"token_id":     "0123456789abcdef01234567",
 	}
 }
 
@@ -87,12 +95,30 @@ func newBackend() *backend {
 			return nil, nil
 		},
 	}
+	// The engine's lease type is renewable: a renewal answers what is left
+	// of the lease. This one answers the lease as it is, with its TTL.
+	secretInt := &framework.Secret{
+		Type:            secretTypeInt,
+		DefaultDuration: time.Hour,
+		Fields: map[string]*framework.FieldSchema{
+			"access_token": {Type: framework.TypeString},
+		},
+		Renew: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+			resp := &logical.Response{Secret: req.Secret}
+			resp.Secret.TTL = req.Secret.TTL
+			resp.Secret.MaxTTL = req.Secret.TTL
+			return resp, nil
+		},
+		Revoke: func(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
+			return nil, nil
+		},
+	}
 	nameField := map[string]*framework.FieldSchema{"name": {Type: framework.TypeString, Description: "Any name."}}
 	b.Backend = &framework.Backend{
 		Help:           "Benchmark floor: constant answers, with and without a lease.",
 		BackendType:    logical.TypeLogical,
 		RunningVersion: "v0.1.0",
-		Secrets:        []*framework.Secret{secret},
+		Secrets:        []*framework.Secret{secret, secretInt},
 		Paths: []*framework.Path{
 			{
 				Pattern: "const/" + framework.GenericNameRegex("name"),
@@ -120,10 +146,11 @@ func newBackend() *backend {
 				},
 			},
 			{
-				// As leased/, with lease internal data shaped like the
-				// engine's (account, access token, token id, generation,
-				// expiry): tells Vault's cost of the bigger lease entry apart
-				// from the engine's own work.
+				// A lease shaped like the engine's creds/ lease: renewable,
+				// with the engine's internal data (account, access token,
+				// token id, generation, token expiry, lease number, lease
+				// end): tells Vault's cost of that lease apart from the
+				// engine's own work.
 				Pattern: "leasedint/" + framework.GenericNameRegex("name"),
 				Fields:  nameField,
 				Operations: map[logical.Operation]framework.OperationHandler{
@@ -131,12 +158,16 @@ func newBackend() *backend {
 						Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 							body := b.copyBody()
 							token, _ := body["access_token"].(string)
-							resp := secret.Response(body, map[string]interface{}{
-								"account":      d.Get("name").(string),
-								"access_token": token,
-								"token_id":     "0123456789abcdef01234567",
-								"generation":   int64(1),
-								"expires_at":   time.Now().Add(time.Hour).Unix(),
+							tokenID, _ := body["token_id"].(string)
+							now := time.Now()
+							resp := secretInt.Response(body, map[string]interface{}{
+								"account":       d.Get("name").(string),
+								"access_token":  token,
+								"token_id":      tokenID,
+								"generation":    int64(1),
+								"expires_at":    now.Add(time.Hour + time.Minute).Unix(),
+								"lease_seq":     b.seq.Add(1),
+								"lease_ends_at": now.Add(time.Hour).Unix(),
 							})
 							resp.Secret.TTL = time.Hour
 							resp.Secret.MaxTTL = time.Hour
@@ -153,6 +184,7 @@ func newBackend() *backend {
 					"token_type":   {Type: framework.TypeString},
 					"expires_at":   {Type: framework.TypeString},
 					"scopes":       {Type: framework.TypeCommaStringSlice},
+					"token_id":     {Type: framework.TypeString},
 				},
 				Operations: map[logical.Operation]framework.OperationHandler{
 					logical.UpdateOperation: &framework.PathOperation{
@@ -168,6 +200,7 @@ func newBackend() *backend {
 								"token_type":   d.Get("token_type").(string),
 								"expires_at":   d.Get("expires_at").(string),
 								"scopes":       list,
+								"token_id":     d.Get("token_id").(string),
 							}
 							b.body.Store(&body)
 							return nil, nil
