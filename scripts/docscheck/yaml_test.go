@@ -489,8 +489,7 @@ func TestKubernetesRolesGrantTheirPaths(t *testing.T) {
 	if len(roles) == 0 {
 		t.Fatal("kubernetes.md creates no Kubernetes auth role with token_policies: the check checks nothing")
 	}
-	var rulesOf func(role string) ([]aclRule, bool)
-	rulesOf = func(role string) ([]aclRule, bool) {
+	rulesOf := func(role string) ([]aclRule, bool) {
 		pols, ok := roles[role]
 		if !ok {
 			return nil, false
