@@ -181,7 +181,7 @@ func inProcessBench(ctx context.Context, root string) ([]goBench, error) {
 	if p, err := exec.LookPath("go"); err == nil {
 		goBin = p
 	}
-	cmd := exec.CommandContext(ctx, goBin, "test", "-run", "^$", "-bench", "^(BenchmarkIssueCredsCached|BenchmarkCredsReadHandleRequest)$",
+	cmd := exec.CommandContext(ctx, goBin, "test", "-run", "^$", "-bench", "^(BenchmarkIssueCredsCached|BenchmarkCredsReadHandleRequest|BenchmarkStaticCredsReadHandleRequest)$",
 		"-benchmem", "-benchtime", "1s", "-count", "1", "./backend/")
 	cmd.Dir = root
 	var buf bytes.Buffer
