@@ -9,10 +9,10 @@ import (
 // The protected APIs of the Zoho products docs/products.md has recipes for.
 // Each product lives on hosts of its own at Zoho (analyticsapi.zoho.<tld>,
 // www.zohoapis.<tld>, connect.zoho.<tld>, an academy's TrainerCentral domain),
-// none of them the api_domain a token answer names; the simulator serves each
-// under /<dc>/<product>, so that a product's base URL in the simulator is
-// AccountsURL(dc) + "/" + product and the rest of the path is the product's
-// own. Only GET is served. A request is taken only in the form the product's
+// only the last of them the api_domain a token answer names; the simulator
+// serves each under /<dc>/<product> (CRM under the simulator's api_domain,
+// /<dc>/api/crm), so that ProductURL is a product's base URL in the
+// simulator and the rest of the path is the product's own. Only GET is served. A request is taken only in the form the product's
 // documents give:
 //
 //   - every product: "Authorization: Zoho-oauthtoken <token>" (the scheme all
@@ -22,7 +22,7 @@ import (
 //   - Zoho Analytics (/restapi/v2/...): the ZANALYTICS-ORGID header, a
 //     number, on every call but GET /restapi/v2/orgs, which lists the
 //     organizations and so their ids;
-//   - Zoho CRM (/crm/v2 ... /crm/v8): nothing more;
+//   - Zoho CRM (/crm/v2 ... /crm/v8 under the api_domain): nothing more;
 //   - Zoho Connect (/nativeapi/v2/...) and TrainerCentral (/api/v4/...):
 //     "Content-Type: application/json", which their OAuth pages list as a
 //     mandatory header of every call; TrainerCentral's paths carry the
@@ -42,8 +42,14 @@ type product struct {
 var Products = []string{"analytics", "crm", "connect", "trainercentral"}
 
 // ProductURL is the base URL of product in data center dc: what a recipe of
-// docs/products.md uses in place of the product's real host.
-func (s *Server) ProductURL(dc, product string) string { return s.AccountsURL(dc) + "/" + product }
+// docs/products.md uses in place of the product's real host. Zoho CRM is
+// served at the api_domain tokens name, so its base is APIDomain(dc).
+func (s *Server) ProductURL(dc, product string) string {
+	if product == "crm" {
+		return s.APIDomain(dc)
+	}
+	return s.AccountsURL(dc) + "/" + product
+}
 
 var (
 	digitsRe     = regexp.MustCompile(`^[0-9]+$`)
@@ -128,7 +134,7 @@ var (
 // productRoutes adds the products' APIs to mux.
 func (s *Server) productRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{dc}/analytics/restapi/v2/{rest...}", s.inDC(s.serveProduct(analytics)))
-	mux.HandleFunc("GET /{dc}/crm/{version}/{rest...}", s.inDC(s.serveProduct(crm)))
+	mux.HandleFunc("GET /{dc}/api/crm/{version}/{rest...}", s.inDC(s.serveProduct(crm)))
 	mux.HandleFunc("GET /{dc}/connect/nativeapi/v2/{rest...}", s.inDC(s.serveProduct(connect)))
 	mux.HandleFunc("GET /{dc}/trainercentral/api/v4/{rest...}", s.inDC(s.serveProduct(trainerCentral)))
 }

@@ -47,12 +47,12 @@ func TestProductAPIs(t *testing.T) {
 		{"analytics with a CRM token", "/in/analytics/restapi/v2/orgs", []string{"Authorization", auth(crmTok)}, 401, "OAUTH_SCOPE_MISMATCH"},
 		{"analytics v1 path", "/eu/analytics/api/v1/orgs", []string{"Authorization", auth(analyticsTok)}, 404, ""},
 		// Zoho CRM: /crm/v2 .. /crm/v8.
-		{"crm v7 current user", "/in/crm/v7/users?type=CurrentUser", []string{"Authorization", auth(crmTok)}, 200, ""},
-		{"crm v2 org", "/in/crm/v2/org", []string{"Authorization", auth(crmTok)}, 200, ""},
-		{"crm v1", "/in/crm/v1/org", []string{"Authorization", auth(crmTok)}, 400, "INVALID_URL_PATTERN"},
-		{"crm Bearer", "/in/crm/v7/org", []string{"Authorization", "Bearer " + crmTok}, 401, "INVALID_OAUTHTOKEN"},
-		{"crm token in the query", "/in/crm/v7/org?authtoken=" + crmTok, nil, 401, "INVALID_OAUTHTOKEN"},
-		{"crm with a Connect token", "/us/crm/v7/org", []string{"Authorization", auth(connectTok)}, 401, "OAUTH_SCOPE_MISMATCH"},
+		{"crm v7 current user", "/in/api/crm/v7/users?type=CurrentUser", []string{"Authorization", auth(crmTok)}, 200, ""},
+		{"crm v2 org", "/in/api/crm/v2/org", []string{"Authorization", auth(crmTok)}, 200, ""},
+		{"crm v1", "/in/api/crm/v1/org", []string{"Authorization", auth(crmTok)}, 400, "INVALID_URL_PATTERN"},
+		{"crm Bearer", "/in/api/crm/v7/org", []string{"Authorization", "Bearer " + crmTok}, 401, "INVALID_OAUTHTOKEN"},
+		{"crm token in the query", "/in/api/crm/v7/org?authtoken=" + crmTok, nil, 401, "INVALID_OAUTHTOKEN"},
+		{"crm with a Connect token", "/us/api/crm/v7/org", []string{"Authorization", auth(connectTok)}, 401, "OAUTH_SCOPE_MISMATCH"},
 		// Zoho Connect: JSON content type.
 		{"connect tasks", "/us/connect/nativeapi/v2/tasks", []string{"Authorization", auth(connectTok), "Content-Type", jsonCT}, 200, ""},
 		{"connect without content type", "/us/connect/nativeapi/v2/tasks", []string{"Authorization", auth(connectTok)}, 400, "INVALID_CONTENT_TYPE"},
@@ -83,24 +83,27 @@ func TestProductAPIs(t *testing.T) {
 	if r := e.get("/eu/analytics/restapi/v2/workspaces", "Authorization", auth(analyticsTok), "ZANALYTICS-ORGID", "42"); r.str("org_id") != "42" || r.str("product") != "analytics" || r.str("path") != "/restapi/v2/workspaces" {
 		t.Errorf("analytics: %s", r.raw)
 	}
-	if r := e.get("/in/crm/v7/users", "Authorization", auth(crmTok)); r.str("api_version") != "v7" || r.str("path") != "/crm/v7/users" {
+	if r := e.get("/in/api/crm/v7/users", "Authorization", auth(crmTok)); r.str("api_version") != "v7" || r.str("path") != "/crm/v7/users" {
 		t.Errorf("crm: %s", r.raw)
 	}
 	if r := e.get("/au/trainercentral/api/v4/7000123/course/1.json", "Authorization", auth(tcTok), "Content-Type", jsonCT); r.str("org_id") != "7000123" {
 		t.Errorf("trainercentral: %s", r.raw)
 	}
 	// Only GET is served.
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/in/crm/v7/org", nil)
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/in/api/crm/v7/org", nil)
 	req.Header.Set("Authorization", auth(crmTok))
 	if r := e.do(req); r.status != http.StatusMethodNotAllowed {
 		t.Errorf("POST: HTTP %d", r.status)
 	}
 	// A revoked token is refused by every product.
 	wantRevoked(t, e.postQuery("/in/oauth/v2/token/revoke", map[string][]string{"token": {crmTok}}))
-	if r := e.get("/in/crm/v7/org", "Authorization", auth(crmTok)); r.status != http.StatusUnauthorized || r.str("code") != "INVALID_OAUTHTOKEN" {
+	if r := e.get("/in/api/crm/v7/org", "Authorization", auth(crmTok)); r.status != http.StatusUnauthorized || r.str("code") != "INVALID_OAUTHTOKEN" {
 		t.Errorf("revoked token: %d %s", r.status, r.raw)
 	}
 	if got := e.sim.ProductURL("eu", "analytics"); got != e.ts.URL+"/eu/analytics" {
 		t.Errorf("ProductURL: %s", got)
+	}
+	if got := e.sim.ProductURL("eu", "crm"); got != e.sim.APIDomain("eu") {
+		t.Errorf("ProductURL of crm: %s", got)
 	}
 }
