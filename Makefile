@@ -42,7 +42,7 @@ lint:
 VAULT_TESTS := /scripts/e2e$$|/scripts/internal/vaultproc$$
 
 unit:
-	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v -E '$(VAULT_TESTS)')
+	$(GO) test -race -count=1 -timeout=20m $$($(GO) list ./... | grep -v -E '$(VAULT_TESTS)')
 
 # MODEL_SEEDS: how many seeds the lease bookkeeping model sweeps (make unit
 # runs it with its four fixed seeds). make test sweeps the fixed range from

@@ -80,3 +80,67 @@ func TestProductRecipes(t *testing.T) {
 		}
 	}
 }
+
+// TestProductRecipeByHandAgainstDev runs the by-hand block of
+// docs/products.md (register a client at the simulator's control API, get a
+// Self Client code, write the account with accounts_url, point the settings
+// at the simulator) followed by the Analytics recipe's call block, against
+// a Vault of its own: what a reader does against `make dev`.
+func TestProductRecipeByHandAgainstDev(t *testing.T) {
+	t.Parallel()
+	md, err := os.ReadFile(filepath.Join(repoRoot, "docs", "products.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := recipes.Parse(string(md))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var call string
+	for _, r := range rs {
+		if r.Product == "analytics" {
+			call = r.Call
+		}
+	}
+	const simLine = "SIM=http://127.0.0.1:PORT"
+	var hand string
+	for _, block := range strings.Split(string(md), "```sh\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, simLine) {
+			hand = block
+		}
+	}
+	if hand == "" || call == "" {
+		t.Fatalf("docs/products.md: no by-hand block starting with %s, or no analytics recipe", simLine)
+	}
+	base := strings.TrimSuffix(sim.AccountsURL("us"), "/us")
+	hand = strings.Replace(hand, "http://127.0.0.1:PORT", base, 1)
+
+	v, err := startDevVault(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Stop)
+	v.dumpLogOnFailure(t, "by-hand Vault")
+	if err := v.enablePlugin(); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(vaultBin, filepath.Join(bin, "vault")); err != nil {
+		t.Fatal(err)
+	}
+	script := "set -euo pipefail\n" + hand + call
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"HOME="+t.TempDir(), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+v.Token, "NO_PROXY=*", "no_proxy=*")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the by-hand block failed: %v\n--- script ---\n%s--- output ---\n%s", err, script, out.String())
+	}
+	if n := strings.Count(out.String(), `"product":"analytics"`); n != strings.Count(call, "curl ") {
+		t.Fatalf("%d Analytics answers:\n%s", n, out.String())
+	}
+}
