@@ -278,7 +278,8 @@ func sbom(ctx context.Context, o Options, p Platform, out string) error {
 	// Built for this machine (go install), run with the target's GOOS and
 	// GOARCH, which it reads as build constraints.
 	gobin := filepath.Join(stage, ".tool")
-	install := exec.CommandContext(ctx, o.Go, "install", o.SBOMTool)
+	// The SBOM records the tool's own hashes: build it reproducibly too.
+	install := exec.CommandContext(ctx, o.Go, "install", "-trimpath", "-ldflags=-buildid=", o.SBOMTool)
 	install.Env = append(goEnv(o, Platform{}), "GOBIN="+gobin)
 	if b, err := install.CombinedOutput(); err != nil {
 		return fmt.Errorf("go install %s: %v\n%s", o.SBOMTool, err, b)

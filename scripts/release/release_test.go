@@ -26,15 +26,17 @@ func repoRoot(t *testing.T) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// goCmd is the go command that runs this test.
+// goCmd is the go command: on PATH, else in $GOROOT/bin (go test sets
+// GOROOT for the test binary).
 func goCmd() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
+	}
+	if root := os.Getenv("GOROOT"); root != "" {
+		return filepath.Join(root, "bin", "go")
 	}
 	return "go"
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func goEnvValue(t *testing.T, key string) string {
 	t.Helper()
