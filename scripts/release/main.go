@@ -299,15 +299,20 @@ func sbom(ctx context.Context, o Options, p Platform, out string) error {
 }
 
 // CopySources copies the files git tracks or would track (not ignored) from
-// root to dst.
+// root to dst; outside a git checkout (a source archive, or a copy made by
+// this function), every file but the build outputs.
 func CopySources(ctx context.Context, root, dst string) error {
 	cmd := exec.CommandContext(ctx, "git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	cmd.Dir = root
-	list, err := cmd.Output()
-	if err != nil {
+	var names []string
+	if list, err := cmd.Output(); err == nil {
+		names = strings.Split(strings.TrimRight(string(list), "\x00"), "\x00")
+	} else if _, statErr := os.Stat(filepath.Join(root, ".git")); statErr == nil {
 		return fmt.Errorf("git ls-files in %s: %w", root, err)
+	} else if names, err = walkSources(root); err != nil {
+		return err
 	}
-	for _, name := range strings.Split(strings.TrimRight(string(list), "\x00"), "\x00") {
+	for _, name := range names {
 		if name == "" {
 			continue
 		}
@@ -335,6 +340,35 @@ func CopySources(ctx context.Context, root, dst string) error {
 		}
 	}
 	return nil
+}
+
+// skipTop are the top-level directories of build outputs and caches.
+var skipTop = map[string]bool{".git": true, "bin": true, "dist": true, ".cache": true, "dev-data": true, ".e2e-artifacts": true}
+
+// walkSources lists the regular files under root (slash-separated, relative),
+// less skipTop and any .git.
+func walkSources(root string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if d.Name() == ".git" || (!strings.Contains(rel, string(filepath.Separator)) && skipTop[rel]) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return out, err
 }
 
 type archiveFile struct {

@@ -338,3 +338,31 @@ func TestParseSums(t *testing.T) {
 		}
 	}
 }
+
+// TestCopySourcesOutsideGit: a copy without .git (what TestReproducible
+// builds from) copies again, without build outputs.
+func TestCopySourcesOutsideGit(t *testing.T) {
+	src := t.TempDir()
+	for name, data := range map[string]string{
+		"go.mod": "module x\n", "cmd/a/main.go": "package main\n", "bin/old": "x", "dist/SHA256SUMS": "x", "docs/bin/keep.md": "k",
+	} {
+		p := filepath.Join(src, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := t.TempDir()
+	if err := CopySources(context.Background(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+	got, err := walkSources(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "cmd/a/main.go,docs/bin/keep.md,go.mod" {
+		t.Fatalf("copied %v", got)
+	}
+}
