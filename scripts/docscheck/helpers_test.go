@@ -33,6 +33,7 @@ var ownedDocs = []string{
 	"terraform.md",
 	"policies.md",
 	"operations.md",
+	"products.md",
 }
 
 // repoRoot is the module root, found from this file's location.

@@ -2,7 +2,9 @@
 // server: grant codes (from a consent page with Accept and Deny, and from the
 // Self Client), code exchange, refresh, client credentials (per client and
 // soid; missing_org_info for a client registered as multi-org), revocation,
-// the device authorization flow (device.go), a protected resource, Zoho's
+// the device authorization flow (device.go), a protected resource, the APIs
+// of four Zoho products in the request forms their documents give
+// (products.go), Zoho's
 // limits (token throttle, live-token cap, refresh-token cap, grant-code
 // throttle) and its habit of answering errors with HTTP 200. Unit and end-to-end tests run it in process
 // and read its counters or inject faults; cmd/zoho-sim runs it as a loopback
@@ -316,6 +318,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /{dc}/oauth/v3/device/token", s.inDC(s.serveDeviceToken))
 	mux.HandleFunc("GET /{dc}/oauth/v3/device", s.inDC(s.serveVerifyPage))
 	mux.HandleFunc("POST /{dc}/oauth/v3/device", s.inDC(s.serveVerifyDecision))
+	s.productRoutes(mux) // products.go
 	s.controlRoutes(mux)
 	s.deviceControlRoutes(mux)
 	return mux
