@@ -120,7 +120,7 @@ func TestManyConcurrentReadersAcrossAccounts(t *testing.T) {
 			}
 		}(r)
 	}
-	wg.Wait()
+	waitDone(t, wg.Wait, "1000 concurrent readers finishing")
 	failed.Range(func(k, v interface{}) bool {
 		t.Fatalf("reader %v failed: %v", k, v)
 		return false
@@ -168,7 +168,7 @@ func TestNoLeaseBeyondTheStoredReservation(t *testing.T) {
 			return nil
 		}
 		close(entered)
-		<-release
+		blockUntil(release)
 		return errors.New("injected storage failure")
 	})
 	firstErr := make(chan error, 1)
@@ -176,7 +176,14 @@ func TestNoLeaseBeyondTheStoredReservation(t *testing.T) {
 		_, err := e.request(logical.ReadOperation, "creds/reserve", nil)
 		firstErr <- err
 	}()
-	<-entered // the 17th lease's reservation write is under way
+	defer func() { // a failure below must not leave the hook blocking the engine
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	receive(t, entered, fmt.Sprintf("the reservation write of lease %d (the first past the initial reservation of %d)", initialReservation+1, initialReservation))
 	second := make(chan *logical.Response, 1)
 	go func() {
 		resp, err := e.request(logical.ReadOperation, "creds/reserve", nil)
@@ -191,11 +198,11 @@ func TestNoLeaseBeyondTheStoredReservation(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	close(release) // the first write fails
-	if err := <-firstErr; err == nil {
+	if err := receive(t, firstErr, "the answer to the reader whose reservation write failed"); err == nil {
 		t.Fatal("a lease was handed out although its reservation was not stored")
 	}
 	if got == nil {
-		got = <-second
+		got = receive(t, second, "the answer to the reader that waited for the reservation write")
 	}
 	if got == nil {
 		t.Fatal("the second reader got no lease once storage worked again")
@@ -242,7 +249,7 @@ func TestReaderContextEndsWhileRefreshIsSlow(t *testing.T) {
 	if err == nil {
 		t.Fatal("a reader whose context ended got an answer")
 	}
-	if err := <-first; err != nil {
+	if err := receive(t, first, "the answer to the reader whose refresh was slow"); err != nil {
 		t.Fatal(err)
 	}
 }

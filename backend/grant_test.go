@@ -107,7 +107,7 @@ func TestClientCredentialsRefreshAhead(t *testing.T) {
 	if tok := accessToken(e.creds("ahead", nil)); tok != old {
 		t.Fatal("the reader waited for the request instead of getting the cached token")
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).ClientCredentials; got != 2 {
 		t.Fatalf("want one background request after the write's, got %d in all", got)
 	}

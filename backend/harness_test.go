@@ -279,7 +279,7 @@ func (e *env) concurrentCreds(name string, n int) (tokens, fails []string) {
 		}(i)
 	}
 	close(start)
-	wg.Wait()
+	waitDone(e.t, wg.Wait, fmt.Sprintf("%d concurrent creds/%s reads finishing", n, name))
 	return tokens, fails
 }
 
@@ -407,4 +407,60 @@ func refusedURL(t *testing.T) string {
 	u := "http://" + l.Addr().String()
 	_ = l.Close()
 	return u
+}
+
+// waitLimit bounds every wait of a test on another goroutine: a wait that
+// would block forever (the engine lost a wake-up, a hook was never reached)
+// fails within seconds instead, naming what did not happen. It is long
+// beside what any awaited step needs, even on a loaded machine.
+const waitLimit = 10 * time.Second
+
+// receive waits at most waitLimit for a value from ch; otherwise it fails
+// the test: "<what> did not happen within 10s".
+func receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(waitLimit)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("%s did not happen within %s", what, waitLimit)
+		var zero T
+		return zero
+	}
+}
+
+// waitDone waits at most waitLimit for wait (a WaitGroup's Wait, say) to
+// return; otherwise it fails the test naming what did not finish. The
+// goroutine left waiting ends with the test binary.
+func waitDone(t testing.TB, wait func(), what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait()
+	}()
+	receive(t, done, what)
+}
+
+// waitBackground waits, within waitLimit, for the engine's background work
+// (refreshes a read or a timer started) to finish.
+func (e *env) waitBackground() {
+	e.t.Helper()
+	waitDone(e.t, e.b.bgWG.Wait, "the engine's background refreshes finishing")
+}
+
+// blockUntil, for hooks that run on the engine's goroutines, waits for ch to
+// close at most waitLimit: a test that fails before releasing the hook must
+// not leave the engine blocked forever. It reports whether ch closed.
+func blockUntil(ch <-chan struct{}) bool {
+	timer := time.NewTimer(waitLimit)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-timer.C:
+		return false
+	}
 }

@@ -309,7 +309,7 @@ func TestRenewalNeverExtendsTheLease(t *testing.T) {
 			t.Fatalf("renewal allows growth up to %s, past the lease's end %s", issued.Add(sec.MaxTTL), end)
 		}
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID); got != before || e.storage.puts.Load() != puts {
 		t.Fatalf("renewals called Zoho (%+v → %+v) or wrote storage (%d)", before, got, e.storage.puts.Load()-puts)
 	}
@@ -319,7 +319,7 @@ func TestRenewalNeverExtendsTheLease(t *testing.T) {
 	if _, err := e.renewLease(resp, issued); err != nil {
 		t.Fatal(err)
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("a renewal past the refresh point made %d refreshes, want 1", got)
 	}

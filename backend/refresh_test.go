@@ -200,7 +200,7 @@ func TestReaderTriggersAsyncRefreshAndIsServedAtOnce(t *testing.T) {
 	if tok := accessToken(e.creds("async", nil)); tok != old {
 		t.Fatal("the reader waited for the refresh instead of getting the cached token")
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("want one background refresh, got %d", got)
 	}
@@ -294,7 +294,7 @@ func TestNoLeaseOnATokenTheRefreshEvicts(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	held := accessToken(e.creds("single", nil)) // while the refresh is on the wire
-	if err := <-forced; err != nil {
+	if err := receive(t, forced, "the answer to the forced refresh"); err != nil {
 		t.Fatal(err)
 	}
 	if !e.sim.AccessTokenValid(held) {
@@ -328,7 +328,7 @@ func TestTokenRequestIsStoredBeforeItIsSent(t *testing.T) {
 	if len(st.Requests) != 2 || !st.Requests[1].Equal(e.clock.Now()) || !st.InFlight.Equal(e.clock.Now()) {
 		t.Fatalf("while the request is on the wire storage holds %d requests (want 2, the last now) and in-flight %v", len(st.Requests), st.InFlight)
 	}
-	<-done
+	receive(t, done, "the answer to the read whose refresh was on the wire")
 	st, _ = loadTokenState(context.Background(), e.storage, "ledger")
 	if !st.InFlight.IsZero() {
 		t.Fatal("the answered request is still marked in flight")
