@@ -254,6 +254,27 @@ func TestReaderContextEndsWhileRefreshIsSlow(t *testing.T) {
 	}
 }
 
+// A min_ttl close to a fresh token's life (a one-hour token leases at most
+// 59 m, its expiry less the 60 s margin) still gets a lease at least that
+// long, whichever lease number spreads the end: the spread never cuts below
+// min_ttl.
+func TestMinTTLCloseToTheTokensLifeIsHonoured(t *testing.T) {
+	e := newEnv(t)
+	e.account("close", nil)
+	for _, minTTL := range []time.Duration{58 * time.Minute, 58*time.Minute + 30*time.Second} {
+		for i := 0; i < 20; i++ {
+			resp := e.creds("close", map[string]interface{}{"min_ttl": minTTL.String()})
+			exp, err := time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ttl := resp.Secret.TTL; ttl < minTTL || e.clock.Now().Add(ttl).After(exp.Add(-60*time.Second)) {
+				t.Fatalf("read %d with min_ttl=%s got a lease of %s on a token expiring in %s", i+1, minTTL, ttl, exp.Sub(e.clock.Now()))
+			}
+		}
+	}
+}
+
 // A min_ttl no Zoho token can satisfy is refused before anything is spent.
 func TestUnsatisfiableMinTTLIsRefused(t *testing.T) {
 	e := newEnv(t)

@@ -329,6 +329,37 @@ func TestRenewalNeverExtendsTheLease(t *testing.T) {
 	}
 }
 
+// A lease issued before leases carried their end (no lease_ends_at in its
+// internal data) still ends when the token's expiry less the margin, 60 s for
+// Zoho's one-hour tokens, comes: a renewal never answers up to the expiry.
+func TestRenewalOfALeaseWithoutARecordedEndKeepsTheMargin(t *testing.T) {
+	e := newEnv(t)
+	e.account("old", nil)
+	issued := e.clock.Now()
+	resp := e.creds("old", nil)
+	exp, err := time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := roundTrip(t, resp.Secret)
+	if _, ok := secret.InternalData["lease_ends_at"]; !ok {
+		t.Fatalf("the lease carries no lease_ends_at to remove: %v", secret.InternalData)
+	}
+	delete(secret.InternalData, "lease_ends_at")
+	secret.LeaseID = leaseIDOf(resp)
+	secret.IssueTime = issued
+	for _, after := range []time.Duration{10 * time.Minute, 40 * time.Minute} {
+		e.clock.Advance(issued.Add(after).Sub(e.clock.Now()))
+		r, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RenewOperation, Storage: e.storage, Secret: secret})
+		if err != nil || r == nil || r.Secret == nil {
+			t.Fatalf("renewal %s after the issue: %v %v", after, err, respErrText(r))
+		}
+		if want := exp.Add(-60 * time.Second).Sub(e.clock.Now()); r.Secret.TTL != want {
+			t.Fatalf("renewal %s after the issue answered %s; want %s, to 60 s before the token's expiry", after, r.Secret.TTL, want)
+		}
+	}
+}
+
 // Renewing a lease whose token is gone says to read creds/ again.
 func TestRenewalOfAGoneTokenSaysReadAgain(t *testing.T) {
 	e := newEnv(t)
