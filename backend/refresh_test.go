@@ -40,8 +40,14 @@ func TestRateLimitEnforcedLocally(t *testing.T) {
 	}
 	// A plain read still gets the valid cached token.
 	e.creds("budget", nil)
-	// Once the window rolls past the exchange, one more request is allowed.
-	e.clock.Advance(10*time.Minute - 100*time.Second + time.Second)
+	// Zoho's documented budget is 10 token requests per 10 minutes, a
+	// rolling window: a second before the exchange leaves it, still none;
+	// once it has left, one more request is allowed.
+	e.clock.Advance(10*time.Minute - 100*time.Second - time.Second)
+	if _, status := e.fails(logical.ReadOperation, "creds/budget", map[string]interface{}{"min_ttl": "59m"}); status != http.StatusTooManyRequests {
+		t.Fatalf("9m59s after the exchange the 11th request was not refused: %d", status)
+	}
+	e.clock.Advance(2 * time.Second)
 	e.creds("budget", map[string]interface{}{"min_ttl": "59m"})
 	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != 11 {
 		t.Fatalf("after the window rolled: %d requests", got)
