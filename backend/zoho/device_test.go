@@ -283,7 +283,7 @@ func TestDeviceRequestForms(t *testing.T) {
 			if err := tc.call(ts.URL); err != nil {
 				t.Fatal(err)
 			}
-			r := <-seen
+			r := received(t, seen)
 			if r.method != http.MethodPost || r.path != tc.path {
 				t.Fatalf("request %s %s", r.method, r.path)
 			}
