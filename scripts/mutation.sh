@@ -57,7 +57,7 @@ if [[ -n "${FILES:-}" ]]; then
 		if [[ ! "$rel" =~ $FILES ]]; then
 			args+=(--exclude-files "^${rel//./\\.}\$")
 		fi
-	done < <(git ls-files 'backend/*.go' ':!:*_test.go' ':!:backend/zoho/zohosim/*')
+	done < <(git ls-files -co --exclude-standard 'backend/*.go' | grep -v -e '_test\.go$' -e '^backend/zoho/zohosim/')
 fi
 if [[ -n "${BASE:-}" ]]; then
 	git rev-parse --verify --quiet "$BASE^{commit}" >/dev/null || { echo "mutation.sh: BASE=$BASE is not a commit" >&2; exit 2; }
