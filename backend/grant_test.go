@@ -292,6 +292,26 @@ func TestClientCredentialsSameSizedScopeChangeIsVerified(t *testing.T) {
 	}
 }
 
+// A write that moves an account to an accounts server that does not know its
+// client is refused naming accounts_url (the field the write changed), not
+// client_id; nothing is stored.
+func TestVerificationAtAnotherAccountsServerNamesIt(t *testing.T) {
+	e := newEnv(t)
+	e.ccAccount("moved", nil) // a client of the us data center
+	msg, status := e.fails(logical.UpdateOperation, "config/moved", map[string]interface{}{"accounts_url": e.sim.AccountsURL("eu")})
+	if status != http.StatusBadRequest || !strings.HasPrefix(msg, "accounts_url:") {
+		t.Fatalf("moving the account to eu, whose server does not know its client: %d %q, want 400 naming accounts_url", status, msg)
+	}
+	if stored, _ := loadConfig(context.Background(), e.storage, "moved"); stored.AccountsURL != e.sim.AccountsURL("us") {
+		t.Fatalf("the refused accounts server was stored: %q", stored.AccountsURL)
+	}
+	// The client itself unknown where the account stays: client_id.
+	msg, status = e.fails(logical.UpdateOperation, "config/moved", map[string]interface{}{"client_id": "1000.UNKNOWN"})
+	if status != http.StatusBadRequest || !strings.HasPrefix(msg, "client_id:") {
+		t.Fatalf("an unknown client: %d %q, want 400 naming client_id", status, msg)
+	}
+}
+
 // A restarted engine serves the stored token and knows the account's grant.
 func TestClientCredentialsRestart(t *testing.T) {
 	e := newEnv(t)
