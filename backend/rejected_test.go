@@ -82,6 +82,10 @@ func TestRejectedReportsCoalesceIntoOneRefresh(t *testing.T) {
 		t.Fatalf("report counters current %v replaced %v, want %d in all", cur, repl, n)
 	}
 	assertNoSecrets(t, "logs", e.logs.String(), accessToken(first), tokens[0])
+	// The retirement was stored: no failure to store it is reported.
+	if logs := e.logs.String(); strings.Contains(logs, "could not store a rejected access token's retirement") {
+		t.Fatalf("a stored retirement was logged as failed:\n%s", logs)
+	}
 }
 
 // A report when Zoho's budget is spent sends nothing and answers 429 with the
