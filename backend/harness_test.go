@@ -161,10 +161,19 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 }
 
 // request sends one request to the backend and returns its response and error.
+// A request still unanswered after waitLimit (the engine waits on a lock
+// nobody releases, say) is given up: the test fails naming it, instead of
+// hanging until go test's own timeout. Safe from any goroutine.
 func (e *env) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
 	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
 	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
-	return e.b.HandleRequest(context.Background(), req)
+	resp, err := e.b.HandleRequest(ctx, req)
+	if ctx.Err() != nil {
+		e.t.Errorf("%s %s did not answer within %s", op, path, waitLimit)
+	}
+	return resp, err
 }
 
 // must sends a request that has to succeed.
