@@ -426,3 +426,29 @@ func TestLeaseEndsAreSpread(t *testing.T) {
 		t.Fatalf("min_ttl=55m got a lease of %s", resp.Secret.TTL)
 	}
 }
+
+// Near the token's end the leases' ends are brought forward by at most half
+// of what is left: a token 4 minutes from its latest lease end (its margin
+// of 60 s before expiry) gives leases of at least 2 minutes.
+func TestLeaseEndsNearTheTokensEndKeepHalfOfWhatIsLeft(t *testing.T) {
+	e := newEnv(t)
+	e.account("late", nil)
+	issued := e.clock.Now()
+	e.clock.Advance(55 * time.Minute)
+	// Refreshes fail, so every read below is served the same token.
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503})
+	for i := 0; i < 12; i++ {
+		resp := e.creds("late", nil)
+		exp, err := time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !exp.Equal(issued.Add(time.Hour)) {
+			t.Fatalf("read %d was served a token expiring %s, want the first token", i+1, exp)
+		}
+		if ttl := resp.Secret.TTL; ttl < 2*time.Minute || ttl > 4*time.Minute {
+			t.Fatalf("read %d, 4m before the latest lease end, got a lease of %s; want 2m to 4m", i+1, ttl)
+		}
+		e.waitBackground()
+	}
+}
