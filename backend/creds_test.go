@@ -261,6 +261,7 @@ func TestReaderContextEndsWhileRefreshIsSlow(t *testing.T) {
 func TestMinTTLCloseToTheTokensLifeIsHonoured(t *testing.T) {
 	e := newEnv(t)
 	e.account("close", nil)
+	atLatest := 0
 	for _, minTTL := range []time.Duration{58 * time.Minute, 58*time.Minute + 30*time.Second} {
 		for i := 0; i < 20; i++ {
 			resp := e.creds("close", map[string]interface{}{"min_ttl": minTTL.String()})
@@ -271,7 +272,33 @@ func TestMinTTLCloseToTheTokensLifeIsHonoured(t *testing.T) {
 			if ttl := resp.Secret.TTL; ttl < minTTL || e.clock.Now().Add(ttl).After(exp.Add(-60*time.Second)) {
 				t.Fatalf("read %d with min_ttl=%s got a lease of %s on a token expiring in %s", i+1, minTTL, ttl, exp.Sub(e.clock.Now()))
 			}
+			if resp.Secret.TTL == 59*time.Minute {
+				atLatest++
+			}
 		}
+	}
+	// The ends are still spread, as far as min_ttl lets them: a lease whose
+	// share of the window would end before min_ttl ends at min_ttl, not at
+	// the latest end with the leases that were not brought forward.
+	if atLatest > 2 {
+		t.Fatalf("%d of 40 leases end at the latest end (59m); the spread was dropped instead of stopped at min_ttl", atLatest)
+	}
+}
+
+// A token with less than the floor (3 minutes for Zoho's hour) before its
+// margin is not handed out while a refresh is possible: the read refreshes
+// and gets a lease on the new token.
+func TestTokenShorterThanTheFloorIsNotHandedOut(t *testing.T) {
+	e := newEnv(t)
+	e.account("short", nil)
+	old := accessToken(e.creds("short", nil))
+	e.clock.Advance(57*time.Minute + 30*time.Second) // 90 s before the margin
+	resp := e.creds("short", nil)
+	if accessToken(resp) == old {
+		t.Fatalf("a token 90 s before its margin was handed out (lease %s) although a refresh was possible", resp.Secret.TTL)
+	}
+	if resp.Secret.TTL < 3*time.Minute {
+		t.Fatalf("the refreshed token's lease is %s, shorter than the floor", resp.Secret.TTL)
 	}
 }
 
