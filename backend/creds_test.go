@@ -302,6 +302,24 @@ func TestTokenShorterThanTheFloorIsNotHandedOut(t *testing.T) {
 	}
 }
 
+// min_ttl=59m (a one-hour token's longest lease) means "as fresh as
+// possible": a token minted a second ago will do (Vault counts whole
+// seconds); one 3 s old is refreshed.
+func TestLongestMinTTLAcceptsATokenJustMinted(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("fresh", nil)
+	tok := accessToken(e.creds("fresh", nil))
+	sent := e.sim.ClientCounters(c.ID).TokenRequests
+	e.clock.Advance(time.Second)
+	if got := accessToken(e.creds("fresh", map[string]interface{}{"min_ttl": "59m"})); got != tok || e.sim.ClientCounters(c.ID).TokenRequests != sent {
+		t.Fatalf("min_ttl=59m a second after the token was minted sent %d token requests, want none", e.sim.ClientCounters(c.ID).TokenRequests-sent)
+	}
+	e.clock.Advance(2 * time.Second)
+	if got := accessToken(e.creds("fresh", map[string]interface{}{"min_ttl": "59m"})); got == tok || e.sim.ClientCounters(c.ID).TokenRequests != sent+1 {
+		t.Fatalf("min_ttl=59m 3 s after the token was minted sent %d token requests, want 1", e.sim.ClientCounters(c.ID).TokenRequests-sent)
+	}
+}
+
 // A min_ttl no Zoho token can satisfy is refused before anything is spent.
 func TestUnsatisfiableMinTTLIsRefused(t *testing.T) {
 	e := newEnv(t)
