@@ -125,7 +125,8 @@ type env struct {
 	storage *countingStorage
 	logs    *lockedBuffer
 	opts    Options
-	timers  *fakeTimers // the engine's scheduled refreshes, fired only by the test
+	timers  *fakeTimers  // the engine's scheduled refreshes, fired only by the test
+	stuck   *atomic.Bool // a request went unanswered (see request)
 }
 
 type envOpt func(*zohosim.Config, *Options)
@@ -157,20 +158,26 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	b := lb.(*Backend)
 	t.Cleanup(func() { b.Cleanup(context.Background()) })
-	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs, opts: bopts, timers: timers}
+	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs, opts: bopts, timers: timers, stuck: &atomic.Bool{}}
 }
 
 // request sends one request to the backend and returns its response and error.
 // A request still unanswered after waitLimit (the engine waits on a lock
 // nobody releases, say) is given up: the test fails naming it, instead of
 // hanging until go test's own timeout. Safe from any goroutine.
+// Once one request went unanswered, later ones fail at once (the engine is
+// stuck: waiting waitLimit for each would make a long test hang for minutes).
 func (e *env) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
 	e.t.Helper()
+	if e.stuck.Load() {
+		return nil, fmt.Errorf("%s %s not sent: an earlier request never got an answer", op, path)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
 	resp, err := e.b.HandleRequest(ctx, req)
 	if ctx.Err() != nil {
+		e.stuck.Store(true)
 		e.t.Errorf("%s %s did not answer within %s", op, path, waitLimit)
 	}
 	return resp, err
