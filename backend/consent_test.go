@@ -44,7 +44,7 @@ func TestCallbackStateIsSingleUseUnderConcurrency(t *testing.T) {
 	}
 	ok := 0
 	for i := 0; i < 2; i++ {
-		if <-statuses == 200 {
+		if receive(t, statuses, "the answer to a callback") == 200 {
 			ok++
 		}
 	}

@@ -120,7 +120,7 @@ func TestManyConcurrentReadersAcrossAccounts(t *testing.T) {
 			}
 		}(r)
 	}
-	wg.Wait()
+	waitDone(t, wg.Wait, "1000 concurrent readers finishing")
 	failed.Range(func(k, v interface{}) bool {
 		t.Fatalf("reader %v failed: %v", k, v)
 		return false
@@ -168,7 +168,7 @@ func TestNoLeaseBeyondTheStoredReservation(t *testing.T) {
 			return nil
 		}
 		close(entered)
-		<-release
+		blockUntil(release)
 		return errors.New("injected storage failure")
 	})
 	firstErr := make(chan error, 1)
@@ -176,7 +176,14 @@ func TestNoLeaseBeyondTheStoredReservation(t *testing.T) {
 		_, err := e.request(logical.ReadOperation, "creds/reserve", nil)
 		firstErr <- err
 	}()
-	<-entered // the 17th lease's reservation write is under way
+	defer func() { // a failure below must not leave the hook blocking the engine
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	receive(t, entered, fmt.Sprintf("the reservation write of lease %d (the first past the initial reservation of %d)", initialReservation+1, initialReservation))
 	second := make(chan *logical.Response, 1)
 	go func() {
 		resp, err := e.request(logical.ReadOperation, "creds/reserve", nil)
@@ -191,11 +198,11 @@ func TestNoLeaseBeyondTheStoredReservation(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	close(release) // the first write fails
-	if err := <-firstErr; err == nil {
+	if err := receive(t, firstErr, "the answer to the reader whose reservation write failed"); err == nil {
 		t.Fatal("a lease was handed out although its reservation was not stored")
 	}
 	if got == nil {
-		got = <-second
+		got = receive(t, second, "the answer to the reader that waited for the reservation write")
 	}
 	if got == nil {
 		t.Fatal("the second reader got no lease once storage worked again")
@@ -242,8 +249,74 @@ func TestReaderContextEndsWhileRefreshIsSlow(t *testing.T) {
 	if err == nil {
 		t.Fatal("a reader whose context ended got an answer")
 	}
-	if err := <-first; err != nil {
+	if err := receive(t, first, "the answer to the reader whose refresh was slow"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A min_ttl close to a fresh token's life (a one-hour token leases at most
+// 59 m, its expiry less the 60 s margin) still gets a lease at least that
+// long, whichever lease number spreads the end: the spread never cuts below
+// min_ttl.
+func TestMinTTLCloseToTheTokensLifeIsHonoured(t *testing.T) {
+	e := newEnv(t)
+	e.account("close", nil)
+	atLatest := 0
+	for _, minTTL := range []time.Duration{58 * time.Minute, 58*time.Minute + 30*time.Second} {
+		for i := 0; i < 20; i++ {
+			resp := e.creds("close", map[string]interface{}{"min_ttl": minTTL.String()})
+			exp, err := time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ttl := resp.Secret.TTL; ttl < minTTL || e.clock.Now().Add(ttl).After(exp.Add(-60*time.Second)) {
+				t.Fatalf("read %d with min_ttl=%s got a lease of %s on a token expiring in %s", i+1, minTTL, ttl, exp.Sub(e.clock.Now()))
+			}
+			if resp.Secret.TTL == 59*time.Minute {
+				atLatest++
+			}
+		}
+	}
+	// The ends are still spread, as far as min_ttl lets them: a lease whose
+	// share of the window would end before min_ttl ends at min_ttl, not at
+	// the latest end with the leases that were not brought forward.
+	if atLatest > 2 {
+		t.Fatalf("%d of 40 leases end at the latest end (59m); the spread was dropped instead of stopped at min_ttl", atLatest)
+	}
+}
+
+// A token with less than the floor (3 minutes for Zoho's hour) before its
+// margin is not handed out while a refresh is possible: the read refreshes
+// and gets a lease on the new token.
+func TestTokenShorterThanTheFloorIsNotHandedOut(t *testing.T) {
+	e := newEnv(t)
+	e.account("short", nil)
+	old := accessToken(e.creds("short", nil))
+	e.clock.Advance(57*time.Minute + 30*time.Second) // 90 s before the margin
+	resp := e.creds("short", nil)
+	if accessToken(resp) == old {
+		t.Fatalf("a token 90 s before its margin was handed out (lease %s) although a refresh was possible", resp.Secret.TTL)
+	}
+	if resp.Secret.TTL < 3*time.Minute {
+		t.Fatalf("the refreshed token's lease is %s, shorter than the floor", resp.Secret.TTL)
+	}
+}
+
+// min_ttl=59m (a one-hour token's longest lease) means "as fresh as
+// possible": a token minted a second ago will do (Vault counts whole
+// seconds); one 3 s old is refreshed.
+func TestLongestMinTTLAcceptsATokenJustMinted(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("fresh", nil)
+	tok := accessToken(e.creds("fresh", nil))
+	sent := e.sim.ClientCounters(c.ID).TokenRequests
+	e.clock.Advance(time.Second)
+	if got := accessToken(e.creds("fresh", map[string]interface{}{"min_ttl": "59m"})); got != tok || e.sim.ClientCounters(c.ID).TokenRequests != sent {
+		t.Fatalf("min_ttl=59m a second after the token was minted sent %d token requests, want none", e.sim.ClientCounters(c.ID).TokenRequests-sent)
+	}
+	e.clock.Advance(2 * time.Second)
+	if got := accessToken(e.creds("fresh", map[string]interface{}{"min_ttl": "59m"})); got == tok || e.sim.ClientCounters(c.ID).TokenRequests != sent+1 {
+		t.Fatalf("min_ttl=59m 3 s after the token was minted sent %d token requests, want 1", e.sim.ClientCounters(c.ID).TokenRequests-sent)
 	}
 }
 

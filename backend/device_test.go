@@ -768,6 +768,79 @@ func TestDeviceCrashMidPoll(t *testing.T) {
 	}
 }
 
+// A device code answer without interval is polled at Zoho's documented pace,
+// one poll per 30 s: no slow_down, and the authorization shows 30 s.
+func TestDeviceAnswerWithoutIntervalIsPolledEvery30s(t *testing.T) {
+	e, dt := newDeviceEnv(t, func(c *zohosim.Config) { c.DeviceOmitsInterval = true })
+	c := e.newClient("us")
+	e.deviceAccount("quiet", c)
+	start := e.clock.Now()
+	if got := e.startDevice("quiet").Data["interval"]; got != 30 {
+		t.Fatalf("device/quiet announced interval %v, want 30 (seconds)", got)
+	}
+	for i, want := range []time.Duration{30 * time.Second, 60 * time.Second, 90 * time.Second} {
+		if at := dt.fire(e); at.Sub(start) != want {
+			t.Fatalf("poll %d at %s after the start, want %s", i+1, at.Sub(start), want)
+		}
+	}
+	if got := e.sim.ClientCounters(c.ID); got.DevicePolls != 3 || got.DeviceSlowDowns != 0 {
+		t.Fatalf("at Zoho: %d polls, %d slow_down; want 3 and none", got.DevicePolls, got.DeviceSlowDowns)
+	}
+}
+
+// A restart while a poll is in flight (sent, its answer never stored): the
+// resumed poll goes out no sooner than a whole interval, Zoho's 30 s, after
+// the lost one, which Zoho counted; sooner would be answered slow_down.
+func TestDeviceResumesAnIntervalAfterThePollInFlight(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("mid", c)
+	start := e.clock.Now()
+	e.startDevice("mid")
+	if at := dt.fire(e); at.Sub(start) != 30*time.Second { // pending
+		t.Fatalf("first poll %s after the start, want 30s", at.Sub(start))
+	}
+	var dead atomic.Bool
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if dead.Load() {
+			return fmt.Errorf("the process died")
+		}
+		if entry.Key == devicePrefix+"mid" && strings.Contains(string(entry.Value), `"in_flight":"2026`) {
+			dead.Store(true) // the poll is recorded as sent: die after this write
+		}
+		return nil
+	})
+	lost := dt.fire(e)
+	if lost.Sub(start) != 60*time.Second || e.sim.ClientCounters(c.ID).DevicePolls != 2 {
+		t.Fatalf("second poll %s after the start, %d polls at Zoho", lost.Sub(start), e.sim.ClientCounters(c.ID).DevicePolls)
+	}
+	if rec := e.storedDevice("mid"); !rec.InFlight.Equal(lost) {
+		t.Fatalf("stored before the crash: in flight %v, want %v", rec.InFlight, lost)
+	}
+	e.storage.setPutHook(nil)
+	e.restart()
+	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	live := dt.live()
+	if len(live) != 1 {
+		t.Fatalf("after initialization %d polls scheduled, want 1", len(live))
+	}
+	if gap := live[0].at.Sub(lost); gap < 30*time.Second {
+		t.Fatalf("the resumed poll is scheduled %s after the poll in flight, want at least 30s", gap)
+	}
+	polls := e.sim.ClientCounters(c.ID).DevicePolls
+	at := dt.fire(e)
+	got := e.sim.ClientCounters(c.ID)
+	if got.DevicePolls != polls+1 || at.Sub(lost) < 30*time.Second || got.DeviceSlowDowns != 0 {
+		t.Fatalf("the resumed poll reached Zoho %d times at %s after the lost one (%d slow_down); want once, at least 30s after, none",
+			got.DevicePolls-polls, at.Sub(lost), got.DeviceSlowDowns)
+	}
+	if st := e.deviceState("mid"); st["state"] != paths.DeviceStatePending || st["last_poll_answer"] != zoho.CodeAuthorizationPending {
+		t.Fatalf("after the resumed poll: %v", st)
+	}
+}
+
 // revoke/ stops a pending device authorization too: an approval that comes
 // later must not hand the account a new refresh token behind the revocation.
 func TestRevokeCancelsDeviceAuthorization(t *testing.T) {

@@ -63,7 +63,7 @@ func TestZohoFaults(t *testing.T) {
 					t.Fatal("cached token not served while valid")
 				}
 			}
-			e.b.bgWG.Wait()
+			e.waitBackground()
 			if got := e.sim.ClientCounters(c.ID).TokenRequests - base; got != 1 {
 				t.Fatalf("while the cached token is valid: %d upstream calls, want the one background attempt", got)
 			}
@@ -86,7 +86,7 @@ func TestZohoFaults(t *testing.T) {
 			for i := 0; i < 20; i++ {
 				e.creds("acct", nil)
 			}
-			e.b.bgWG.Wait()
+			e.waitBackground()
 			if got := e.sim.ClientCounters(c.ID).TokenRequests - base; got != 1 {
 				t.Fatalf("reads during back-off called Zoho (%d calls)", got)
 			}

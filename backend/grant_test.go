@@ -107,7 +107,7 @@ func TestClientCredentialsRefreshAhead(t *testing.T) {
 	if tok := accessToken(e.creds("ahead", nil)); tok != old {
 		t.Fatal("the reader waited for the request instead of getting the cached token")
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).ClientCredentials; got != 2 {
 		t.Fatalf("want one background request after the write's, got %d in all", got)
 	}
@@ -265,6 +265,53 @@ func TestClientCredentialsScopesAndSoidChangeMint(t *testing.T) {
 	}
 }
 
+// Scopes changed to a different set of the same size change what the token
+// request asks for just as much: one verifying token request before the
+// change is stored, whose token (for the new scopes) is served next.
+func TestClientCredentialsSameSizedScopeChangeIsVerified(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("swap", nil) // two scopes
+	old := accessToken(e.creds("swap", nil))
+	sent := e.sim.ClientCounters(c.ID).ClientCredentials
+	e.must(logical.UpdateOperation, "config/swap", map[string]interface{}{"scopes": "ZohoCRM.users.READ,ZohoCRM.settings.READ"})
+	if got := e.sim.ClientCounters(c.ID).ClientCredentials - sent; got != 1 {
+		t.Fatalf("changing two scopes for two others sent %d token requests, want 1 verification", got)
+	}
+	resp := e.creds("swap", nil)
+	if accessToken(resp) == old {
+		t.Fatal("the token minted for the old scopes is still served")
+	}
+	if got := resp.Data["scopes"].([]string); len(got) != 2 || got[0] != "ZohoCRM.users.READ" || got[1] != "ZohoCRM.settings.READ" {
+		t.Fatalf("scopes %v after the change", got)
+	}
+	// Writing the same scopes again asks for nothing new: nothing sent.
+	sent = e.sim.ClientCounters(c.ID).ClientCredentials
+	e.must(logical.UpdateOperation, "config/swap", map[string]interface{}{"scopes": "ZohoCRM.users.READ,ZohoCRM.settings.READ"})
+	if got := e.sim.ClientCounters(c.ID).ClientCredentials - sent; got != 0 {
+		t.Fatalf("writing the same scopes again sent %d token requests", got)
+	}
+}
+
+// A write that moves an account to an accounts server that does not know its
+// client is refused naming accounts_url (the field the write changed), not
+// client_id; nothing is stored.
+func TestVerificationAtAnotherAccountsServerNamesIt(t *testing.T) {
+	e := newEnv(t)
+	e.ccAccount("moved", nil) // a client of the us data center
+	msg, status := e.fails(logical.UpdateOperation, "config/moved", map[string]interface{}{"accounts_url": e.sim.AccountsURL("eu")})
+	if status != http.StatusBadRequest || !strings.HasPrefix(msg, "accounts_url:") {
+		t.Fatalf("moving the account to eu, whose server does not know its client: %d %q, want 400 naming accounts_url", status, msg)
+	}
+	if stored, _ := loadConfig(context.Background(), e.storage, "moved"); stored.AccountsURL != e.sim.AccountsURL("us") {
+		t.Fatalf("the refused accounts server was stored: %q", stored.AccountsURL)
+	}
+	// The client itself unknown where the account stays: client_id.
+	msg, status = e.fails(logical.UpdateOperation, "config/moved", map[string]interface{}{"client_id": "1000.UNKNOWN"})
+	if status != http.StatusBadRequest || !strings.HasPrefix(msg, "client_id:") {
+		t.Fatalf("an unknown client: %d %q, want 400 naming client_id", status, msg)
+	}
+}
+
 // A restarted engine serves the stored token and knows the account's grant.
 func TestClientCredentialsRestart(t *testing.T) {
 	e := newEnv(t)
@@ -390,6 +437,42 @@ func TestSecretOfAnAccountNeedingReauthorization(t *testing.T) {
 	// A new grant code with the right secret brings the account back.
 	e.must(logical.UpdateOperation, "config/dead", map[string]interface{}{"client_secret": c.Secret, "grant_code": e.code(c)})
 	e.creds("dead", nil)
+}
+
+// A new secret written while Zoho throttles the account is not verified
+// inside the throttle window: Zoho counts every request in its rolling
+// window, so the verification waits for the window as refreshes do (429,
+// nothing sent, nothing stored); after the window it goes out.
+func TestSecretVerificationWaitsOutZohosThrottle(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("thr", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultThrottle, Times: 1})
+	e.clock.Advance(time.Minute)
+	if _, status := e.fails(logical.ReadOperation, "creds/thr", map[string]interface{}{"min_ttl": "59m"}); status != http.StatusTooManyRequests {
+		t.Fatalf("the throttled refresh answered %d", status)
+	}
+	throttledAt := e.clock.Now()
+	sent := e.sim.ClientCounters(c.ID).TokenRequests
+	c = rotate(e, c)
+	for _, after := range []time.Duration{0, 5 * time.Minute, 10*time.Minute - time.Second} {
+		e.clock.Advance(throttledAt.Add(after).Sub(e.clock.Now()))
+		_, msg, status := e.attempt(logical.UpdateOperation, "config/thr", map[string]interface{}{"client_secret": c.Secret})
+		if status != http.StatusTooManyRequests {
+			t.Fatalf("a secret written %s into the throttle window: %d %q (%d token requests sent), want 429 and none sent",
+				after, status, msg, e.sim.ClientCounters(c.ID).TokenRequests-sent)
+		}
+		if got := e.sim.ClientCounters(c.ID).TokenRequests; got != sent {
+			t.Fatalf("a secret written %s into the throttle window sent %d token requests", after, got-sent)
+		}
+		if stored, _ := loadConfig(context.Background(), e.storage, "thr"); stored.ClientSecret == c.Secret {
+			t.Fatal("an unverified secret was stored")
+		}
+	}
+	e.clock.Advance(throttledAt.Add(10 * time.Minute).Sub(e.clock.Now()))
+	e.must(logical.UpdateOperation, "config/thr", map[string]interface{}{"client_secret": c.Secret})
+	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != sent+1 {
+		t.Fatalf("after the window the verification sent %d token requests, want 1", got-sent)
+	}
 }
 
 // A verification that the budget does not allow is not sent; nothing is

@@ -125,7 +125,8 @@ type env struct {
 	storage *countingStorage
 	logs    *lockedBuffer
 	opts    Options
-	timers  *fakeTimers // the engine's scheduled refreshes, fired only by the test
+	timers  *fakeTimers  // the engine's scheduled refreshes, fired only by the test
+	stuck   *atomic.Bool // a request went unanswered (see request)
 }
 
 type envOpt func(*zohosim.Config, *Options)
@@ -157,14 +158,29 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	b := lb.(*Backend)
 	t.Cleanup(func() { b.Cleanup(context.Background()) })
-	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs, opts: bopts, timers: timers}
+	return &env{t: t, clock: clock, sim: sim, simURL: url, b: b, storage: storage, logs: logs, opts: bopts, timers: timers, stuck: &atomic.Bool{}}
 }
 
 // request sends one request to the backend and returns its response and error.
+// A request still unanswered after waitLimit (the engine waits on a lock
+// nobody releases, say) is given up: the test fails naming it, instead of
+// hanging until go test's own timeout. Safe from any goroutine.
+// Once one request went unanswered, later ones fail at once (the engine is
+// stuck: waiting waitLimit for each would make a long test hang for minutes).
 func (e *env) request(op logical.Operation, path string, data map[string]interface{}) (*logical.Response, error) {
 	e.t.Helper()
+	if e.stuck.Load() {
+		return nil, fmt.Errorf("%s %s not sent: an earlier request never got an answer", op, path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
 	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
-	return e.b.HandleRequest(context.Background(), req)
+	resp, err := e.b.HandleRequest(ctx, req)
+	if ctx.Err() != nil {
+		e.stuck.Store(true)
+		e.t.Errorf("%s %s did not answer within %s", op, path, waitLimit)
+	}
+	return resp, err
 }
 
 // must sends a request that has to succeed.
@@ -279,7 +295,7 @@ func (e *env) concurrentCreds(name string, n int) (tokens, fails []string) {
 		}(i)
 	}
 	close(start)
-	wg.Wait()
+	waitDone(e.t, wg.Wait, fmt.Sprintf("%d concurrent creds/%s reads finishing", n, name))
 	return tokens, fails
 }
 
@@ -407,4 +423,60 @@ func refusedURL(t *testing.T) string {
 	u := "http://" + l.Addr().String()
 	_ = l.Close()
 	return u
+}
+
+// waitLimit bounds every wait of a test on another goroutine: a wait that
+// would block forever (the engine lost a wake-up, a hook was never reached)
+// fails within seconds instead, naming what did not happen. It is long
+// beside what any awaited step needs, even on a loaded machine.
+const waitLimit = 10 * time.Second
+
+// receive waits at most waitLimit for a value from ch; otherwise it fails
+// the test: "<what> did not happen within 10s".
+func receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(waitLimit)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("%s did not happen within %s", what, waitLimit)
+		var zero T
+		return zero
+	}
+}
+
+// waitDone waits at most waitLimit for wait (a WaitGroup's Wait, say) to
+// return; otherwise it fails the test naming what did not finish. The
+// goroutine left waiting ends with the test binary.
+func waitDone(t testing.TB, wait func(), what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		wait()
+	}()
+	receive(t, done, what)
+}
+
+// waitBackground waits, within waitLimit, for the engine's background work
+// (refreshes a read or a timer started) to finish.
+func (e *env) waitBackground() {
+	e.t.Helper()
+	waitDone(e.t, e.b.bgWG.Wait, "the engine's background refreshes finishing")
+}
+
+// blockUntil, for hooks that run on the engine's goroutines, waits for ch to
+// close at most waitLimit: a test that fails before releasing the hook must
+// not leave the engine blocked forever. It reports whether ch closed.
+func blockUntil(ch <-chan struct{}) bool {
+	timer := time.NewTimer(waitLimit)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-timer.C:
+		return false
+	}
 }

@@ -309,7 +309,7 @@ func TestRenewalNeverExtendsTheLease(t *testing.T) {
 			t.Fatalf("renewal allows growth up to %s, past the lease's end %s", issued.Add(sec.MaxTTL), end)
 		}
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID); got != before || e.storage.puts.Load() != puts {
 		t.Fatalf("renewals called Zoho (%+v → %+v) or wrote storage (%d)", before, got, e.storage.puts.Load()-puts)
 	}
@@ -319,13 +319,44 @@ func TestRenewalNeverExtendsTheLease(t *testing.T) {
 	if _, err := e.renewLease(resp, issued); err != nil {
 		t.Fatal(err)
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("a renewal past the refresh point made %d refreshes, want 1", got)
 	}
 	e.clock.Advance(end.Sub(e.clock.Now()))
 	if _, err := e.renewLease(resp, issued); err == nil || !strings.Contains(err.Error(), "read creds/renew again") {
 		t.Fatalf("a renewal at the lease's end must say to read again: %v", err)
+	}
+}
+
+// A lease issued before leases carried their end (no lease_ends_at in its
+// internal data) still ends when the token's expiry less the margin, 60 s for
+// Zoho's one-hour tokens, comes: a renewal never answers up to the expiry.
+func TestRenewalOfALeaseWithoutARecordedEndKeepsTheMargin(t *testing.T) {
+	e := newEnv(t)
+	e.account("old", nil)
+	issued := e.clock.Now()
+	resp := e.creds("old", nil)
+	exp, err := time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := roundTrip(t, resp.Secret)
+	if _, ok := secret.InternalData["lease_ends_at"]; !ok {
+		t.Fatalf("the lease carries no lease_ends_at to remove: %v", secret.InternalData)
+	}
+	delete(secret.InternalData, "lease_ends_at")
+	secret.LeaseID = leaseIDOf(resp)
+	secret.IssueTime = issued
+	for _, after := range []time.Duration{10 * time.Minute, 40 * time.Minute} {
+		e.clock.Advance(issued.Add(after).Sub(e.clock.Now()))
+		r, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RenewOperation, Storage: e.storage, Secret: secret})
+		if err != nil || r == nil || r.Secret == nil {
+			t.Fatalf("renewal %s after the issue: %v %v", after, err, respErrText(r))
+		}
+		if want := exp.Add(-60 * time.Second).Sub(e.clock.Now()); r.Secret.TTL != want {
+			t.Fatalf("renewal %s after the issue answered %s; want %s, to 60 s before the token's expiry", after, r.Secret.TTL, want)
+		}
 	}
 }
 
@@ -393,5 +424,31 @@ func TestLeaseEndsAreSpread(t *testing.T) {
 	resp := e.creds("spread", map[string]interface{}{"min_ttl": "55m"})
 	if resp.Secret.TTL < 55*time.Minute {
 		t.Fatalf("min_ttl=55m got a lease of %s", resp.Secret.TTL)
+	}
+}
+
+// Near the token's end the leases' ends are brought forward by at most half
+// of what is left: a token 4 minutes from its latest lease end (its margin
+// of 60 s before expiry) gives leases of at least 2 minutes.
+func TestLeaseEndsNearTheTokensEndKeepHalfOfWhatIsLeft(t *testing.T) {
+	e := newEnv(t)
+	e.account("late", nil)
+	issued := e.clock.Now()
+	e.clock.Advance(55 * time.Minute)
+	// Refreshes fail, so every read below is served the same token.
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503})
+	for i := 0; i < 12; i++ {
+		resp := e.creds("late", nil)
+		exp, err := time.Parse(time.RFC3339, resp.Data["expires_at"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !exp.Equal(issued.Add(time.Hour)) {
+			t.Fatalf("read %d was served a token expiring %s, want the first token", i+1, exp)
+		}
+		if ttl := resp.Secret.TTL; ttl < 2*time.Minute || ttl > 4*time.Minute {
+			t.Fatalf("read %d, 4m before the latest lease end, got a lease of %s; want 2m to 4m", i+1, ttl)
+		}
+		e.waitBackground()
 	}
 }

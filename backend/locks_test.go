@@ -59,7 +59,7 @@ func TestSlowAccountDoesNotStallOthers(t *testing.T) {
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("want 1 refresh of %q, got %d", fast, got)
 	}
-	<-done
+	receive(t, done, "the end of the slow revocation of "+slow)
 }
 
 // A key's lock lives while someone holds or waits for it; a waiter whose

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,24 @@ func TestMetricsShowTheGrantType(t *testing.T) {
 		if !strings.Contains(per, want+"\n") {
 			t.Fatalf("per-account metrics lack %q", want)
 		}
+	}
+}
+
+// The revocation counter counts what Zoho confirmed: a refresh token whose
+// revocation failed is not counted, its confirmed retry is, once.
+func TestRevocationMetricCountsConfirmedRevocations(t *testing.T) {
+	e := newEnv(t)
+	e.account("rv", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	if _, status := e.fails(logical.UpdateOperation, "revoke/rv", nil); status != http.StatusBadGateway {
+		t.Fatalf("revoke/ whose revocation failed answered %d, want 502", status)
+	}
+	if body := scrapeMetrics(t, e, false); strings.Contains(body, `zoho_revocations_total{kind="refresh"}`) {
+		t.Fatalf("a failed revocation was counted:\n%s", body)
+	}
+	e.must(logical.UpdateOperation, "revoke/rv", nil) // the retry, confirmed
+	if body := scrapeMetrics(t, e, false); !strings.Contains(body, `zoho_revocations_total{kind="refresh"} 1`+"\n") {
+		t.Fatalf("the confirmed revocation was not counted once:\n%s", body)
 	}
 }
 

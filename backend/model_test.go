@@ -462,7 +462,7 @@ func (m *leaseModel) batch() {
 			mu.Unlock()
 		}()
 	}
-	wg.Wait()
+	waitDone(m.t, wg.Wait, "a batch of concurrent lease revocations finishing")
 	kept := m.leases[:0]
 	for _, l := range m.leases {
 		if l.revoked {
@@ -924,7 +924,7 @@ func (m *leaseModel) settleRace() {
 	}
 	m.hookRace.Store(nil)
 	if waiting != nil {
-		err := <-waiting
+		err := receive(m.t, waiting, "the WAL settlement that waited for the reader's reservation write")
 		m.step("race: the settlement ran after the reservation: %v", err)
 	}
 	for _, resp := range inner {
@@ -938,7 +938,7 @@ func (m *leaseModel) settleRace() {
 }
 
 func (m *leaseModel) restartEngine() {
-	m.e.b.bgWG.Wait()
+	m.e.waitBackground()
 	m.e.restart()
 	if err := m.e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: m.e.storage}); err != nil {
 		m.t.Fatal(err)
@@ -955,7 +955,7 @@ func (m *leaseModel) restartEngine() {
 // starts its next part afresh.
 func (m *leaseModel) checkpoint() {
 	m.t.Helper()
-	m.e.b.bgWG.Wait()
+	m.e.waitBackground()
 	m.check()
 	m.stepDC, m.mayReplace = m.dc, false
 }
@@ -1138,7 +1138,7 @@ func runLeaseModel(t *testing.T, seed uint64, steps int) (revocations int64) {
 		} else {
 			m.runStep(r)
 		}
-		e.b.bgWG.Wait()
+		e.waitBackground()
 		after := e.sim.Counters()
 		if armed && after.Exchanges+after.DeviceGrants > before.Exchanges+before.DeviceGrants {
 			m.mayInterrupt = true
@@ -1206,7 +1206,7 @@ var modelOps = []struct {
 	{590, "periodic refresh", func(m *leaseModel) {
 		e := m.e
 		e.b.refreshDue(context.Background(), e.storage)
-		e.b.bgWG.Wait()
+		e.waitBackground()
 		m.devicePoll()
 	}},
 	{630, "storage failures", func(m *leaseModel) {

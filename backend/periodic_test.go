@@ -31,7 +31,7 @@ func TestBackgroundRefreshAhead(t *testing.T) {
 	if n := e.b.refreshDue(context.Background(), e.storage); n != 1 {
 		t.Fatalf("want 1 account due, got %d", n)
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("want 1 background refresh, got %d", got)
 	}
@@ -109,7 +109,7 @@ func TestPeriodicLooksOnlyAtAccountsInUse(t *testing.T) {
 	if due := e.b.refreshDue(context.Background(), e.storage); due != used {
 		t.Fatalf("%d accounts due, want the %d in use", due, used)
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.storage.gets.Load() - gets; got != 0 {
 		t.Fatalf("refreshing the accounts in use read storage %d times", got)
 	}
@@ -165,7 +165,7 @@ func (e *env) fireDueTimers() {
 	e.timers.mu.Lock()
 	e.timers.pending = append(e.timers.pending, later...)
 	e.timers.mu.Unlock()
-	e.b.bgWG.Wait()
+	e.waitBackground()
 }
 
 // take removes and returns the timers not stopped, earliest first.
@@ -210,7 +210,7 @@ func TestRefreshesRunAtTheirOwnPointsNotAtTheTick(t *testing.T) {
 			e.b.cachedAccount(name).lastRead.Store(e.clock.Now().UnixNano())
 		}
 		e.b.refreshDue(context.Background(), e.storage)
-		e.b.bgWG.Wait()
+		e.waitBackground()
 	}
 	// Tick every minute until every account has refreshed; run each scheduled
 	// refresh at its time.
@@ -237,7 +237,7 @@ func TestRefreshesRunAtTheirOwnPointsNotAtTheTick(t *testing.T) {
 			e.clock.Advance(tm.at.Sub(e.clock.Now()))
 			before := refreshes()
 			tm.f()
-			e.b.bgWG.Wait()
+			e.waitBackground()
 			if refreshes() != before+1 {
 				t.Fatalf("the refresh scheduled for %s did not run", tm.at.Format(time.TimeOnly))
 			}
@@ -299,14 +299,14 @@ func TestOverdueRefreshesAreSpreadOverTheTimeLeft(t *testing.T) {
 		}
 		before := e.sim.Counters().Refreshes
 		e.b.refreshDue(context.Background(), e.storage)
-		e.b.bgWG.Wait()
+		e.waitBackground()
 		if got := e.sim.Counters().Refreshes - before; got != 0 {
 			t.Fatalf("%d accounts refreshed by the periodic run itself at minute %d", got, minute)
 		}
 		for _, tm := range e.timers.take() {
 			e.clock.Advance(tm.at.Sub(e.clock.Now()))
 			tm.f()
-			e.b.bgWG.Wait()
+			e.waitBackground()
 		}
 		for name, latest := range overdue {
 			if refreshed[name] {
@@ -366,7 +366,7 @@ func TestAccountsComingIntoUseScheduleSoonRefreshes(t *testing.T) {
 	for _, tm := range scheduled {
 		e.clock.Advance(tm.at.Sub(e.clock.Now()))
 		tm.f()
-		e.b.bgWG.Wait()
+		e.waitBackground()
 	}
 	if got := e.sim.Counters().Refreshes; got != int64(soon) {
 		t.Fatalf("%d refreshes, want %d", got, soon)
@@ -405,7 +405,7 @@ func TestReadersAtExpirySpendOneRequestPerLifetime(t *testing.T) {
 		read(name)
 		before[name] = requests(name)
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	reads := map[string]int{}
 	for step := 0; step < 4*65; step++ { // every minute, about four lifetimes
 		e.clock.Advance(time.Minute)
@@ -414,7 +414,7 @@ func TestReadersAtExpirySpendOneRequestPerLifetime(t *testing.T) {
 				continue
 			}
 			read(name)
-			e.b.bgWG.Wait()
+			e.waitBackground()
 			reads[name]++
 			if got := requests(name) - before[name]; got != 1 {
 				t.Fatalf("%s: %d token requests before read %d, want 1 per lifetime", name, got, reads[name])
@@ -422,7 +422,7 @@ func TestReadersAtExpirySpendOneRequestPerLifetime(t *testing.T) {
 			before[name] = requests(name)
 		}
 		e.b.refreshDue(context.Background(), e.storage)
-		e.b.bgWG.Wait()
+		e.waitBackground()
 		e.fireDueTimers()
 	}
 	for _, name := range names {
@@ -466,10 +466,10 @@ func TestCohortReadInAPassRefreshesEvenly(t *testing.T) {
 				nextRead[i] = nextRead[i].Add(every)
 			}
 		}
-		e.b.bgWG.Wait()
+		e.waitBackground()
 		if step%time.Minute == 0 {
 			e.b.refreshDue(context.Background(), e.storage)
-			e.b.bgWG.Wait()
+			e.waitBackground()
 		}
 		e.fireDueTimers()
 		cur := e.sim.Counters().Refreshes

@@ -40,8 +40,14 @@ func TestRateLimitEnforcedLocally(t *testing.T) {
 	}
 	// A plain read still gets the valid cached token.
 	e.creds("budget", nil)
-	// Once the window rolls past the exchange, one more request is allowed.
-	e.clock.Advance(10*time.Minute - 100*time.Second + time.Second)
+	// Zoho's documented budget is 10 token requests per 10 minutes, a
+	// rolling window: a second before the exchange leaves it, still none;
+	// once it has left, one more request is allowed.
+	e.clock.Advance(10*time.Minute - 100*time.Second - time.Second)
+	if _, status := e.fails(logical.ReadOperation, "creds/budget", map[string]interface{}{"min_ttl": "59m"}); status != http.StatusTooManyRequests {
+		t.Fatalf("9m59s after the exchange the 11th request was not refused: %d", status)
+	}
+	e.clock.Advance(2 * time.Second)
 	e.creds("budget", map[string]interface{}{"min_ttl": "59m"})
 	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != 11 {
 		t.Fatalf("after the window rolled: %d requests", got)
@@ -200,7 +206,7 @@ func TestReaderTriggersAsyncRefreshAndIsServedAtOnce(t *testing.T) {
 	if tok := accessToken(e.creds("async", nil)); tok != old {
 		t.Fatal("the reader waited for the refresh instead of getting the cached token")
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("want one background refresh, got %d", got)
 	}
@@ -294,7 +300,7 @@ func TestNoLeaseOnATokenTheRefreshEvicts(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	held := accessToken(e.creds("single", nil)) // while the refresh is on the wire
-	if err := <-forced; err != nil {
+	if err := receive(t, forced, "the answer to the forced refresh"); err != nil {
 		t.Fatal(err)
 	}
 	if !e.sim.AccessTokenValid(held) {
@@ -328,7 +334,7 @@ func TestTokenRequestIsStoredBeforeItIsSent(t *testing.T) {
 	if len(st.Requests) != 2 || !st.Requests[1].Equal(e.clock.Now()) || !st.InFlight.Equal(e.clock.Now()) {
 		t.Fatalf("while the request is on the wire storage holds %d requests (want 2, the last now) and in-flight %v", len(st.Requests), st.InFlight)
 	}
-	<-done
+	receive(t, done, "the answer to the read whose refresh was on the wire")
 	st, _ = loadTokenState(context.Background(), e.storage, "ledger")
 	if !st.InFlight.IsZero() {
 		t.Fatal("the answered request is still marked in flight")

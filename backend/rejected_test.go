@@ -56,7 +56,7 @@ func TestRejectedReportsCoalesceIntoOneRefresh(t *testing.T) {
 		}()
 	}
 	close(start)
-	wg.Wait()
+	waitDone(t, wg.Wait, fmt.Sprintf("%d concurrent reports finishing", n))
 	for i := range n {
 		if fails[i] != "" || tokens[i] == "" || tokens[i] != tokens[0] {
 			t.Fatalf("report %d: token %q error %q (first %q)", i, tokens[i], fails[i], tokens[0])
@@ -82,6 +82,10 @@ func TestRejectedReportsCoalesceIntoOneRefresh(t *testing.T) {
 		t.Fatalf("report counters current %v replaced %v, want %d in all", cur, repl, n)
 	}
 	assertNoSecrets(t, "logs", e.logs.String(), accessToken(first), tokens[0])
+	// The retirement was stored: no failure to store it is reported.
+	if logs := e.logs.String(); strings.Contains(logs, "could not store a rejected access token's retirement") {
+		t.Fatalf("a stored retirement was logged as failed:\n%s", logs)
+	}
 }
 
 // A report when Zoho's budget is spent sends nothing and answers 429 with the
@@ -209,7 +213,7 @@ func TestBackgroundReauthStopsServingTheCachedToken(t *testing.T) {
 	if got := accessToken(e.creds("a", nil)); got != accessToken(resp) {
 		t.Fatal("the cached token was not served before the refresh")
 	}
-	e.b.bgWG.Wait()
+	e.waitBackground()
 	n := e.sim.ClientCounters(c.ID).TokenRequests
 	msg, status := e.fails(logical.ReadOperation, "creds/a", nil)
 	if status != http.StatusBadRequest || !strings.Contains(msg, "write a new grant_code") {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -119,5 +120,21 @@ func TestAttentionIndex(t *testing.T) {
 	}
 	if keys, _ := e.storage.List(context.Background(), attentionPrefix); len(keys) != 0 {
 		t.Fatalf("the index keeps %v", keys)
+	}
+	// Every index write worked, so no failure was reported; one that fails is.
+	if logs := e.logs.String(); strings.Contains(logs, "attention index") {
+		t.Fatalf("a working index write was logged as failed:\n%s", logs)
+	}
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, attentionPrefix) {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "invalid_code", Times: 1})
+	e.clock.Advance(time.Minute)
+	e.fails(logical.ReadOperation, "creds/fine", map[string]interface{}{"min_ttl": "59m"})
+	if !strings.Contains(e.logs.String(), "could not add the account to the attention index") {
+		t.Fatal("a failed index write was not logged")
 	}
 }

@@ -74,3 +74,39 @@ func TestFirstRefreshPointsOfACohortAreEven(t *testing.T) {
 		}
 	}
 }
+
+// The timing rules, written out for a few lifetimes (Zoho's hour, shorter
+// tokens as the simulator and tests use, longer ones): the margin is a
+// twentieth of the lifetime within [1 s, 60 s], the floor and the spread of
+// lease ends a twentieth within [1 s, 5 min], and the refresh lead their sum
+// plus a sixtieth within [1 s, 1 min].
+func TestTimingForLifetimes(t *testing.T) {
+	for _, tc := range []struct {
+		lifetime, margin, floor, lead time.Duration
+	}{
+		{time.Hour, 60 * time.Second, 3 * time.Minute, 8 * time.Minute},
+		{10 * time.Minute, 30 * time.Second, 30 * time.Second, 100 * time.Second},
+		{10 * time.Second, time.Second, time.Second, 4 * time.Second},
+		{4 * time.Hour, 60 * time.Second, 5 * time.Minute, 12 * time.Minute},
+	} {
+		if got := leaseMargin(tc.lifetime); got != tc.margin {
+			t.Errorf("lifetime %s: margin %s, want %s", tc.lifetime, got, tc.margin)
+		}
+		if got := leaseFloor(tc.lifetime); got != tc.floor {
+			t.Errorf("lifetime %s: floor %s, want %s", tc.lifetime, got, tc.floor)
+		}
+		if got := leaseSpread(tc.lifetime); got != tc.floor {
+			t.Errorf("lifetime %s: spread of lease ends %s, want %s", tc.lifetime, got, tc.floor)
+		}
+		if got := refreshLead(tc.lifetime); got != tc.lead {
+			t.Errorf("lifetime %s: refresh lead %s, want %s", tc.lifetime, got, tc.lead)
+		}
+		if got := longestLease(tc.lifetime); got != tc.lifetime-tc.margin {
+			t.Errorf("lifetime %s: longest lease %s, want %s", tc.lifetime, got, tc.lifetime-tc.margin)
+		}
+		// A lease that leaves exactly the lead is near its end; a second more is not.
+		if !nearEnd(tc.lead, tc.lifetime) || nearEnd(tc.lead+time.Second, tc.lifetime) {
+			t.Errorf("lifetime %s: nearEnd is not true up to the lead %s and false past it", tc.lifetime, tc.lead)
+		}
+	}
+}

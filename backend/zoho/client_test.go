@@ -43,6 +43,20 @@ func recorder(t *testing.T, status int, body string) (*httptest.Server, <-chan r
 	return ts, seen
 }
 
+// received is the request the recorder saw during a call that has returned:
+// the handler hands it over before answering, so it is there already, or
+// the call never reached the server; the test never waits for it.
+func received(t *testing.T, seen <-chan request) request {
+	t.Helper()
+	select {
+	case r := <-seen:
+		return r
+	default:
+		t.Fatal("the call returned without the server seeing a request")
+		return request{}
+	}
+}
+
 func TestRevokeSendsTokenInQueryString(t *testing.T) {
 	ts, seen := recorder(t, http.StatusOK, `{"status":"success"}`)
 	// A token with characters that need escaping checks the encoding.
@@ -50,7 +64,7 @@ func TestRevokeSendsTokenInQueryString(t *testing.T) {
 	if err := NewClient(Options{}).Revoke(context.Background(), ts.URL, token); err != nil {
 		t.Fatal(err)
 	}
-	r := <-seen
+	r := received(t, seen)
 	if r.method != http.MethodPost || r.path != "/oauth/v2/token/revoke" {
 		t.Fatalf("request %s %s", r.method, r.path)
 	}
@@ -103,7 +117,7 @@ func TestTokenEndpointKeepsSecretsInBody(t *testing.T) {
 			if err := tc.call(ts.URL); err != nil {
 				t.Fatal(err)
 			}
-			r := <-seen
+			r := received(t, seen)
 			if r.method != http.MethodPost || r.path != "/oauth/v2/token" {
 				t.Fatalf("request %s %s", r.method, r.path)
 			}

@@ -22,6 +22,8 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 		return `{"user_code":"ABCD-EFGH","device_code":"` + testDeviceCode + `",` + fields + `}`
 	}
 	const verify = `"verification_url":"https://accounts.zoho.com/oauth/v3/device"`
+	// Without a usable interval the pace is Zoho's documented one, 30 s
+	// (written out here, not taken from the package's constant).
 	cases := []struct {
 		name           string
 		status         int
@@ -34,9 +36,9 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 		{name: "documented seconds", status: 200, body: answer(verify + `,"expires_in":300,"interval":30`), life: 5 * time.Minute, interval: 30 * time.Second},
 		{name: "older page's milliseconds", status: 200, body: answer(verify + `,"expires_in":300000,"interval":30000`), life: 5 * time.Minute, interval: 30 * time.Second},
 		{name: "numbers as strings", status: 200, body: answer(verify + `,"expires_in":"120","interval":"10"`), life: 2 * time.Minute, interval: 10 * time.Second},
-		{name: "missing lifetimes", status: 200, body: answer(verify), life: DefaultDeviceCodeLifetime, interval: DefaultDevicePollInterval},
-		{name: "zero and negative", status: 200, body: answer(verify + `,"expires_in":-5,"interval":0`), life: DefaultDeviceCodeLifetime, interval: DefaultDevicePollInterval},
-		{name: "not numbers", status: 200, body: answer(verify + `,"expires_in":"soon","interval":{"s":1}`), life: DefaultDeviceCodeLifetime, interval: DefaultDevicePollInterval},
+		{name: "missing lifetimes", status: 200, body: answer(verify), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
+		{name: "zero and negative", status: 200, body: answer(verify + `,"expires_in":-5,"interval":0`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
+		{name: "not numbers", status: 200, body: answer(verify + `,"expires_in":"soon","interval":{"s":1}`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
 		{name: "interval below a second", status: 200, body: answer(verify + `,"expires_in":300,"interval":0.2`), life: 5 * time.Minute, interval: MinDevicePollInterval},
 		{name: "interval in seconds capped", status: 200, body: answer(verify + `,"expires_in":300,"interval":999`), life: 5 * time.Minute, interval: MaxDevicePollInterval},
 		{name: "interval of 1000 is milliseconds", status: 200, body: answer(verify + `,"expires_in":300000,"interval":1000`), life: 5 * time.Minute, interval: time.Second},
@@ -46,9 +48,9 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 		{name: "lifetime over a day is milliseconds", status: 200, body: answer(verify + `,"expires_in":90000,"interval":30`), life: 90 * time.Second, interval: 30 * time.Second},
 		{name: "milliseconds interval makes milliseconds lifetime", status: 200, body: answer(verify + `,"expires_in":60000,"interval":5000`), life: time.Minute, interval: 5 * time.Second},
 		{name: "short milliseconds lifetime", status: 200, body: answer(verify + `,"expires_in":500,"interval":30000`), life: time.Second, interval: 30 * time.Second},
-		{name: "success despite status", status: 400, body: answer(verify), life: DefaultDeviceCodeLifetime, interval: DefaultDevicePollInterval},
-		{name: "loopback http (simulator)", status: 200, body: answer(`"verification_url":"http://127.0.0.1:8090/us/oauth/v3/device"`), life: DefaultDeviceCodeLifetime, interval: DefaultDevicePollInterval, verification: "http://127.0.0.1:8090/us/oauth/v3/device"},
-		{name: "loopback http ipv6", status: 200, body: answer(`"verification_url":"http://[::1]:8090/us/oauth/v3/device"`), life: DefaultDeviceCodeLifetime, interval: DefaultDevicePollInterval, verification: "http://[::1]:8090/us/oauth/v3/device"},
+		{name: "success despite status", status: 400, body: answer(verify), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
+		{name: "loopback http (simulator)", status: 200, body: answer(`"verification_url":"http://127.0.0.1:8090/us/oauth/v3/device"`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second, verification: "http://127.0.0.1:8090/us/oauth/v3/device"},
+		{name: "loopback http ipv6", status: 200, body: answer(`"verification_url":"http://[::1]:8090/us/oauth/v3/device"`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second, verification: "http://[::1]:8090/us/oauth/v3/device"},
 
 		{name: "http elsewhere", status: 200, body: answer(`"verification_url":"http://accounts.zoho.com/oauth/v3/device"`), kind: KindMalformed},
 		{name: "no verification url", status: 200, body: answer(`"expires_in":300`), kind: KindMalformed},
@@ -281,7 +283,7 @@ func TestDeviceRequestForms(t *testing.T) {
 			if err := tc.call(ts.URL); err != nil {
 				t.Fatal(err)
 			}
-			r := <-seen
+			r := received(t, seen)
 			if r.method != http.MethodPost || r.path != tc.path {
 				t.Fatalf("request %s %s", r.method, r.path)
 			}

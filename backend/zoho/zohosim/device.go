@@ -40,7 +40,8 @@ import (
 //     Config.LegacyMillis, as Zoho's older initiation page documents); the
 //     announced interval is Config.DevicePollInterval (or
 //     Config.DeviceAnnouncedPollInterval when set) rounded up to a whole
-//     second, the enforced one is Config.DevicePollInterval.
+//     second, the enforced one is Config.DevicePollInterval; with
+//     Config.DeviceOmitsInterval the answer carries no interval.
 //   - slow_down: a poll of a device code at a data center within the interval
 //     of the previous poll there. Every poll counts, the slowed ones too
 //     ("two polling requests within 30 seconds").
@@ -248,13 +249,17 @@ func (s *Server) deviceCodeLocked(clientID, grant, scope, accessType, prompt, dc
 	if s.cfg.LegacyMillis {
 		expiresIn, interval = expiresIn*1000, interval*1000
 	}
-	return answer{http.StatusOK, map[string]any{
+	body := map[string]any{
 		"user_code":        displayUserCode(a.userCode),
 		"device_code":      a.deviceCode,
 		"verification_url": base + "/" + dc + "/oauth/v3/device",
 		"expires_in":       expiresIn,
 		"interval":         interval,
-	}}
+	}
+	if s.cfg.DeviceOmitsInterval {
+		delete(body, "interval")
+	}
+	return answer{http.StatusOK, body}
 }
 
 // serveDeviceToken is the polling request.

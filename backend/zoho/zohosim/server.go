@@ -67,6 +67,11 @@ type Config struct {
 	// 30 seconds" get slow_down) whatever interval it announces, so a client
 	// keeping to a shorter announced one is slowed down.
 	DeviceAnnouncedPollInterval time.Duration
+
+	// DeviceOmitsInterval leaves interval out of device code answers (Zoho's
+	// documentation lists it, but a client must not depend on it); the
+	// enforced interval is still DevicePollInterval.
+	DeviceOmitsInterval bool
 }
 
 // Defaults of Config.
@@ -281,6 +286,12 @@ func (s *Server) SetDevicePollInterval(d time.Duration) {
 // 0 announces the enforced one.
 func (s *Server) SetDeviceAnnouncedPollInterval(d time.Duration) {
 	s.configure(func(c *Config) { c.DeviceAnnouncedPollInterval = d })
+}
+
+// SetDeviceOmitsInterval makes device code answers issued from now on
+// leave interval out (on) or carry it (off).
+func (s *Server) SetDeviceOmitsInterval(on bool) {
+	s.configure(func(c *Config) { c.DeviceOmitsInterval = on })
 }
 
 // SetDeviceAutoApprove makes every device code issued from now on approved
