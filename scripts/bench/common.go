@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -133,4 +134,45 @@ func roundAll(v []time.Duration) []string {
 		out[i] = fmt.Sprintf("%.1fs", d.Seconds())
 	}
 	return out
+}
+
+// watchRefreshes records, every 20 ms until the returned stop is called, when
+// the simulator counted each refresh of a's token (as time since origin);
+// stop returns them.
+func watchRefreshes(ctx context.Context, a account, origin time.Time) (stop func() []time.Duration) {
+	var (
+		mu        sync.Mutex
+		refreshes []time.Duration
+	)
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		last := a.sim.ClientCounters(a.id).Refreshes
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
+			}
+			if n := a.sim.ClientCounters(a.id).Refreshes; n > last {
+				at := time.Since(origin)
+				mu.Lock()
+				for ; last < n; last++ {
+					refreshes = append(refreshes, at)
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []time.Duration {
+		cancel()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return refreshes
+	}
 }

@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"sort"
-	"sync"
 	"time"
 )
 
@@ -150,40 +149,12 @@ func (b *bench) partBoundary(ctx context.Context) error {
 		return err
 	}
 	mints := []time.Duration{time.Since(origin)}
-	var (
-		mu        sync.Mutex
-		refreshes []time.Duration
-	)
-	wctx, wcancel := context.WithCancel(ctx)
-	var wwg sync.WaitGroup
-	wwg.Add(1)
-	go func() {
-		defer wwg.Done()
-		last := a.sim.ClientCounters(a.id).Refreshes
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-tick.C:
-			}
-			if n := a.sim.ClientCounters(a.id).Refreshes; n > last {
-				at := time.Since(origin)
-				mu.Lock()
-				for ; last < n; last++ {
-					refreshes = append(refreshes, at)
-				}
-				mu.Unlock()
-			}
-		}
-	}()
+	stopWatch := watchRefreshes(ctx, a, origin)
 	loopStart := time.Since(origin)
 	cpu0 := snapCPU(b.pids)
 	reads, firstErr := openLoop(ctx, c, "zoho/creds/"+a.name, b.set.BoundaryRate, b.set.BoundaryDuration, origin)
 	otherCores := cpu0.to(snapCPU(b.pids)).otherCores()
-	wcancel()
-	wwg.Wait()
+	refreshes := stopWatch()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -159,39 +158,11 @@ func (b *bench) measureLeaseEnds(ctx context.Context, run *leaseEndRun) error {
 	logf("part 3 (lease ends): %.0f reads/s from %.0f s to %.0f s after the account was created; its leases end from %.0f s", res.Rate, start.Seconds(), end.Seconds(), res.FirstEnd.Seconds())
 	c := b.client()
 	a := run.a
-	var (
-		mu        sync.Mutex
-		refreshes []time.Duration
-	)
-	wctx, wcancel := context.WithCancel(ctx)
-	var wwg sync.WaitGroup
-	wwg.Add(1)
-	go func() {
-		defer wwg.Done()
-		last := a.sim.ClientCounters(a.id).Refreshes
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-tick.C:
-			}
-			if n := a.sim.ClientCounters(a.id).Refreshes; n > last {
-				at := time.Since(run.origin)
-				mu.Lock()
-				for ; last < n; last++ {
-					refreshes = append(refreshes, at)
-				}
-				mu.Unlock()
-			}
-		}
-	}()
+	stopWatch := watchRefreshes(ctx, a, run.origin)
 	cpu0 := snapCPU(b.pids)
 	reads, firstErr := openLoop(ctx, c, "zoho/creds/"+a.name, res.Rate, end-start, run.origin)
 	res.OtherCores = cpu0.to(snapCPU(b.pids)).otherCores()
-	wcancel()
-	wwg.Wait()
+	refreshes := stopWatch()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -3,9 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -46,20 +44,7 @@ template {
 `, mountPath, a.name, rendered)
 	})
 
-	readRendered := func() (string, error) {
-		if gone, _ := agent.Exited(); gone {
-			return "", errors.New("vault agent exited")
-		}
-		data, err := os.ReadFile(rendered)
-		if err != nil {
-			return "", err
-		}
-		s := strings.TrimSpace(string(data))
-		if !zohoTokenRe.MatchString(s) || len(s) != len(zohoTokenRe.FindString(s)) {
-			return "", fmt.Errorf("rendered file holds %q", s)
-		}
-		return s, nil
-	}
+	readRendered := func() (string, error) { return renderedToken(agent, rendered) }
 
 	// First render: the token the exchange minted, accepted by Zoho.
 	var first string

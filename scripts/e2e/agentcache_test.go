@@ -84,6 +84,24 @@ auto_auth {
 	return proc
 }
 
+// renderedToken reads the token an Agent template rendered to path: an error
+// while the file is missing or holds anything but one Zoho token, or once the
+// Agent has exited.
+func renderedToken(agent *vaultproc.Process, path string) (string, error) {
+	if gone, _ := agent.Exited(); gone {
+		return "", errors.New("vault agent exited")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(data))
+	if !zohoTokenRe.MatchString(s) || len(s) != len(zohoTokenRe.FindString(s)) {
+		return "", fmt.Errorf("rendered file holds %q", s)
+	}
+	return s, nil
+}
+
 // startCachingAgent runs an Agent with a lease cache and an API proxy
 // listener in front of a's creds/ path.
 func startCachingAgent(t *testing.T, v *vaultServer, c *api.Client, a *account) *cachingAgent {
