@@ -87,6 +87,9 @@ bench: build
 # here serves goreleaser only from an earlier, unapproved copy.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
 release:
+	@tag="$$(git describe --tags --exact-match 2>/dev/null || true)"; \
+	if [ "$$tag" != "$(VERSION)" ] && [ -z "$(RELEASE_UNTAGGED)" ]; then \
+		echo "make release: HEAD is tagged '$${tag:-nothing}', not $(VERSION): tag the commit first (git tag -a $(VERSION) -m $(VERSION)), or set RELEASE_UNTAGGED=1 for a trial build"; exit 2; fi
 	rm -rf dist
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./scripts/release -version $(VERSION) -out dist
 
