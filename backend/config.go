@@ -372,7 +372,7 @@ func (b *Backend) DeleteAccount(ctx context.Context, s logical.Storage, name str
 	}
 	var walID string
 	if cfg.RefreshToken != "" {
-		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(&cfg), cfg.RefreshToken, cfg.Generation, a.mintedTokens(refreshTokenIssuer(&cfg), b.now())); err != nil {
+		if walID, err = b.putRevokeWAL(ctx, s, a, name, refreshTokenIssuer(&cfg), cfg.RefreshToken, cfg.Generation); err != nil {
 			return err
 		}
 	}

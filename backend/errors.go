@@ -60,9 +60,10 @@ func backoffError(name, holder, lastErr string, until time.Time, throttled bool)
 }
 
 func liveCapError(name string, capacity int, rec *leaseRecord) error {
-	holders := fmt.Sprintf("%d lease(s) still hold; revoke those leases or wait until %s", rec.outstanding(), rec.ExpiresAt.UTC().Format(time.RFC3339))
-	if rec.pinned.Load() {
-		holders = fmt.Sprintf("static-creds/ handed out unleased, so it is held until it expires; wait until %s", rec.ExpiresAt.UTC().Format(time.RFC3339))
+	until := rec.ExpiresAt.UTC().Format(time.RFC3339)
+	holders := "static-creds/ handed out unleased, so it is held until it expires; wait until " + until
+	if !rec.pinned.Load() {
+		holders = fmt.Sprintf("%d lease(s) still hold; revoke those leases or wait until %s", rec.outstanding(), until)
 	}
 	return logical.CodedError(http.StatusTooManyRequests, fmt.Sprintf(
 		"account %q: a new access token would make Zoho invalidate the oldest of the %d live ones, which %s", name, capacity, holders))

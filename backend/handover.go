@@ -89,7 +89,7 @@ func (b *Backend) commitCredentialsLocked(ctx context.Context, s logical.Storage
 		// after, and so that leases on its tokens know Zoho has not
 		// confirmed it yet (revokeStaleLeaseLocked).
 		var err error
-		if walID, err = b.putRevokeWAL(ctx, s, name, refreshTokenIssuer(prev), c.replaced, prev.Generation, a.mintedTokens(refreshTokenIssuer(prev), b.now())); err != nil {
+		if walID, err = b.putRevokeWAL(ctx, s, a, name, refreshTokenIssuer(prev), c.replaced, prev.Generation); err != nil {
 			return nil, err
 		}
 	}

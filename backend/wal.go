@@ -61,9 +61,13 @@ type exchangeWAL struct {
 	At int64 `json:"at" mapstructure:"at"`
 }
 
-func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, name, issuer, token string, gen int64, tokens map[string]string) (string, error) {
+// putRevokeWAL records that the refresh token of generation gen, issued by
+// issuer, is being given up, with the access tokens a (the account object
+// holding it; nil when none is loaded) minted from it that are still alive.
+func (b *Backend) putRevokeWAL(ctx context.Context, s logical.Storage, a *account, name, issuer, token string, gen int64) (string, error) {
+	now := b.now()
 	return framework.PutWAL(ctx, sealWrapping{s}, walKindRevokeRefresh, &revokeWAL{
-		Account: name, AccountsURL: issuer, Token: token, GiveUpAt: b.now().Add(revokeRetryFor).Unix(), Generation: gen, Tokens: tokens,
+		Account: name, AccountsURL: issuer, Token: token, GiveUpAt: now.Add(revokeRetryFor).Unix(), Generation: gen, Tokens: a.mintedTokens(issuer, now),
 	})
 }
 

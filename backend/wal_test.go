@@ -77,7 +77,7 @@ func TestRollbackLeavesTheCurrentRefreshTokenAlive(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("inuse", nil)
 	cfg, _ := loadConfig(context.Background(), e.storage, "inuse")
-	if _, err := e.b.putRevokeWAL(context.Background(), e.storage, "inuse", cfg.RefreshTokenIssuer, cfg.RefreshToken, cfg.Generation, nil); err != nil {
+	if _, err := e.b.putRevokeWAL(context.Background(), e.storage, nil, "inuse", cfg.RefreshTokenIssuer, cfg.RefreshToken, cfg.Generation); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true}); err != nil {
