@@ -3,7 +3,6 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -30,29 +29,8 @@ func TestAgentRendersFreshToken(t *testing.T) {
 	a.configure(t, c)
 	a.expectCounters(t, 1, 0)
 
-	var rendered string
-	agent := startAgent(t, v, c, a, func(dir string) string {
-		rendered = filepath.Join(dir, "zoho-token")
-		return fmt.Sprintf(`template_config {
-  exit_on_retry_failure = true
-}
-template {
-  contents    = "{{ with secret \"%s/creds/%s\" }}{{ .Data.access_token }}{{ end }}"
-  destination = %q
-  perms       = "0600"
-}
-`, mountPath, a.name, rendered)
-	})
-
-	readRendered := func() (string, error) { return renderedToken(agent, rendered) }
-
 	// First render: the token the exchange minted, accepted by Zoho.
-	var first string
-	eventually(t, 30*time.Second, func() error {
-		var err error
-		first, err = readRendered()
-		return err
-	})
+	first, readRendered := startTokenAgent(t, v, c, a, "creds")
 	a.expectAccepted(t, first)
 	a.expectCounters(t, 1, 0)
 

@@ -84,6 +84,33 @@ auto_auth {
 	return proc
 }
 
+// startTokenAgent runs an Agent whose template renders a's access token, read
+// from prefix (creds or static-creds), to a file; it waits for the first
+// render and returns it with a reader of the file (renderedToken).
+func startTokenAgent(t *testing.T, v *vaultServer, c *api.Client, a *account, prefix string) (first string, read func() (string, error)) {
+	t.Helper()
+	var rendered string
+	agent := startAgentOn(t, v, c, a, prefix, func(dir string) string {
+		rendered = filepath.Join(dir, "zoho-token")
+		return fmt.Sprintf(`template_config {
+  exit_on_retry_failure = true
+}
+template {
+  contents    = "{{ with secret \"%s/%s/%s\" }}{{ .Data.access_token }}{{ end }}"
+  destination = %q
+  perms       = "0600"
+}
+`, mountPath, prefix, a.name, rendered)
+	})
+	read = func() (string, error) { return renderedToken(agent, rendered) }
+	eventually(t, 30*time.Second, func() error {
+		var err error
+		first, err = read()
+		return err
+	})
+	return first, read
+}
+
 // renderedToken reads the token an Agent template rendered to path: an error
 // while the file is missing or holds anything but one Zoho token, or once the
 // Agent has exited.

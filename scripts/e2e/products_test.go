@@ -34,19 +34,7 @@ func TestProductRecipes(t *testing.T) {
 	if len(rs) != len(zohosim.Products) {
 		t.Fatalf("docs/products.md has %d recipes; the simulator serves %d products", len(rs), len(zohosim.Products))
 	}
-	v, err := startDevVault(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Stop)
-	v.dumpLogOnFailure(t, "recipes Vault")
-	if err := v.enablePlugin(); err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	if err := os.Symlink(vaultBin, filepath.Join(bin, "vault")); err != nil {
-		t.Fatal(err)
-	}
+	v, bin := recipeVault(t, "recipes Vault")
 	home := t.TempDir()
 	for _, r := range rs {
 		dc := r.DataCenter()
@@ -116,19 +104,7 @@ func TestProductRecipeByHandAgainstDev(t *testing.T) {
 	base := strings.TrimSuffix(sim.AccountsURL("us"), "/us")
 	hand = strings.Replace(hand, "http://127.0.0.1:PORT", base, 1)
 
-	v, err := startDevVault(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Stop)
-	v.dumpLogOnFailure(t, "by-hand Vault")
-	if err := v.enablePlugin(); err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
-	if err := os.Symlink(vaultBin, filepath.Join(bin, "vault")); err != nil {
-		t.Fatal(err)
-	}
+	v, bin := recipeVault(t, "by-hand Vault")
 	script := "set -euo pipefail\n" + hand + call
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -143,4 +119,25 @@ func TestProductRecipeByHandAgainstDev(t *testing.T) {
 	if n := strings.Count(out.String(), `"product":"analytics"`); n != strings.Count(call, "curl ") {
 		t.Fatalf("%d Analytics answers:\n%s", n, out.String())
 	}
+}
+
+// recipeVault starts a dev Vault of its own with the plugin enabled, and a
+// directory holding a vault command (the real CLI) for recipes to find on
+// PATH.
+func recipeVault(t *testing.T, what string) (*vaultServer, string) {
+	t.Helper()
+	v, err := startDevVault(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Stop)
+	v.dumpLogOnFailure(t, what)
+	if err := v.enablePlugin(); err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(vaultBin, filepath.Join(bin, "vault")); err != nil {
+		t.Fatal(err)
+	}
+	return v, bin
 }

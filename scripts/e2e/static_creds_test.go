@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -67,26 +65,7 @@ func TestStaticCredsThroughCLIAndAgent(t *testing.T) {
 	}
 
 	// A Vault Agent template on static-creds/.
-	var rendered string
-	agent := startAgentOn(t, v, c, a, "static-creds", func(dir string) string {
-		rendered = filepath.Join(dir, "zoho-token")
-		return fmt.Sprintf(`template_config {
-  exit_on_retry_failure = true
-}
-template {
-  contents    = "{{ with secret \"%s/static-creds/%s\" }}{{ .Data.access_token }}{{ end }}"
-  destination = %q
-  perms       = "0600"
-}
-`, mountPath, a.name, rendered)
-	})
-	readRendered := func() (string, error) { return renderedToken(agent, rendered) }
-	var first string
-	eventually(t, 30*time.Second, func() error {
-		var err error
-		first, err = readRendered()
-		return err
-	})
+	first, readRendered := startTokenAgent(t, v, c, a, "static-creds")
 	if first != tok {
 		t.Fatalf("the Agent rendered another token than the shared one")
 	}
