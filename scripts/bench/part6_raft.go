@@ -583,15 +583,8 @@ func (b *bench) raftAgent(ctx context.Context, rv *vaultproc.Server, mk func() *
 
 	// Beside the load: the account's leases listed every 250 ms, and one
 	// application's read every 100 ms for the token and lease it gets.
-	var (
-		mu          sync.Mutex
-		leases      = map[string]bool{}
-		tokenOrder  []string
-		tokenLeases = map[string]map[string]bool{}
-	)
-	for _, id := range start {
-		leases[id] = true
-	}
+	var mu sync.Mutex
+	tally := newLeaseTally(start)
 	wctx, wcancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -612,10 +605,7 @@ func (b *bench) raftAgent(ctx context.Context, rv *vaultproc.Server, mk func() *
 					ar.ListErrors++
 				}
 			} else {
-				ar.MaxAtOnce = max(ar.MaxAtOnce, len(ids))
-				for _, id := range ids {
-					leases[id] = true
-				}
+				tally.listed(ids)
 			}
 			mu.Unlock()
 		}
@@ -644,11 +634,7 @@ func (b *bench) raftAgent(ctx context.Context, rv *vaultproc.Server, mk func() *
 					}
 				}
 			default:
-				if tokenLeases[token] == nil {
-					tokenLeases[token] = map[string]bool{}
-					tokenOrder = append(tokenOrder, token)
-				}
-				tokenLeases[token][lease] = true
+				tally.read(token, lease)
 			}
 			mu.Unlock()
 		}
@@ -665,19 +651,12 @@ func (b *bench) raftAgent(ctx context.Context, rv *vaultproc.Server, mk func() *
 	}
 	// A last listing, for a lease made after the poller's last look.
 	if ids, err := listLeases(ctx, c, path+"/"); err == nil {
-		for _, id := range ids {
-			leases[id] = true
-		}
+		tally.listed(ids)
 	}
 	ar.Refreshes = int64(a.sim.ClientCounters(a.id).Refreshes - refreshes0)
 	ar.EngineReads = reads1 - reads0
 	ar.Issued = sl.issued
-	ar.Leases = len(leases)
-	ar.Tokens = len(tokenOrder)
-	for _, t := range tokenOrder {
-		ar.TokenLeases = append(ar.TokenLeases, len(tokenLeases[t]))
-	}
-	ar.LeasesPerToken = ratio(float64(ar.Leases), float64(ar.Tokens))
+	ar.Leases, ar.Tokens, ar.TokenLeases, ar.LeasesPerToken, ar.MaxAtOnce = tally.result()
 	ar.Stats = summarise(sl.lats, sl.errs, sl.cpu.wall.Seconds(), sl.firstErr)
 	if n := float64(ar.Stats.N); n > 0 {
 		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / n }
@@ -722,15 +701,8 @@ func (b *bench) raftAgentLeases(ctx context.Context, rv *vaultproc.Server, mk fu
 		return err
 	}
 	ar.LeasesAtStart = len(start)
-	leases := map[string]bool{}
-	for _, id := range start {
-		leases[id] = true
-	}
+	tally := newLeaseTally(start)
 	refreshes0 := a.sim.ClientCounters(a.id).Refreshes
-	var (
-		tokenOrder  []string
-		tokenLeases = map[string]map[string]bool{}
-	)
 	sc := ag.client()
 	t0 := time.Now()
 	tick := time.NewTicker(ar.Every)
@@ -751,33 +723,63 @@ func (b *bench) raftAgentLeases(ctx context.Context, rv *vaultproc.Server, mk fu
 				ar.FirstErr = err.Error()
 			}
 		} else {
-			if tokenLeases[token] == nil {
-				tokenLeases[token] = map[string]bool{}
-				tokenOrder = append(tokenOrder, token)
-			}
-			tokenLeases[token][lease] = true
+			tally.read(token, lease)
 		}
 		ids, err := listLeases(ctx, c, path+"/")
 		if err != nil {
 			ar.ListErrors++
 			continue
 		}
-		ar.MaxAtOnce = max(ar.MaxAtOnce, len(ids))
-		for _, id := range ids {
-			leases[id] = true
-		}
+		tally.listed(ids)
 	}
 	ar.Seconds = time.Since(t0).Seconds()
 	ar.Refreshes = int64(a.sim.ClientCounters(a.id).Refreshes - refreshes0)
-	ar.Leases = len(leases)
-	ar.Tokens = len(tokenOrder)
-	for _, t := range tokenOrder {
-		ar.TokenLeases = append(ar.TokenLeases, len(tokenLeases[t]))
-	}
-	ar.LeasesPerToken = ratio(float64(ar.Leases), float64(ar.Tokens))
+	ar.Leases, ar.Tokens, ar.TokenLeases, ar.LeasesPerToken, ar.MaxAtOnce = tally.result()
 	logf("  agent leases: %d reads (%d errors) over %.0f s: %d leases (%d at the start, at most %d at once) for %d tokens (per token seen: %v; %.2f per token); %d refreshes",
 		ar.Reads, ar.Errors, ar.Seconds, ar.Leases, ar.LeasesAtStart, ar.MaxAtOnce, ar.Tokens, ar.TokenLeases, ar.LeasesPerToken, ar.Refreshes)
 	return nil
+}
+
+// leaseTally counts an account's leases as Vault lists them and, per access
+// token an application got through an Agent, the lease ids it came with.
+type leaseTally struct {
+	leases      map[string]bool
+	maxAtOnce   int
+	tokenOrder  []string
+	tokenLeases map[string]map[string]bool
+}
+
+func newLeaseTally(start []string) *leaseTally {
+	t := &leaseTally{leases: map[string]bool{}, tokenLeases: map[string]map[string]bool{}}
+	t.listed(start)
+	return t
+}
+
+// listed notes one listing of the account's leases.
+func (t *leaseTally) listed(ids []string) {
+	t.maxAtOnce = max(t.maxAtOnce, len(ids))
+	for _, id := range ids {
+		t.leases[id] = true
+	}
+}
+
+// read notes the token and lease one read got.
+func (t *leaseTally) read(token, lease string) {
+	if t.tokenLeases[token] == nil {
+		t.tokenLeases[token] = map[string]bool{}
+		t.tokenOrder = append(t.tokenOrder, token)
+	}
+	t.tokenLeases[token][lease] = true
+}
+
+// result returns the distinct leases listed, the distinct tokens read, the
+// leases seen with each token in order, leases per token and the most leases
+// listed at once.
+func (t *leaseTally) result() (leases, tokens int, perToken []int, leasesPerToken float64, maxAtOnce int) {
+	for _, tok := range t.tokenOrder {
+		perToken = append(perToken, len(t.tokenLeases[tok]))
+	}
+	return len(t.leases), len(t.tokenOrder), perToken, ratio(float64(len(t.leases)), float64(len(t.tokenOrder))), t.maxAtOnce
 }
 
 // readAccessToken reads path and returns the answer's access token and lease id.
