@@ -61,6 +61,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
@@ -354,7 +355,7 @@ func (b *bench) runDev(ctx context.Context, pluginDir string) error {
 	b.tr = newTransport()
 	b.admin = newAdminClient(b.v.Addr, b.tr, 10*time.Minute)
 	for _, p := range []struct{ name, command, path string }{{engineName, engineCommand, "zoho"}, {floorName, floorCommand, "floor"}} {
-		sum, err := vaultproc.SHA256File(filepath.Join(pluginDir, p.command))
+		sum, err := filesum.SHA256(filepath.Join(pluginDir, p.command))
 		if err != nil {
 			return err
 		}

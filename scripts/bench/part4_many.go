@@ -22,6 +22,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
@@ -247,7 +248,7 @@ func (b *bench) manyAtSize(ctx context.Context, n, index int) (*manyResult, erro
 
 	// f. Each memory knob: register the plugin again with it, reload, both
 	// passes; then back to the defaults.
-	sum, err := vaultproc.SHA256File(b.enginePath())
+	sum, err := filesum.SHA256(b.enginePath())
 	if err != nil {
 		return res, err
 	}

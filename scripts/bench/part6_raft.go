@@ -28,6 +28,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
@@ -142,7 +143,7 @@ func (b *bench) partRaft(ctx context.Context) (err error) {
 		rv.Stop()
 	}()
 	for _, p := range []struct{ name, command, path string }{{engineName, engineCommand, "zoho"}, {floorName, floorCommand, "floor"}} {
-		sum, err := vaultproc.SHA256File(filepath.Join(pluginDir, p.command))
+		sum, err := filesum.SHA256(filepath.Join(pluginDir, p.command))
 		if err != nil {
 			return err
 		}

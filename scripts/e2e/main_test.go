@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
@@ -69,7 +70,7 @@ func setupAndRun(m *testing.M) (int, error) {
 	if err := buildPlugin(pluginDir); err != nil {
 		return 0, err
 	}
-	sum, err := vaultproc.SHA256File(filepath.Join(pluginDir, pluginCommand))
+	sum, err := filesum.SHA256(filepath.Join(pluginDir, pluginCommand))
 	if err != nil {
 		return 0, err
 	}

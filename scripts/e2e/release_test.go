@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/vaultproc"
 )
 
@@ -70,7 +71,7 @@ func TestReleasedBinaryByPublishedSum(t *testing.T) {
 	if err := os.WriteFile(installed, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := vaultproc.SHA256File(installed); err != nil || got != published {
+	if got, err := filesum.SHA256(installed); err != nil || got != published {
 		t.Fatalf("the installed binary's sum %s (%v) is not the published %s", got, err, published)
 	}
 

@@ -22,7 +22,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -36,6 +35,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 )
 
 // Plugin is the binary's name (and the catalog command operators use).
@@ -445,7 +446,7 @@ func writeSums(dir string) (map[string]string, error) {
 		if e.IsDir() || e.Name() == "SHA256SUMS" {
 			continue
 		}
-		sum, err := SHA256File(filepath.Join(dir, e.Name()))
+		sum, err := filesum.SHA256(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
@@ -458,20 +459,6 @@ func writeSums(dir string) (map[string]string, error) {
 		fmt.Fprintf(&b, "%s  %s\n", sums[n], n)
 	}
 	return sums, os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(b.String()), 0o644)
-}
-
-// SHA256File is the hex SHA-256 of a file.
-func SHA256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ParseSums reads a SHA256SUMS file: file name → hex sum.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 )
 
 func repoRoot(t *testing.T) string {
@@ -131,7 +133,7 @@ func TestReproducible(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, sum := range parsed {
-		got, err := SHA256File(filepath.Join(outs[0], name))
+		got, err := filesum.SHA256(filepath.Join(outs[0], name))
 		if err != nil || got != sum {
 			t.Errorf("%s: sum %s in SHA256SUMS, %s on disk (%v)", name, sum, got, err)
 		}

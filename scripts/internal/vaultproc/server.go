@@ -2,11 +2,8 @@ package vaultproc
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,20 +249,6 @@ func (s *Server) vault(ctx context.Context, args ...string) error {
 		return fmt.Errorf("vault %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return nil
-}
-
-// SHA256File is the hex sha256 of a file, as `vault plugin register` wants it.
-func SHA256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Terminate sends SIGTERM to the server and waits up to timeout for it to

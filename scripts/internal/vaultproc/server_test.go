@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/scripts/internal/filesum"
 )
 
 const (
@@ -62,7 +64,7 @@ func setup(m *testing.M) (int, error) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building the plugin: %v\n%s", err, out)
 		} else {
-			pluginSHA, buildErr = SHA256File(filepath.Join(dir, pluginCommand))
+			pluginSHA, buildErr = filesum.SHA256(filepath.Join(dir, pluginCommand))
 		}
 	}
 	return m.Run(), nil
