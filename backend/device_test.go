@@ -475,10 +475,7 @@ func TestDeviceAuthorizationResumesAfterRestart(t *testing.T) {
 	}
 	dt.fire(e) // 60 s: pending
 
-	e.restart()
-	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
-		t.Fatal(err)
-	}
+	e.restartInitialized()
 	live := dt.live()
 	if len(live) != 1 || live[0].at.Sub(start) != 90*time.Second {
 		t.Fatalf("after initialization: %d polls scheduled", len(live))
@@ -592,10 +589,7 @@ func TestDeviceDeleteStopsPolling(t *testing.T) {
 		t.Fatalf("polls %d after the delete, want only the one before", got)
 	}
 	// A restart finds nothing to resume.
-	e.restart()
-	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
-		t.Fatal(err)
-	}
+	e.restartInitialized()
 	if len(dt.live()) != 0 {
 		t.Fatal("a restart resumed the deleted account's authorization")
 	}
@@ -739,25 +733,13 @@ func TestDeviceCrashMidPoll(t *testing.T) {
 	// The poll is sent (and Zoho hands out the tokens), then nothing more
 	// reaches storage: the process is gone.
 	e.sim.AddFault(zohosim.Fault{Endpoint: "device_token", Kind: zohosim.FaultLostAnswer, Times: 1})
-	var dead atomic.Bool
-	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
-		if dead.Load() {
-			return fmt.Errorf("the process died")
-		}
-		if entry.Key == devicePrefix+"crash" && strings.Contains(string(entry.Value), `"in_flight":"2026`) {
-			dead.Store(true) // the poll is recorded as sent: die after this write
-		}
-		return nil
-	})
+	dieAfterPollRecorded(e, "crash")
 	dt.fire(e)
 	if rec := e.storedDevice("crash"); rec.InFlight.IsZero() || rec.AnswerLost {
 		t.Fatalf("stored before the crash: %+v", rec)
 	}
 	e.storage.setPutHook(nil)
-	e.restart()
-	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
-		t.Fatal(err)
-	}
+	e.restartInitialized()
 	dt.fire(e)
 	if got := e.sim.ClientCounters(c.ID); got.DeviceGrants != 1 || got.DevicePolls != 2 {
 		t.Fatalf("at Zoho: %+v", got)
@@ -800,16 +782,7 @@ func TestDeviceResumesAnIntervalAfterThePollInFlight(t *testing.T) {
 	if at := dt.fire(e); at.Sub(start) != 30*time.Second { // pending
 		t.Fatalf("first poll %s after the start, want 30s", at.Sub(start))
 	}
-	var dead atomic.Bool
-	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
-		if dead.Load() {
-			return fmt.Errorf("the process died")
-		}
-		if entry.Key == devicePrefix+"mid" && strings.Contains(string(entry.Value), `"in_flight":"2026`) {
-			dead.Store(true) // the poll is recorded as sent: die after this write
-		}
-		return nil
-	})
+	dieAfterPollRecorded(e, "mid")
 	lost := dt.fire(e)
 	if lost.Sub(start) != 60*time.Second || e.sim.ClientCounters(c.ID).DevicePolls != 2 {
 		t.Fatalf("second poll %s after the start, %d polls at Zoho", lost.Sub(start), e.sim.ClientCounters(c.ID).DevicePolls)
@@ -818,10 +791,7 @@ func TestDeviceResumesAnIntervalAfterThePollInFlight(t *testing.T) {
 		t.Fatalf("stored before the crash: in flight %v, want %v", rec.InFlight, lost)
 	}
 	e.storage.setPutHook(nil)
-	e.restart()
-	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
-		t.Fatal(err)
-	}
+	e.restartInitialized()
 	live := dt.live()
 	if len(live) != 1 {
 		t.Fatalf("after initialization %d polls scheduled, want 1", len(live))
@@ -866,4 +836,20 @@ func TestRevokeCancelsDeviceAuthorization(t *testing.T) {
 	if _, status := e.fails(logical.ReadOperation, "creds/halt", nil); status != 400 {
 		t.Fatalf("creds after revoke/: %d", status)
 	}
+}
+
+// dieAfterPollRecorded makes storage refuse every write after the one that
+// records account's device poll as sent (in flight), as if the process died
+// right after it.
+func dieAfterPollRecorded(e *env, account string) {
+	var dead atomic.Bool
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if dead.Load() {
+			return fmt.Errorf("the process died")
+		}
+		if entry.Key == devicePrefix+account && strings.Contains(string(entry.Value), `"in_flight":"2026`) {
+			dead.Store(true)
+		}
+		return nil
+	})
 }

@@ -370,6 +370,16 @@ func (e *env) restart() {
 	e.t.Cleanup(func() { nb.Cleanup(context.Background()) })
 }
 
+// restartInitialized restarts the engine on the same storage and runs
+// Vault's initialization of the new one, as a plugin (re)start does.
+func (e *env) restartInitialized() {
+	e.t.Helper()
+	e.restart()
+	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 type errString string
 
 func (e errString) Error() string { return string(e) }

@@ -939,10 +939,7 @@ func (m *leaseModel) settleRace() {
 
 func (m *leaseModel) restartEngine() {
 	m.e.waitBackground()
-	m.e.restart()
-	if err := m.e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: m.e.storage}); err != nil {
-		m.t.Fatal(err)
-	}
+	m.e.restartInitialized()
 	m.step("restart")
 	if m.dev != nil && m.dev.approved && m.dev.epoch == m.epoch {
 		m.mayReplace = true // the resumed poll may collect the approval

@@ -23,14 +23,7 @@ import (
 // token of the right data center holding one of the product's scopes).
 func TestProductRecipes(t *testing.T) {
 	t.Parallel()
-	md, err := os.ReadFile(filepath.Join(repoRoot, "docs", "products.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := recipes.Parse(string(md))
-	if err != nil {
-		t.Fatalf("docs/products.md: %v", err)
-	}
+	_, rs := productRecipes(t)
 	if len(rs) != len(zohosim.Products) {
 		t.Fatalf("docs/products.md has %d recipes; the simulator serves %d products", len(rs), len(zohosim.Products))
 	}
@@ -76,14 +69,7 @@ func TestProductRecipes(t *testing.T) {
 // a Vault of its own: what a reader does against `make dev`.
 func TestProductRecipeByHandAgainstDev(t *testing.T) {
 	t.Parallel()
-	md, err := os.ReadFile(filepath.Join(repoRoot, "docs", "products.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := recipes.Parse(string(md))
-	if err != nil {
-		t.Fatal(err)
-	}
+	md, rs := productRecipes(t)
 	var call string
 	for _, r := range rs {
 		if r.Product == "analytics" {
@@ -92,7 +78,7 @@ func TestProductRecipeByHandAgainstDev(t *testing.T) {
 	}
 	const simLine = "SIM=http://127.0.0.1:PORT"
 	var hand string
-	for _, block := range strings.Split(string(md), "```sh\n")[1:] {
+	for _, block := range strings.Split(md, "```sh\n")[1:] {
 		block, _, _ = strings.Cut(block, "```")
 		if strings.Contains(block, simLine) {
 			hand = block
@@ -140,4 +126,18 @@ func recipeVault(t *testing.T, what string) (*vaultServer, string) {
 		t.Fatal(err)
 	}
 	return v, bin
+}
+
+// productRecipes reads docs/products.md and its recipes.
+func productRecipes(t *testing.T) (string, []recipes.Recipe) {
+	t.Helper()
+	md, err := os.ReadFile(filepath.Join(repoRoot, "docs", "products.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := recipes.Parse(string(md))
+	if err != nil {
+		t.Fatalf("docs/products.md: %v", err)
+	}
+	return string(md), rs
 }
