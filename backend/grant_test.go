@@ -9,7 +9,9 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
 const testSOID = "ZohoCRM.600000000434"
@@ -309,6 +311,30 @@ func TestVerificationAtAnotherAccountsServerNamesIt(t *testing.T) {
 	msg, status = e.fails(logical.UpdateOperation, "config/moved", map[string]interface{}{"client_id": "1000.UNKNOWN"})
 	if status != http.StatusBadRequest || !strings.HasPrefix(msg, "client_id:") {
 		t.Fatalf("an unknown client: %d %q, want 400 naming client_id", status, msg)
+	}
+}
+
+// An invalid_client answer to a write that moved the account names the field
+// the write moved it with: accounts_url when given, data_center when the move
+// came from the data center alone (no accounts_url in the write), client_id
+// when the account stayed where it was.
+func TestRejectedClientNamesTheFieldThatMovedIt(t *testing.T) {
+	invalidClient := &zoho.Error{Op: "client credentials", Code: zoho.CodeInvalidClient}
+	eu, custom := "eu", "https://accounts.example.test"
+	prev := &accountConfig{DataCenter: "us"}
+	for _, tc := range []struct {
+		name string
+		next *accountConfig
+		in   paths.AccountInput
+		want string
+	}{
+		{"moved by data_center", &accountConfig{DataCenter: "eu"}, paths.AccountInput{DataCenter: &eu}, paths.FieldDataCenter},
+		{"moved by accounts_url", &accountConfig{DataCenter: "us", AccountsURL: custom}, paths.AccountInput{AccountsURL: &custom}, paths.FieldAccountsURL},
+		{"not moved", &accountConfig{DataCenter: "us"}, paths.AccountInput{}, paths.FieldClientID},
+	} {
+		if got := rejectedField(invalidClient, paths.FieldGrantCode, prev, tc.next, tc.in); got != tc.want {
+			t.Errorf("%s: invalid_client names %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
 
