@@ -19,6 +19,7 @@ import (
 // request is what a test server saw of one call.
 type request struct {
 	method, path, rawQuery, contentType string
+	userAgent                           string
 	query, form                         url.Values
 	body                                string
 }
@@ -32,7 +33,7 @@ func recorder(t *testing.T, status int, body string) (*httptest.Server, <-chan r
 		raw, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(raw))
 		seen <- request{
-			method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, contentType: r.Header.Get("Content-Type"),
+			method: r.Method, path: r.URL.Path, rawQuery: r.URL.RawQuery, contentType: r.Header.Get("Content-Type"), userAgent: r.UserAgent(),
 			query: r.URL.Query(), form: form, body: string(raw),
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -61,12 +62,15 @@ func TestRevokeSendsTokenInQueryString(t *testing.T) {
 	ts, seen := recorder(t, http.StatusOK, `{"status":"success"}`)
 	// A token with characters that need escaping checks the encoding.
 	const token = "1000.abc/def+ghi=&x y"
-	if err := NewClient(Options{}).Revoke(context.Background(), ts.URL, token); err != nil {
+	if err := NewClient(Options{UserAgent: "ops-tool/1.0"}).Revoke(context.Background(), ts.URL, token); err != nil {
 		t.Fatal(err)
 	}
 	r := received(t, seen)
 	if r.method != http.MethodPost || r.path != "/oauth/v2/token/revoke" {
 		t.Fatalf("request %s %s", r.method, r.path)
+	}
+	if r.userAgent != "ops-tool/1.0" {
+		t.Fatalf("User-Agent %q, want the one in Options", r.userAgent)
 	}
 	if got := r.query["token"]; len(got) != 1 || got[0] != token || len(r.query) != 1 {
 		t.Fatalf("query %q: want exactly token=%q", r.rawQuery, token)
@@ -127,8 +131,52 @@ func TestTokenEndpointKeepsSecretsInBody(t *testing.T) {
 			if r.contentType != "application/x-www-form-urlencoded" {
 				t.Fatalf("Content-Type %q", r.contentType)
 			}
+			if !strings.Contains(r.userAgent, "vault-plugin-secrets-zoho") {
+				t.Fatalf("User-Agent %q: by default the plugin names itself", r.userAgent)
+			}
 			if fmt.Sprint(r.form) != fmt.Sprint(tc.want) {
 				t.Fatalf("body\n got %v\nwant %v", r.form, tc.want)
+			}
+		})
+	}
+}
+
+// roundTrip is an http.RoundTripper made of a function.
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Every call has a deadline: Options.Timeout, 10 s by default (the timeout
+// docs/operations.md promises), or the caller's if it is earlier.
+func TestCallDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		timeout, caller time.Duration // caller: the caller's context's timeout, if any
+		want            time.Duration
+	}{
+		{"default", 0, 0, 10 * time.Second},
+		{"option", 3 * time.Second, 0, 3 * time.Second},
+		{"caller's earlier deadline", 0, 2 * time.Second, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var deadline time.Time
+			hc := &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+				deadline, _ = r.Context().Deadline()
+				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(`{"status":"success"}`))}, nil
+			})}
+			start := time.Now()
+			ctx := context.Background()
+			if tc.caller > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.caller)
+				defer cancel()
+			}
+			if err := NewClient(Options{HTTPClient: hc, Timeout: tc.timeout}).Revoke(ctx, "https://accounts.zoho.eu", "1000.t"); err != nil {
+				t.Fatal(err)
+			}
+			// The deadline is set after start, within a (generous) second.
+			if got := deadline.Sub(start); got < tc.want || got > tc.want+time.Second {
+				t.Fatalf("deadline %s after the call, want %s", got, tc.want)
 			}
 		})
 	}
@@ -244,14 +292,17 @@ func TestRevokeErrorsCarryNoToken(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name        string
+		token       string // revoked instead of token
 		accountsURL func(*testing.T) string
 		timeout     time.Duration
 		kind        Kind
-		invalid     bool // the answer is Zoho's invalid-token answer
+		invalid     bool   // the answer is Zoho's invalid-token answer
+		says        string // in the error's text
+		dial        bool   // the dial error stays in the chain
 	}{
-		{name: "connection refused", accountsURL: closedURL, kind: KindTransport},
+		{name: "connection refused", accountsURL: closedURL, kind: KindTransport, says: "refused", dial: true},
 		{name: "reset", accountsURL: resetServer, kind: KindTransport},
-		{name: "timeout", timeout: 50 * time.Millisecond, kind: KindTransport, accountsURL: func(t *testing.T) string {
+		{name: "timeout", timeout: 50 * time.Millisecond, kind: KindTransport, says: "timed out", accountsURL: func(t *testing.T) string {
 			return serve(t, hang)
 		}},
 		{name: "redirect", kind: KindMalformed, accountsURL: func(t *testing.T) string {
@@ -266,6 +317,14 @@ func TestRevokeErrorsCarryNoToken(t *testing.T) {
 		{name: "json echo", kind: KindRejected, accountsURL: func(t *testing.T) string {
 			return serve(t, echo(http.StatusBadRequest, "application/json", `{"error":"invalid_request","error_description":"cannot revoke %s"}`))
 		}},
+		// A token that escaping changes, echoed escaped as in a query string and in a path.
+		{name: "escaped echo", token: "1000.abc/def+ghi jkl", kind: KindRejected, accountsURL: func(t *testing.T) string {
+			return serve(t, func(w http.ResponseWriter, r *http.Request) {
+				tok := r.URL.Query().Get("token")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, `{"error":"invalid_request","error_description":"cannot revoke ?token=%s nor /tokens/%s"}`, url.QueryEscape(tok), url.PathEscape(tok))
+			})
+		}},
 		{name: "invalid token echo", kind: KindRejected, invalid: true, accountsURL: func(t *testing.T) string {
 			return serve(t, echo(http.StatusBadRequest, "application/json", `{"status":"failure","error":"invalid_token","error_description":"token %s is invalid"}`))
 		}},
@@ -274,12 +333,23 @@ func TestRevokeErrorsCarryNoToken(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tok := token
+			if tc.token != "" {
+				tok = tc.token
+			}
 			c := NewClient(Options{Timeout: tc.timeout})
-			err := c.Revoke(context.Background(), tc.accountsURL(t), token)
-			wantNoToken(t, err, token)
+			err := c.Revoke(context.Background(), tc.accountsURL(t), tok)
+			wantNoToken(t, err, tok)
 			ze, _ := AsError(err)
 			if ze.Kind != tc.kind || ze.Op != OpRevoke {
 				t.Fatalf("kind %s op %q, want %s: %v", ze.Kind, ze.Op, tc.kind, err)
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("error %q does not say %q", err, tc.says)
+			}
+			var oe *net.OpError
+			if tc.dial && !(errors.As(err, &oe) && oe.Op == "dial") {
+				t.Fatalf("the dial error is not in the chain of %v", err)
 			}
 			if IsTokenInvalid(err) != tc.invalid {
 				t.Fatalf("IsTokenInvalid = %v, want %v: %v", !tc.invalid, tc.invalid, err)

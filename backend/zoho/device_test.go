@@ -22,8 +22,12 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 		return `{"user_code":"ABCD-EFGH","device_code":"` + testDeviceCode + `",` + fields + `}`
 	}
 	const verify = `"verification_url":"https://accounts.zoho.com/oauth/v3/device"`
-	// Without a usable interval the pace is Zoho's documented one, 30 s
-	// (written out here, not taken from the package's constant).
+	// Without a usable interval the pace is Zoho's documented one, 30 s, and
+	// without a usable lifetime the codes live as long as Zoho documents, 5
+	// minutes (written out here, not taken from the package's constants).
+	if DocumentedDevicePollInterval != 30*time.Second {
+		t.Fatalf("DocumentedDevicePollInterval = %s, Zoho documents 30s", DocumentedDevicePollInterval)
+	}
 	cases := []struct {
 		name           string
 		status         int
@@ -32,13 +36,14 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 		code           string
 		life, interval time.Duration
 		verification   string
+		user, device   string // the codes when not ABCD-EFGH and testDeviceCode
 	}{
 		{name: "documented seconds", status: 200, body: answer(verify + `,"expires_in":300,"interval":30`), life: 5 * time.Minute, interval: 30 * time.Second},
 		{name: "older page's milliseconds", status: 200, body: answer(verify + `,"expires_in":300000,"interval":30000`), life: 5 * time.Minute, interval: 30 * time.Second},
 		{name: "numbers as strings", status: 200, body: answer(verify + `,"expires_in":"120","interval":"10"`), life: 2 * time.Minute, interval: 10 * time.Second},
-		{name: "missing lifetimes", status: 200, body: answer(verify), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
-		{name: "zero and negative", status: 200, body: answer(verify + `,"expires_in":-5,"interval":0`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
-		{name: "not numbers", status: 200, body: answer(verify + `,"expires_in":"soon","interval":{"s":1}`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
+		{name: "missing lifetimes", status: 200, body: answer(verify), life: 5 * time.Minute, interval: 30 * time.Second},
+		{name: "zero and negative", status: 200, body: answer(verify + `,"expires_in":-5,"interval":0`), life: 5 * time.Minute, interval: 30 * time.Second},
+		{name: "not numbers", status: 200, body: answer(verify + `,"expires_in":"soon","interval":{"s":1}`), life: 5 * time.Minute, interval: 30 * time.Second},
 		{name: "interval below a second", status: 200, body: answer(verify + `,"expires_in":300,"interval":0.2`), life: 5 * time.Minute, interval: MinDevicePollInterval},
 		{name: "interval in seconds capped", status: 200, body: answer(verify + `,"expires_in":300,"interval":999`), life: 5 * time.Minute, interval: MaxDevicePollInterval},
 		{name: "interval of 1000 is milliseconds", status: 200, body: answer(verify + `,"expires_in":300000,"interval":1000`), life: 5 * time.Minute, interval: time.Second},
@@ -48,27 +53,38 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 		{name: "lifetime over a day is milliseconds", status: 200, body: answer(verify + `,"expires_in":90000,"interval":30`), life: 90 * time.Second, interval: 30 * time.Second},
 		{name: "milliseconds interval makes milliseconds lifetime", status: 200, body: answer(verify + `,"expires_in":60000,"interval":5000`), life: time.Minute, interval: 5 * time.Second},
 		{name: "short milliseconds lifetime", status: 200, body: answer(verify + `,"expires_in":500,"interval":30000`), life: time.Second, interval: 30 * time.Second},
-		{name: "success despite status", status: 400, body: answer(verify), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second},
-		{name: "loopback http (simulator)", status: 200, body: answer(`"verification_url":"http://127.0.0.1:8090/us/oauth/v3/device"`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second, verification: "http://127.0.0.1:8090/us/oauth/v3/device"},
-		{name: "loopback http ipv6", status: 200, body: answer(`"verification_url":"http://[::1]:8090/us/oauth/v3/device"`), life: DefaultDeviceCodeLifetime, interval: 30 * time.Second, verification: "http://[::1]:8090/us/oauth/v3/device"},
+		{name: "success despite status", status: 400, body: answer(verify), life: 5 * time.Minute, interval: 30 * time.Second},
+		{name: "loopback http (simulator)", status: 200, body: answer(`"verification_url":"http://127.0.0.1:8090/us/oauth/v3/device"`), life: 5 * time.Minute, interval: 30 * time.Second, verification: "http://127.0.0.1:8090/us/oauth/v3/device"},
+		{name: "loopback http ipv6", status: 200, body: answer(`"verification_url":"http://[::1]:8090/us/oauth/v3/device"`), life: 5 * time.Minute, interval: 30 * time.Second, verification: "http://[::1]:8090/us/oauth/v3/device"},
+		{name: "longest device code", status: 200, body: `{"user_code":"ABCD-EFGH","device_code":"` + strings.Repeat("a", maxDeviceCodeLen) + `",` + verify + `}`,
+			life: 5 * time.Minute, interval: 30 * time.Second, device: strings.Repeat("a", maxDeviceCodeLen)},
+		{name: "longest user code", status: 200, body: `{"user_code":"` + strings.Repeat("A", maxUserCodeLen) + `","device_code":"` + testDeviceCode + `",` + verify + `}`,
+			life: 5 * time.Minute, interval: 30 * time.Second, user: strings.Repeat("A", maxUserCodeLen)},
 
 		{name: "http elsewhere", status: 200, body: answer(`"verification_url":"http://accounts.zoho.com/oauth/v3/device"`), kind: KindMalformed},
 		{name: "no verification url", status: 200, body: answer(`"expires_in":300`), kind: KindMalformed},
 		{name: "relative verification url", status: 200, body: answer(`"verification_url":"/oauth/v3/device"`), kind: KindMalformed},
 		{name: "javascript verification url", status: 200, body: answer(`"verification_url":"javascript:alert(1)"`), kind: KindMalformed},
 		{name: "credentials in verification url", status: 200, body: answer(`"verification_url":"https://u:p@accounts.zoho.com/oauth/v3/device"`), kind: KindMalformed},
+		{name: "verification url without a host", status: 200, body: answer(`"verification_url":"https:///oauth/v3/device"`), kind: KindMalformed},
+		{name: "verification url not a URL", status: 200, body: answer(`"verification_url":"https://[::1/oauth/v3/device"`), kind: KindMalformed},
 		{name: "no user code", status: 200, body: `{"device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
 		{name: "blank user code", status: 200, body: `{"user_code":"  ","device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
 		{name: "long user code", status: 200, body: `{"user_code":"` + strings.Repeat("A", 65) + `","device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
 		{name: "user code with control characters", status: 200, body: `{"user_code":"AB\u001b[2J","device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
+		{name: "user code starting with a control character", status: 200, body: `{"user_code":"\u001bABCD","device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
 		{name: "device code with a space", status: 200, body: `{"user_code":"ABCD","device_code":"1004.a b",` + verify + `}`, kind: KindMalformed},
+		{name: "device code starting with a space", status: 200, body: `{"user_code":"ABCD","device_code":" 1004.ab",` + verify + `}`, kind: KindMalformed},
+		{name: "device code with DEL", status: 200, body: `{"user_code":"ABCD","device_code":"1004.a\u007fb",` + verify + `}`, kind: KindMalformed},
 		{name: "huge device code", status: 200, body: `{"user_code":"ABCD","device_code":"` + strings.Repeat("a", 4096) + `",` + verify + `}`, kind: KindMalformed},
+		{name: "device code one byte too long", status: 200, body: `{"user_code":"ABCD","device_code":"` + strings.Repeat("a", maxDeviceCodeLen+1) + `",` + verify + `}`, kind: KindMalformed},
 
 		{name: "unknown client", status: 200, body: `{"error":"invalid_client"}`, kind: KindRejected, code: CodeInvalidClient},
 		{name: "no scope", status: 200, body: `{"error":"invalid_scope"}`, kind: KindRejected, code: "invalid_scope"},
 		{name: "throttle", status: 400, body: `{"error":"Access Denied","error_description":"You have made too many requests continuously. Please try again after some time.","status":"failure"}`, kind: KindThrottled, code: CodeThrottled},
 		{name: "server error", status: 502, body: `<html>bad gateway</html>`, kind: KindServer},
 		{name: "server error json", status: 503, body: `{}`, kind: KindServer},
+		{name: "HTTP 500 json", status: 500, body: `{}`, kind: KindServer},
 		{name: "garbage", status: 200, body: `not json`, kind: KindMalformed},
 		{name: "truncated", status: 200, body: `{"user_code":"ABCD-EFGH","device_co`, kind: KindMalformed},
 		{name: "empty object", status: 200, body: `{}`, kind: KindMalformed},
@@ -81,11 +97,17 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 				if err != nil || dc == nil {
 					t.Fatalf("want a device code, got %v", err)
 				}
-				want := tc.verification
+				want, user, device := tc.verification, tc.user, tc.device
 				if want == "" {
 					want = "https://accounts.zoho.com/oauth/v3/device"
 				}
-				if dc.UserCode != "ABCD-EFGH" || dc.DeviceCode != testDeviceCode || dc.VerificationURL != want {
+				if user == "" {
+					user = "ABCD-EFGH"
+				}
+				if device == "" {
+					device = testDeviceCode
+				}
+				if dc.UserCode != user || dc.DeviceCode != device || dc.VerificationURL != want {
 					t.Fatalf("fields %+v", *dc)
 				}
 				if dc.ExpiresIn != tc.life || dc.Interval != tc.interval {
@@ -358,14 +380,16 @@ func TestDeviceErrorsCarryNoSecrets(t *testing.T) {
 	}
 
 	// An initiation answer rejected as malformed does not show the device
-	// code it carried.
-	u := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `{"user_code":"ABCD","device_code":"%s","verification_url":"http://evil.example.com/%s"}`, testDeviceCode, testDeviceCode)
-	})
-	_, err := NewClient(Options{}).RequestDeviceCode(context.Background(), App{AccountsURL: u, ClientID: "1000.C", ClientSecret: secret}, "a.b.READ", true)
-	wantNoToken(t, err, testDeviceCode)
-	if ze, _ := AsError(err); ze.Kind != KindMalformed || ze.Op != OpDeviceCode {
-		t.Fatalf("malformed initiation: %v", err)
+	// code it carried, even one that happens to be a word of the message.
+	for _, code := range []string{testDeviceCode, "https"} {
+		u := serve(t, func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"user_code":"ABCD","device_code":"%s","verification_url":"http://evil.example.com/%s"}`, code, code)
+		})
+		_, err := NewClient(Options{}).RequestDeviceCode(context.Background(), App{AccountsURL: u, ClientID: "1000.C", ClientSecret: secret}, "a.b.READ", true)
+		wantNoToken(t, err, code)
+		if ze, _ := AsError(err); ze.Kind != KindMalformed || ze.Op != OpDeviceCode {
+			t.Fatalf("malformed initiation: %v", err)
+		}
 	}
 }
 

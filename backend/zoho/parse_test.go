@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestParseTokenResponse(t *testing.T) {
@@ -24,12 +25,22 @@ func TestParseTokenResponse(t *testing.T) {
 		{"legacy millis alone", 200, `{"access_token":"x","expires_in":3600000}`, true, time.Hour, 0, ""},
 		{"lifetime as string", 200, `{"access_token":"x","expires_in":"1800"}`, true, 30 * time.Minute, 0, ""},
 		{"missing lifetime", 200, `{"access_token":"x"}`, true, DefaultTokenLifetime, 0, ""},
-		{"absurd lifetime capped", 200, `{"access_token":"x","expires_in_sec":999999999}`, true, MaxTokenLifetime, 0, ""},
+		// Zoho's advice: never trust a lifetime over a day (written out, not taken from MaxTokenLifetime).
+		{"absurd lifetime capped", 200, `{"access_token":"x","expires_in_sec":999999999}`, true, 24 * time.Hour, 0, ""},
+		{"lifetime of a day is seconds", 200, `{"access_token":"x","expires_in":86400}`, true, 24 * time.Hour, 0, ""},
+		// No usable lifetime: Zoho's documented hour.
+		{"zero lifetime", 200, `{"access_token":"x","expires_in":0}`, true, time.Hour, 0, ""},
+		{"negative lifetime", 200, `{"access_token":"x","expires_in":-60}`, true, time.Hour, 0, ""},
+		{"unusable expires_in_sec", 200, `{"access_token":"x","expires_in":3600000,"expires_in_sec":0}`, true, time.Hour, 0, ""},
 		{"success despite status", 400, `{"access_token":"x","expires_in":60}`, true, time.Minute, 0, ""},
 		{"error with 200", 200, `{"error":"invalid_code"}`, false, 0, KindRejected, "invalid_code"},
 		{"throttle 200", 200, `{"error":"Access Denied","error_description":"You have made too many requests continuously. Please try again after some time.","status":"failure"}`, false, 0, KindThrottled, "Access Denied"},
 		{"throttle 400", 400, `{"error":"Access Denied","error_description":"You have made too many requests continuously. Please try again after some time.","status":"failure"}`, false, 0, KindThrottled, "Access Denied"},
+		{"throttle without description", 200, `{"error":"Access Denied"}`, false, 0, KindThrottled, "Access Denied"},
+		{"numeric error code", 200, `{"error":1001}`, false, 0, KindRejected, "1001"},
 		{"server error html", 502, `<html>bad gateway</html>`, false, 0, KindServer, ""},
+		{"HTTP 500 html", 500, `<html>internal error</html>`, false, 0, KindServer, ""},
+		{"HTTP 500 json", 500, `{}`, false, 0, KindServer, ""},
 		{"garbage", 200, `not json at all`, false, 0, KindMalformed, ""},
 		{"truncated", 200, `{"access_token":"1000.ab`, false, 0, KindMalformed, ""},
 		{"empty object", 200, `{}`, false, 0, KindMalformed, ""},
@@ -141,8 +152,15 @@ func TestParseRevokeResponse(t *testing.T) {
 				if !IsTokenInvalid(err) {
 					t.Fatalf("want the invalid-token answer, got %v", err)
 				}
-				if ze, _ := AsError(err); ze.Kind != KindRejected || ze.Code != CodeInvalidToken || ze.Temporary() {
+				ze, _ := AsError(err)
+				if ze.Kind != KindRejected || ze.Code != CodeInvalidToken || ze.Temporary() {
 					t.Fatalf("invalid token: %+v", ze)
+				}
+				// Zoho's own words (error_description, else message) are kept.
+				if strings.Contains(tc.body, `"error_description"`) || strings.Contains(tc.body, `"message"`) {
+					if ze.Description == "" || !strings.Contains(tc.body, ze.Description) {
+						t.Fatalf("description %q is not the answer's wording: %s", ze.Description, tc.body)
+					}
 				}
 				return
 			}
@@ -158,6 +176,10 @@ func TestParseRevokeResponse(t *testing.T) {
 			}
 		})
 	}
+	// A status other than success is named in the error.
+	if err := ParseRevokeResponse(200, []byte(`{"status":"weird"}`)); err == nil || !strings.Contains(err.Error(), `"weird"`) {
+		t.Errorf("unknown status not named: %v", err)
+	}
 }
 
 func TestIsTokenInvalidOnlyForRevoke(t *testing.T) {
@@ -168,6 +190,62 @@ func TestIsTokenInvalidOnlyForRevoke(t *testing.T) {
 	} {
 		if IsTokenInvalid(e) {
 			t.Errorf("IsTokenInvalid(%+v) = true", e)
+		}
+	}
+}
+
+// The predicates see this package's *Error through wrapping; any other
+// error, nil included, is none of them.
+func TestErrorPredicates(t *testing.T) {
+	_, throttled := ParseTokenResponse(OpRefresh, 200, []byte(`{"error":"Access Denied","error_description":"You have made too many requests continuously. Please try again after some time.","status":"failure"}`))
+	for _, tc := range []struct {
+		name                                          string
+		err                                           error
+		neverSent, throttled, invalidGrant, temporary bool
+	}{
+		{"nil", nil, false, false, false, false},
+		{"foreign", errors.New("invalid_code: Access Denied"), false, false, false, false},
+		{"not sent", &Error{Op: OpExchange, Kind: KindTransport, NotSent: true}, true, false, false, true},
+		{"maybe sent", &Error{Op: OpExchange, Kind: KindTransport}, false, false, false, true},
+		{"throttled", throttled, false, true, false, true},
+		{"invalid_code", &Error{Op: OpRefresh, Kind: KindRejected, Code: CodeInvalidCode}, false, false, true, false},
+		{"invalid_client", &Error{Op: OpRefresh, Kind: KindRejected, Code: CodeInvalidClient}, false, false, false, false},
+		{"invalid_code in a malformed answer", &Error{Op: OpRefresh, Kind: KindMalformed, Code: CodeInvalidCode}, false, false, false, true},
+	} {
+		for _, err := range []error{tc.err, fmt.Errorf("wrapped: %w", tc.err)} {
+			if NeverSent(err) != tc.neverSent || IsThrottled(err) != tc.throttled || IsInvalidGrant(err) != tc.invalidGrant || IsTemporary(err) != tc.temporary {
+				t.Errorf("%s: NeverSent %v IsThrottled %v IsInvalidGrant %v IsTemporary %v, want %v %v %v %v", tc.name,
+					NeverSent(err), IsThrottled(err), IsInvalidGrant(err), IsTemporary(err), tc.neverSent, tc.throttled, tc.invalidGrant, tc.temporary)
+			}
+		}
+	}
+}
+
+func TestErrorMessagesAndHints(t *testing.T) {
+	for _, tc := range []struct {
+		e          *Error
+		text, hint string
+	}{
+		{&Error{Op: OpRefresh, Kind: KindRejected, Code: CodeInvalidCode, Description: "code expired", HTTPStatus: 200},
+			`zoho refresh failed: Zoho answered "invalid_code" (code expired) [HTTP 200]`, "re-authorize"},
+		{&Error{Op: OpRefresh, Kind: KindRejected, Code: CodeInvalidCode},
+			`zoho refresh failed: Zoho answered "invalid_code"`, "re-authorize"},
+		{&Error{Op: OpRevoke, Kind: KindMalformed, Description: "unexpected HTTP status", HTTPStatus: 302},
+			`zoho revoke failed: malformed answer: unexpected HTTP status [HTTP 302]`, "retries"},
+		{&Error{Op: OpRevoke, Kind: KindServer, HTTPStatus: 503},
+			`zoho revoke failed: server error [HTTP 503]`, "retries"},
+		{&Error{Op: OpExchange, Kind: KindTransport, Err: errors.New("timed out")},
+			`zoho code exchange failed: unreachable: timed out`, "retries"},
+		{&Error{Op: OpRefresh, Kind: KindThrottled, Code: CodeThrottled},
+			`zoho refresh failed: Zoho answered "Access Denied"`, "per refresh token"},
+		{&Error{Op: OpClientCredentials, Kind: KindThrottled, Code: CodeThrottled},
+			`zoho client credentials failed: Zoho answered "Access Denied"`, "client-credentials tokens"},
+	} {
+		if got := tc.e.Error(); got != tc.text {
+			t.Errorf("%+v: text %q, want %q", *tc.e, got, tc.text)
+		}
+		if got := tc.e.Hint(); !strings.Contains(got, tc.hint) {
+			t.Errorf("%+v: hint %q lacks %q", *tc.e, got, tc.hint)
 		}
 	}
 }
@@ -196,6 +274,34 @@ func TestDescriptionTruncated(t *testing.T) {
 	}
 	if !strings.HasSuffix(ze.Description, "…") {
 		t.Fatal("truncated description should end with an ellipsis")
+	}
+
+	for _, tc := range []struct {
+		name, in string
+		keep     bool // returned unchanged
+	}{
+		{"at the limit", strings.Repeat("a", maxDescriptionLen), true},
+		{"one byte over", strings.Repeat("a", maxDescriptionLen+1), false},
+		// The limit falls inside a two-byte character.
+		{"misaligned characters", "a" + strings.Repeat("é", maxDescriptionLen), false},
+		// Not UTF-8 at all: no character starts anywhere.
+		{"continuation bytes only", strings.Repeat("\x80", 2*maxDescriptionLen), false},
+	} {
+		got := Truncate(tc.in)
+		if tc.keep {
+			if got != tc.in {
+				t.Errorf("%s: %q changed to %q", tc.name, tc.in, got)
+			}
+			continue
+		}
+		head, ok := strings.CutSuffix(got, "…")
+		if !ok || len(head) > maxDescriptionLen || !strings.HasPrefix(tc.in, head) {
+			t.Errorf("%s: %q is not a prefix of at most %d bytes and an ellipsis", tc.name, got, maxDescriptionLen)
+		}
+		// Only a character cut in half is dropped.
+		if utf8.ValidString(tc.in) && (!utf8.ValidString(head) || len(head) <= maxDescriptionLen-utf8.UTFMax) {
+			t.Errorf("%s: kept %d bytes %q", tc.name, len(head), head)
+		}
 	}
 }
 
