@@ -68,7 +68,12 @@ func (dt *deviceTimers) fire(e *env) time.Time {
 	if t.done.Swap(true) {
 		e.t.Fatal("the timer was stopped meanwhile")
 	}
-	t.f()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t.f()
+	}()
+	receive(e.t, done, fmt.Sprintf("the device poll due at %s finishing", t.at.Format(time.TimeOnly)))
 	return t.at
 }
 
@@ -179,6 +184,9 @@ func TestDeviceAuthorizationApproved(t *testing.T) {
 		if at := dt.fire(e); at.Sub(start) != want {
 			t.Fatalf("poll %d at %s, want %s after the start", i+1, at.Sub(start), want)
 		}
+		if got := e.sim.ClientCounters(c.ID).DevicePolls; got != int64(i+1) {
+			t.Fatalf("after poll %d Zoho saw %d polls", i+1, got)
+		}
 	}
 	st := e.deviceState("tv")
 	if st["state"] != paths.DeviceStatePending || st["polls"] != 2 || st["last_poll_answer"] != zoho.CodeAuthorizationPending ||
@@ -228,6 +236,15 @@ func TestDeviceAuthorizationApproved(t *testing.T) {
 	}
 	if len(e.attention()) != 0 {
 		t.Fatalf("attention/ lists %v", e.attention())
+	}
+	// Nothing failed, so the log reports no failure.
+	for _, failure := range []string{
+		"could not store a device poll's answer", "could not store the end of a device authorization",
+		"the refresh token is stored but not its access token", "could not store the refresh token",
+	} {
+		if strings.Contains(e.logs.String(), failure) {
+			t.Errorf("the log reports a failure that did not happen: %q", failure)
+		}
 	}
 	sealedMu.Lock()
 	if len(sealed) == 0 || !sealed[devicePrefix+"tv"] {
@@ -361,7 +378,10 @@ func TestDeviceAuthorizationDenied(t *testing.T) {
 	}
 
 	// A new authorization: pending, the account no longer needs an operator.
-	e.startDevice("no")
+	// The denied one was not pending, so nothing was replaced.
+	if resp := e.startDevice("no"); len(resp.Warnings) != 0 {
+		t.Fatalf("a start after a denied authorization warns %v", resp.Warnings)
+	}
 	if got := e.attention(); len(got) != 0 {
 		t.Fatalf("attention/ after a new start: %v", got)
 	}
@@ -534,6 +554,15 @@ func TestDeviceLostAnswer(t *testing.T) {
 	if len(dt.live()) != 0 {
 		t.Fatal("still polling")
 	}
+	if strings.Contains(e.logs.String(), "could not record the lost device grant") {
+		t.Fatal("the log says the lost grant was not recorded, but it was")
+	}
+	// Cancelling the failed authorization leaves what still needs an
+	// operator: the refresh token Zoho may hold.
+	e.must(logical.DeleteOperation, "device/lost", nil)
+	if got := e.attention()["lost"]; strings.Join(got, ",") != paths.ReasonInterruptedExchange {
+		t.Fatalf("attention reasons after the cancel %v, want only %s", got, paths.ReasonInterruptedExchange)
+	}
 }
 
 // Zoho's accounts server failing: polls go on at the interval, then less
@@ -582,6 +611,9 @@ func TestDeviceDeleteStopsPolling(t *testing.T) {
 	e.must(logical.DeleteOperation, "config/gone", nil)
 	if len(dt.live()) != 0 || e.storedDevice("gone") != nil {
 		t.Fatal("the deleted account's authorization is still polled or stored")
+	}
+	if strings.Contains(e.logs.String(), "could not remove the deleted account's device authorization") {
+		t.Fatal("the log reports a failed removal, but the authorization was removed")
 	}
 	next[0].f() // a timer that fired just before the delete
 	e.clock.Advance(10 * time.Minute)
@@ -701,8 +733,9 @@ func TestDeviceStartRejected(t *testing.T) {
 		"client_id": "1000.UNKNOWNCLIENTUNKNOWNCLIENT12", "client_secret": "x", "accounts_url": e.sim.AccountsURL("us"), "scopes": "ZohoCRM.modules.ALL",
 	})
 	msg, status = e.fails(logical.UpdateOperation, "device/stranger", nil)
-	if status != 400 || !strings.Contains(msg, zoho.CodeInvalidClient) || !strings.Contains(msg, "no device authorization was started") {
-		t.Fatalf("unknown client: %d %s", status, msg)
+	if status != 400 || !strings.Contains(msg, zoho.CodeInvalidClient) || !strings.Contains(msg, "no device authorization was started") ||
+		!strings.Contains(msg, "; the client_id is unknown in this data center") {
+		t.Fatalf("unknown client: %d %s (want the error, what to fix, and that nothing started)", status, msg)
 	}
 	// A client_credentials account has no user to authorize.
 	cc := e.ccAccount("org", nil)
@@ -852,4 +885,559 @@ func dieAfterPollRecorded(e *env, account string) {
 		}
 		return nil
 	})
+}
+
+// The wait after polls Zoho could not answer: the interval, doubled for each
+// further failure, never more than 2 minutes (nor less than the interval),
+// however many failures came in a row.
+func TestDeviceRetryWaitDoublesUpToTwoMinutes(t *testing.T) {
+	for _, c := range []struct {
+		interval time.Duration
+		failures int
+		want     time.Duration
+	}{
+		{30 * time.Second, 1, 30 * time.Second},
+		{30 * time.Second, 2, time.Minute},
+		{30 * time.Second, 3, 2 * time.Minute},
+		{30 * time.Second, 4, 2 * time.Minute},
+		{30 * time.Second, 30, 2 * time.Minute},
+		{30 * time.Second, 40, 2 * time.Minute},
+		{30 * time.Second, 100, 2 * time.Minute},
+		{45 * time.Second, 3, 2 * time.Minute},
+		{5 * time.Minute, 3, 5 * time.Minute},
+	} {
+		if got := deviceRetryWait(c.interval, c.failures); got != c.want {
+			t.Errorf("after %d failures at an interval of %s: wait %s, want %s", c.failures, c.interval, got, c.want)
+		}
+	}
+}
+
+// Cancelling an authorization that ended badly takes the account out of
+// attention/ (nothing is pending or failed any more).
+func TestDeviceCancelSettlesAttention(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("no", c)
+	userCode := e.startDevice("no").Data["user_code"].(string)
+	if err := e.sim.DenyDevice(userCode); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if got := e.attention(); strings.Join(got["no"], ",") != paths.ReasonDeviceDenied {
+		t.Fatalf("attention/ after the denial: %v", got)
+	}
+	e.must(logical.DeleteOperation, "device/no", nil)
+	if got := e.attention(); len(got) != 0 {
+		t.Fatalf("attention/ after the cancel: %v", got)
+	}
+}
+
+// A cancel whose delete fails reports the failure, and polling stops all the
+// same: a poll whose timer fired just before the cancel sends nothing.
+func TestDeviceCancelStopsPollingEvenIfTheDeleteFails(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("halt", c)
+	e.startDevice("halt")
+	due := dt.live()
+	if len(due) != 1 {
+		t.Fatalf("%d polls scheduled", len(due))
+	}
+	e.clock.Advance(due[0].at.Sub(e.clock.Now())) // the poll is due: its timer fires
+	e.storage.setDeleteHook(func(key string) error {
+		if key == devicePrefix+"halt" {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	if msg, _ := e.fails(logical.DeleteOperation, "device/halt", nil); !strings.Contains(msg, "storage unavailable") {
+		t.Fatalf("the failed cancel answered %q", msg)
+	}
+	if len(dt.live()) != 0 {
+		t.Fatal("still polling after the cancel")
+	}
+	due[0].f() // the timer's function runs after the cancel
+	if got := e.sim.ClientCounters(c.ID).DevicePolls; got != 0 {
+		t.Fatalf("%d poll(s) after the cancel", got)
+	}
+}
+
+// A deleted account's authorization that could not be removed is logged as
+// such; a restart finds it and removes it, without polling Zoho.
+func TestDeviceOfADeletedAccountIsRemovedAfterAFailedDelete(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("gone", c)
+	e.startDevice("gone")
+	var failing atomic.Bool
+	failing.Store(true)
+	e.storage.setDeleteHook(func(key string) error {
+		if failing.Load() && key == devicePrefix+"gone" {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	e.must(logical.DeleteOperation, "config/gone", nil)
+	if !strings.Contains(e.logs.String(), "could not remove the deleted account's device authorization") {
+		t.Fatal("the failed removal is not logged")
+	}
+	if len(dt.live()) != 0 || e.storedDevice("gone") == nil {
+		t.Fatalf("after the delete: %d polls scheduled, record kept %v", len(dt.live()), e.storedDevice("gone") != nil)
+	}
+	failing.Store(false)
+	e.restartInitialized()
+	if len(dt.live()) == 1 {
+		dt.fire(e)
+	}
+	if e.storedDevice("gone") != nil || len(dt.live()) != 0 || e.sim.ClientCounters(c.ID).DevicePolls != 0 {
+		t.Fatalf("after the restart: record kept %v, %d polls scheduled, %d polls at Zoho",
+			e.storedDevice("gone") != nil, len(dt.live()), e.sim.ClientCounters(c.ID).DevicePolls)
+	}
+}
+
+// At most 100 device authorizations are polled at once per mount: the 101st
+// start is refused (429) and nothing is asked of Zoho; replacing a pending
+// one is allowed; one that ends or is cancelled frees its place.
+func TestPendingDeviceAuthorizationsAreBounded(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	clients := map[string]zohosim.Client{}
+	name := func(i int) string { return fmt.Sprintf("d%03d", i) }
+	for i := 0; i <= 100; i++ {
+		c := e.newClient("us")
+		clients[name(i)] = c
+		e.deviceAccount(name(i), c)
+	}
+	for i := 0; i < 100; i++ {
+		e.startDevice(name(i))
+	}
+	last := clients[name(100)]
+	if msg, status := e.fails(logical.UpdateOperation, "device/"+name(100), nil); status != 429 || !strings.Contains(msg, "100 device authorizations are pending") {
+		t.Fatalf("the 101st start: %d %s", status, msg)
+	}
+	if got := e.sim.ClientCounters(last.ID).DeviceCodeRequests; got != 0 || e.storedDevice(name(100)) != nil {
+		t.Fatalf("the refused start asked Zoho %d time(s) or stored an authorization", got)
+	}
+	// Replacing a pending one does not add to them.
+	if resp := e.startDevice(name(1)); len(resp.Warnings) != 1 {
+		t.Fatalf("the replacing start: warnings %v", resp.Warnings)
+	}
+	// A change of d000's credentials ends its authorization: a place is free.
+	c0 := clients[name(0)]
+	e.must(logical.UpdateOperation, "config/"+name(0), map[string]interface{}{"grant_code": e.code(c0)})
+	if st := e.deviceState(name(0)); st["state"] != paths.DeviceStateSuperseded {
+		t.Fatalf("d000's authorization after the new grant code: %v", st)
+	}
+	if n := len(dt.live()); n != 99 {
+		t.Fatalf("%d polls scheduled, want 99", n)
+	}
+	e.startDevice(name(100))
+	if _, status := e.fails(logical.UpdateOperation, "device/"+name(0), nil); status != 429 {
+		t.Fatalf("a start beyond 100 pending: %d", status)
+	}
+	// A cancel frees one too.
+	e.must(logical.DeleteOperation, "device/"+name(2), nil)
+	e.startDevice(name(0))
+}
+
+// A restart resumes every pending authorization, and only those.
+func TestDeviceResumeSchedulesEveryPendingAuthorization(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	ended := e.newClient("us")
+	e.deviceAccount("a-ended", ended)
+	userCode := e.startDevice("a-ended").Data["user_code"].(string)
+	if err := e.sim.DenyDevice(userCode); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if st := e.deviceState("a-ended"); st["state"] != paths.DeviceStateDenied {
+		t.Fatalf("a-ended: %v", st)
+	}
+	for _, name := range []string{"b-pending", "c-pending"} {
+		e.deviceAccount(name, e.newClient("us"))
+		e.startDevice(name)
+	}
+	e.restartInitialized()
+	if n := len(dt.live()); n != 2 {
+		t.Fatalf("%d polls scheduled after the restart, want the 2 pending authorizations'", n)
+	}
+	if strings.Contains(e.logs.String(), "could not resume a device authorization") {
+		t.Fatal("the log reports a failed resume")
+	}
+	dt.fire(e)
+	dt.fire(e)
+	if got := e.sim.ClientCounters(ended.ID).DevicePolls; got != 1 {
+		t.Fatalf("the ended authorization was polled %d times, want once (before it ended)", got)
+	}
+}
+
+// The end of an authorization that could not be stored is logged; the
+// authorization, still stored as pending, is polled once more only after a
+// restart (resuming is once per backend), and Zoho's answer ends it then.
+func TestDeviceEndNotStoredIsPolledAgainAfterARestart(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	if _, err := e.request(logical.RollbackOperation, "", nil); err != nil { // the first periodic tick resumes
+		t.Fatal(err)
+	}
+	c := e.newClient("us")
+	e.deviceAccount("x", c)
+	userCode := e.startDevice("x").Data["user_code"].(string)
+	if err := e.sim.DenyDevice(userCode); err != nil {
+		t.Fatal(err)
+	}
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if entry.Key == devicePrefix+"x" && strings.Contains(string(entry.Value), `"state":"denied"`) {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	dt.fire(e)
+	if !strings.Contains(e.logs.String(), "could not store the end of a device authorization") {
+		t.Fatal("the failed store of the end is not logged")
+	}
+	if rec := e.storedDevice("x"); rec.State != paths.DeviceStatePending || len(dt.live()) != 0 {
+		t.Fatalf("after the denial: stored %s, %d polls scheduled", rec.State, len(dt.live()))
+	}
+	if _, err := e.request(logical.RollbackOperation, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(dt.live()); n != 0 {
+		t.Fatalf("a later periodic tick scheduled %d poll(s)", n)
+	}
+	e.storage.setPutHook(nil)
+	e.restartInitialized()
+	dt.fire(e)
+	if got := e.sim.ClientCounters(c.ID).DevicePolls; got != 2 {
+		t.Fatalf("%d polls at Zoho, want the denied one and one after the restart", got)
+	}
+	if st := e.deviceState("x"); st["state"] != paths.DeviceStateDenied || len(dt.live()) != 0 {
+		t.Fatalf("after the restart: %v, %d polls scheduled", st, len(dt.live()))
+	}
+}
+
+// failOnce makes the first storage call on key that match fail.
+func failOnce(key string, match func(key string) bool) func(string) error {
+	var done atomic.Bool
+	return func(k string) error {
+		if k == key && (match == nil || match(k)) && !done.Swap(true) {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	}
+}
+
+// A poll that storage fails (loading the account, reading the authorization,
+// recording the poll before sending it) sends nothing, is logged, and is
+// tried again: the authorization still completes.
+func TestDevicePollRetriesAfterStorageFailures(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("x", c)
+	userCode := e.startDevice("x").Data["user_code"].(string)
+	polls := func() int64 { return e.sim.ClientCounters(c.ID).DevicePolls }
+
+	// Recording the poll as sent fails.
+	var putFailed atomic.Bool
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if entry.Key == devicePrefix+"x" && strings.Contains(string(entry.Value), `"in_flight":"2026`) && !putFailed.Swap(true) {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	dt.fire(e)
+	if polls() != 0 || len(dt.live()) != 1 || !strings.Contains(e.logs.String(), "could not record a device poll before sending it") {
+		t.Fatalf("recording the poll failed: %d polls sent, %d scheduled", polls(), len(dt.live()))
+	}
+	dt.fire(e)
+	if polls() != 1 {
+		t.Fatalf("%d polls after the storage recovered, want 1", polls())
+	}
+
+	// Reading the authorization fails.
+	e.storage.setGetErr(failOnce(devicePrefix+"x", nil))
+	dt.fire(e)
+	if polls() != 1 || len(dt.live()) != 1 || !strings.Contains(e.logs.String(), "could not read a device authorization to poll it") {
+		t.Fatalf("reading the authorization failed: %d polls sent, %d scheduled", polls(), len(dt.live()))
+	}
+	dt.fire(e)
+	if polls() != 2 {
+		t.Fatalf("%d polls after the storage recovered, want 2", polls())
+	}
+
+	// Loading the account fails (a restarted engine has not loaded it yet).
+	e.restartInitialized()
+	e.storage.setGetErr(failOnce(configPrefix+"x", nil))
+	dt.fire(e)
+	if polls() != 2 || len(dt.live()) != 1 || !strings.Contains(e.logs.String(), "could not load the account to poll its device authorization") {
+		t.Fatalf("loading the account failed: %d polls sent, %d scheduled", polls(), len(dt.live()))
+	}
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if polls() != 3 || e.sim.ClientCounters(c.ID).DeviceGrants != 1 {
+		t.Fatalf("after the storage recovered: %+v", e.sim.ClientCounters(c.ID))
+	}
+	if st := e.deviceState("x"); st["state"] != paths.DeviceStateApproved {
+		t.Fatalf("final: %v", st)
+	}
+}
+
+// A poll's answer that could not be stored is logged; polling goes on.
+func TestDevicePollAnswerNotStoredIsLogged(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("x", c)
+	e.startDevice("x")
+	var failed atomic.Bool
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if entry.Key == devicePrefix+"x" && strings.Contains(string(entry.Value), `"last_answer":"authorization_pending"`) && !failed.Swap(true) {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	dt.fire(e)
+	if !strings.Contains(e.logs.String(), "could not store a device poll's answer") {
+		t.Fatal("the failed store of the answer is not logged")
+	}
+	if len(dt.live()) != 1 {
+		t.Fatalf("%d polls scheduled", len(dt.live()))
+	}
+}
+
+// A poll Zoho answers invalid_code when no poll's answer was lost ends the
+// authorization as failed, saying what to do; no refresh token is said to be
+// lost (Zoho handed none out that Vault did not hear of).
+func TestDeviceFailedPollIsNotALostGrant(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("bad", c)
+	e.startDevice("bad")
+	e.sim.AddFault(zohosim.Fault{Endpoint: "device_token", Kind: zohosim.FaultError, ErrorCode: zoho.CodeInvalidCode, Times: 1})
+	dt.fire(e)
+	st := e.deviceState("bad")
+	answer, _ := st["last_poll_answer"].(string)
+	if st["state"] != paths.DeviceStateFailed || !strings.Contains(answer, zoho.CodeInvalidCode) ||
+		!strings.Contains(answer, "; the device code is unknown or already used") {
+		t.Fatalf("after invalid_code: %v (want the error and what to do)", st)
+	}
+	if s := e.must(logical.ReadOperation, "status/bad", nil).Data; s["interrupted_exchange_at"] != nil && s["interrupted_exchange_at"] != "" {
+		t.Fatalf("status/bad says a grant was lost: %v", s["interrupted_exchange_at"])
+	}
+	if got := e.attention()["bad"]; strings.Join(got, ",") != paths.ReasonDeviceFailed {
+		t.Fatalf("attention reasons %v, want only %s", got, paths.ReasonDeviceFailed)
+	}
+}
+
+// The upstream failure metric counts the device polls Zoho answered with a
+// failure (invalid_code), not those it answered as the flow expects
+// (authorization_pending).
+func TestDevicePollMetricsCountOnlyFailures(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("m", c)
+	e.startDevice("m")
+	dt.fire(e) // authorization_pending
+	body := scrapeMetrics(t, e, false)
+	if !strings.Contains(body, `zoho_upstream_request_duration_seconds_count{op="device token poll"} 1`+"\n") {
+		t.Fatalf("the poll is not observed:\n%s", body)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "zoho_upstream_failures_total{") && strings.Contains(line, `op="device token poll"`) {
+			t.Fatalf("authorization_pending counted as a failure: %s", line)
+		}
+	}
+	e.sim.AddFault(zohosim.Fault{Endpoint: "device_token", Kind: zohosim.FaultError, ErrorCode: zoho.CodeInvalidCode, Times: 1})
+	dt.fire(e)
+	if body := scrapeMetrics(t, e, false); !strings.Contains(body, `zoho_upstream_failures_total{code="invalid_code",op="device token poll"} 1`+"\n") {
+		t.Fatalf("invalid_code not counted as a failure:\n%s", body)
+	}
+}
+
+// An account that holds a refresh token keeps working when a device
+// authorization for it is refused: it needs no operator.
+func TestDeviceDenialOfAnAccountWithARefreshTokenNeedsNoAttention(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	e.account("held", nil)
+	userCode := e.startDevice("held").Data["user_code"].(string)
+	if err := e.sim.DenyDevice(userCode); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	if st := e.deviceState("held"); st["state"] != paths.DeviceStateDenied {
+		t.Fatalf("after the denial: %v", st)
+	}
+	if got := e.attention(); len(got) != 0 {
+		t.Fatalf("attention/ = %v", got)
+	}
+	// Nor is it put in the attention index, which holds only the few
+	// accounts that need an operator.
+	if keys, _ := e.storage.List(context.Background(), attentionPrefix); len(keys) != 0 {
+		t.Fatalf("the attention index holds %v", keys)
+	}
+	e.creds("held", nil)
+}
+
+// A change of the account's credentials (a new grant code, same client)
+// whose end of the pending authorization could not be stored: the poll after
+// a restart ends it as superseded without asking Zoho, so the user's later
+// approval cannot replace the newer refresh token.
+func TestDeviceSupersededByNewCredentialsIsNotPolled(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.account("ep", nil)
+	userCode := e.startDevice("ep").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if entry.Key == devicePrefix+"ep" && strings.Contains(string(entry.Value), `"state":"superseded"`) {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	e.must(logical.UpdateOperation, "config/ep", map[string]interface{}{"grant_code": e.code(c)})
+	held := e.b.cachedAccount("ep")
+	held.mu.Lock()
+	rt := held.cfg.RefreshToken
+	held.mu.Unlock()
+	if rec := e.storedDevice("ep"); rec.State != paths.DeviceStatePending {
+		t.Fatalf("stored %s, want the end not stored", rec.State)
+	}
+	e.storage.setPutHook(nil)
+	e.restartInitialized()
+	dt.fire(e)
+	if got := e.sim.ClientCounters(c.ID); got.DevicePolls != 0 || got.DeviceGrants != 0 {
+		t.Fatalf("the superseded authorization was polled: %+v", got)
+	}
+	if st := e.deviceState("ep"); st["state"] != paths.DeviceStateSuperseded {
+		t.Fatalf("after the poll: %v", st)
+	}
+	a, unlock, err := e.b.lockAccount(context.Background(), e.storage, "ep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	got := a.cfg.RefreshToken
+	a.mu.Unlock()
+	unlock()
+	if got != rt {
+		t.Fatal("the refresh token of the new grant code was replaced")
+	}
+}
+
+// An approval whose refresh token could not be stored: the refresh token is
+// revoked at Zoho and the authorization fails, saying so. One whose refresh
+// token was stored but not its access token is approved, and the log says
+// what was not stored.
+func TestDeviceApprovalNotStored(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("x", c)
+	userCode := e.startDevice("x").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	var failed atomic.Bool
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if entry.Key == configPrefix+"x" && !failed.Swap(true) {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	dt.fire(e)
+	st := e.deviceState("x")
+	if answer, _ := st["last_poll_answer"].(string); st["state"] != paths.DeviceStateFailed || !strings.Contains(answer, "could not be stored") {
+		t.Fatalf("after the approval: %v", st)
+	}
+	if got := e.sim.ClientCounters(c.ID); got.DeviceGrants != 1 || got.RevokedRefresh != 1 {
+		t.Fatalf("at Zoho: %+v, want the granted refresh token revoked", got)
+	}
+	held := e.b.cachedAccount("x")
+	held.mu.Lock()
+	rt := held.cfg.RefreshToken
+	held.mu.Unlock()
+	if rt != "" {
+		t.Fatal("the account holds a refresh token")
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "could not store the refresh token of an approved device authorization") ||
+		strings.Contains(logs, "could not revoke the unstored refresh token") {
+		t.Fatal("the log does not say what failed, or says the revocation failed")
+	}
+
+	// The refresh token stored, its access token not.
+	userCode = e.startDevice("x").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	failed.Store(false)
+	e.storage.setPutHook(func(entry *logical.StorageEntry) error {
+		if entry.Key == tokenPrefix+"x" && !failed.Swap(true) {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	dt.fire(e)
+	if st := e.deviceState("x"); st["state"] != paths.DeviceStateApproved {
+		t.Fatalf("after the second approval: %v", st)
+	}
+	if got := e.sim.ClientCounters(c.ID); got.DeviceGrants != 2 || got.RevokedRefresh != 1 {
+		t.Fatalf("at Zoho: %+v, want the stored refresh token kept", got)
+	}
+	if !strings.Contains(e.logs.String(), "the refresh token is stored but not its access token") {
+		t.Fatal("the log does not say the access token was not stored")
+	}
+	if cr := e.creds("x", nil); !e.sim.AccessTokenValid(accessToken(cr)) {
+		t.Fatal("creds after the approval")
+	}
+}
+
+// noRefreshTokenZoho is a Zoho whose device grants carry no refresh token.
+type noRefreshTokenZoho struct {
+	ZohoAPI
+	mu     sync.Mutex
+	access []string
+}
+
+func (z *noRefreshTokenZoho) RequestDeviceCode(ctx context.Context, app zoho.App, scopes string, offline bool) (*zoho.DeviceCode, error) {
+	return z.ZohoAPI.(deviceAPI).RequestDeviceCode(ctx, app, scopes, offline)
+}
+
+func (z *noRefreshTokenZoho) PollDeviceToken(ctx context.Context, app zoho.App, deviceCode string) (*zoho.Token, error) {
+	t, err := z.ZohoAPI.(deviceAPI).PollDeviceToken(ctx, app, deviceCode)
+	if t != nil {
+		c := *t
+		c.RefreshToken = ""
+		z.mu.Lock()
+		z.access = append(z.access, c.AccessToken)
+		z.mu.Unlock()
+		t = &c
+	}
+	return t, err
+}
+
+// A grant without a refresh token: its access token is given back (revoked)
+// and the authorization fails, saying why.
+func TestDeviceGrantWithoutRefreshToken(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	z := &noRefreshTokenZoho{ZohoAPI: e.b.zoho}
+	e.b.zoho = z
+	c := e.newClient("us")
+	e.deviceAccount("x", c)
+	userCode := e.startDevice("x").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.fire(e)
+	st := e.deviceState("x")
+	if answer, _ := st["last_poll_answer"].(string); st["state"] != paths.DeviceStateFailed || !strings.Contains(answer, "without a refresh token") {
+		t.Fatalf("after the grant: %v", st)
+	}
+	z.mu.Lock()
+	access := z.access
+	z.mu.Unlock()
+	if len(access) != 1 || e.sim.AccessTokenValid(access[0]) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
+		t.Fatalf("the access token is not revoked: %d granted, %+v", len(access), e.sim.ClientCounters(c.ID))
+	}
+	if strings.Contains(e.logs.String(), "could not revoke the access token") {
+		t.Fatal("the log says the revocation failed, but it worked")
+	}
 }

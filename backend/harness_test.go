@@ -41,14 +41,18 @@ func (c *fakeClock) Advance(d time.Duration) {
 // countingStorage counts storage calls so tests can prove the hot path
 // touches no storage.
 // Tests may install hooks: a Put hook runs before the Put reaches the storage
-// (its error fails the Put, nothing stored), a Get hook after the Get read it.
+// (its error fails the Put, nothing stored), a Get hook after the Get read it,
+// a Get error hook before the Get (its error fails the Get, nothing read) and
+// a Delete hook before the Delete (its error fails it, nothing deleted).
 type countingStorage struct {
 	logical.Storage
 	gets, puts, lists, deletes atomic.Int64
 
-	hookMu  sync.Mutex
-	putHook func(*logical.StorageEntry) error
-	getHook func(key string)
+	hookMu     sync.Mutex
+	putHook    func(*logical.StorageEntry) error
+	getHook    func(key string)
+	getErr     func(key string) error
+	deleteHook func(key string) error
 }
 
 func (s *countingStorage) setPutHook(h func(*logical.StorageEntry) error) {
@@ -63,11 +67,28 @@ func (s *countingStorage) setGetHook(h func(key string)) {
 	s.hookMu.Unlock()
 }
 
+func (s *countingStorage) setGetErr(h func(key string) error) {
+	s.hookMu.Lock()
+	s.getErr = h
+	s.hookMu.Unlock()
+}
+
+func (s *countingStorage) setDeleteHook(h func(key string) error) {
+	s.hookMu.Lock()
+	s.deleteHook = h
+	s.hookMu.Unlock()
+}
+
 func (s *countingStorage) Get(ctx context.Context, k string) (*logical.StorageEntry, error) {
 	s.gets.Add(1)
 	s.hookMu.Lock()
-	h := s.getHook
+	h, fail := s.getHook, s.getErr
 	s.hookMu.Unlock()
+	if fail != nil {
+		if err := fail(k); err != nil {
+			return nil, err
+		}
+	}
 	entry, err := s.Storage.Get(ctx, k)
 	if h != nil {
 		h(k)
@@ -95,6 +116,14 @@ func (s *countingStorage) List(ctx context.Context, p string) ([]string, error) 
 
 func (s *countingStorage) Delete(ctx context.Context, k string) error {
 	s.deletes.Add(1)
+	s.hookMu.Lock()
+	h := s.deleteHook
+	s.hookMu.Unlock()
+	if h != nil {
+		if err := h(k); err != nil {
+			return err
+		}
+	}
 	return s.Storage.Delete(ctx, k)
 }
 
