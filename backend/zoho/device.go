@@ -335,6 +335,8 @@ type deviceCodeAnswer struct {
 const (
 	maxUserCodeLen   = 64
 	maxDeviceCodeLen = 2048
+	// A verification_url longer than this is not shown to a user.
+	maxVerificationURLLen = 2048
 	// An interval over this is in milliseconds: 30000 for Zoho's 30 s.
 	intervalMillisAbove = 999
 )
@@ -423,7 +425,7 @@ func deviceDuration(raw json.RawMessage, millisAbove float64, def, lo, hi time.D
 func verificationURL(raw string) (string, bool) {
 	raw = strings.TrimSpace(raw)
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || u.User != nil || len(raw) > 2048 {
+	if err != nil || u.Host == "" || u.User != nil || len(raw) > maxVerificationURLLen {
 		return "", false
 	}
 	switch {

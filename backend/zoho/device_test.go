@@ -17,6 +17,12 @@ import (
 
 const testDeviceCode = "1004.71c4b3d036cbcc5ca5e6f26e4ac0ef11.3a141ff0e7fb15cbf8fc83113b10ec6e"
 
+// longURL is an https verification URL of n bytes.
+func longURL(n int) string {
+	const base = "https://accounts.zoho.com/oauth/v3/device?r="
+	return base + strings.Repeat("a", n-len(base))
+}
+
 func TestParseDeviceCodeResponse(t *testing.T) {
 	answer := func(fields string) string {
 		return `{"user_code":"ABCD-EFGH","device_code":"` + testDeviceCode + `",` + fields + `}`
@@ -68,6 +74,8 @@ func TestParseDeviceCodeResponse(t *testing.T) {
 		{name: "credentials in verification url", status: 200, body: answer(`"verification_url":"https://u:p@accounts.zoho.com/oauth/v3/device"`), kind: KindMalformed},
 		{name: "verification url without a host", status: 200, body: answer(`"verification_url":"https:///oauth/v3/device"`), kind: KindMalformed},
 		{name: "verification url not a URL", status: 200, body: answer(`"verification_url":"https://[::1/oauth/v3/device"`), kind: KindMalformed},
+		{name: "longest verification url", status: 200, body: answer(`"verification_url":"` + longURL(2048) + `"`), life: 5 * time.Minute, interval: 30 * time.Second, verification: longURL(2048)},
+		{name: "verification url one byte too long", status: 200, body: answer(`"verification_url":"` + longURL(2049) + `"`), kind: KindMalformed},
 		{name: "no user code", status: 200, body: `{"device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
 		{name: "blank user code", status: 200, body: `{"user_code":"  ","device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
 		{name: "long user code", status: 200, body: `{"user_code":"` + strings.Repeat("A", 65) + `","device_code":"` + testDeviceCode + `",` + verify + `}`, kind: KindMalformed},
