@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
 func TestConfigReadNeverShowsSecrets(t *testing.T) {
@@ -340,5 +342,167 @@ func TestRejectedExchangeNamesTheWrongField(t *testing.T) {
 	}
 	if ok, _ := e.b.AccountExists(context.Background(), e.storage, "new"); ok {
 		t.Fatal("a rejected exchange stored the account")
+	}
+}
+
+// The engine itself refuses to create an account without both halves of the
+// client, naming the one missing (the paths layer checks first; this is the
+// engine's own contract).
+func TestCreatingAnAccountNeedsTheWholeClient(t *testing.T) {
+	e := newEnv(t)
+	id, secret := "1000.CLIENTID", "client-secret"
+	for _, tc := range []struct {
+		in    paths.AccountInput
+		field string
+	}{
+		{paths.AccountInput{Create: true, ClientID: &id}, paths.FieldClientSecret},
+		{paths.AccountInput{Create: true, ClientSecret: &secret}, paths.FieldClientID},
+		{paths.AccountInput{Create: true}, paths.FieldClientID},
+	} {
+		_, err := e.b.WriteAccount(context.Background(), e.storage, "half", tc.in)
+		var ie *paths.InputError
+		if !errors.As(err, &ie) || ie.Field != tc.field {
+			t.Fatalf("client_id %v, client_secret %v: %v, want an input error naming %s", tc.in.ClientID != nil, tc.in.ClientSecret != nil, err, tc.field)
+		}
+	}
+	if keys, _ := e.storage.List(context.Background(), configPrefix); len(keys) != 0 {
+		t.Fatalf("stored %v", keys)
+	}
+}
+
+// A write that changes nothing a token request sends (live_token_cap,
+// redirect_uri) sends Zoho nothing and warns about nothing; one that moves the
+// account to another client with a new grant code warns about nothing either;
+// and an account without a refresh token has none to lose to a client change.
+func TestClientChangeWarningOnlyWhenTheRefreshTokenIsKept(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("w", nil)
+	n := e.sim.ClientCounters(c.ID).TokenRequests
+	resp := e.must(logical.UpdateOperation, "config/w", map[string]interface{}{"live_token_cap": 5, "redirect_uri": "https://app.example.com/cb"})
+	if resp != nil && len(resp.Warnings) != 0 {
+		t.Fatalf("warnings for a live_token_cap change: %v", resp.Warnings)
+	}
+	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != n {
+		t.Fatalf("a live_token_cap change sent %d token requests", got-n)
+	}
+	c2 := e.newClient("us")
+	resp = e.must(logical.UpdateOperation, "config/w", map[string]interface{}{"client_id": c2.ID, "client_secret": c2.Secret, "grant_code": e.code(c2)})
+	if resp != nil && len(resp.Warnings) != 0 {
+		t.Fatalf("warnings for a client change with a new grant code: %v", resp.Warnings)
+	}
+	// Without a new grant the kept refresh token belongs to the old client.
+	resp = e.must(logical.UpdateOperation, "config/w", map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret})
+	if resp == nil || !strings.Contains(strings.Join(resp.Warnings, "\n"), "the client or data center changed") {
+		t.Fatalf("no warning that the refresh token belongs to the previous client: %v", resp)
+	}
+	// An account without a refresh token has nothing to keep.
+	e.must(logical.CreateOperation, "config/empty", map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us")})
+	resp = e.must(logical.UpdateOperation, "config/empty", map[string]interface{}{"client_id": c2.ID, "client_secret": c2.Secret})
+	if resp != nil && len(resp.Warnings) != 0 {
+		t.Fatalf("warnings for a client change of an account without a refresh token: %v", resp.Warnings)
+	}
+}
+
+// The access token of an online-only grant is given back to Zoho; only when
+// Zoho does not confirm it does the log say it could not be revoked.
+func TestOnlineGrantsTokenRevocationIsLoggedOnlyWhenUnconfirmed(t *testing.T) {
+	e := newEnv(t)
+	c := e.sim.RegisterClient(zohosim.Client{DC: "us", RedirectURIs: []string{"https://app.example.com/cb"}})
+	write := func() {
+		t.Helper()
+		_, status := e.fails(logical.CreateOperation, "config/online", map[string]interface{}{
+			"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"),
+			"redirect_uri": "https://app.example.com/cb", "grant_code": authorize(t, e, c, "online"),
+		})
+		if status != http.StatusBadRequest {
+			t.Fatalf("online grant: %d", status)
+		}
+	}
+	const warning = "could not revoke the access token of an online-only grant"
+	write()
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
+		t.Fatalf("revoked %d access tokens, want 1", got)
+	}
+	if strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a confirmed revocation was logged as failed")
+	}
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502, Times: 1})
+	write()
+	if got := e.sim.ClientCounters(c.ID).RevokedAccess; got != 1 {
+		t.Fatalf("revoked %d access tokens, want still 1", got)
+	}
+	if !strings.Contains(e.logs.String(), warning) {
+		t.Fatal("an unconfirmed revocation was not logged")
+	}
+}
+
+// A failed exchange's record is deleted with the write; if that delete
+// fails, the log says so, and only then.
+func TestFailedExchangeRecordDeletionFailureIsLogged(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	data := map[string]interface{}{"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"), "grant_code": "1000.bogus"}
+	const warning = "could not delete the record of a failed exchange"
+	e.fails(logical.CreateOperation, "config/x", data)
+	if keys, _ := e.storage.List(context.Background(), "wal/"); len(keys) != 0 {
+		t.Fatalf("records left: %v", keys)
+	}
+	if strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a deleted record was logged as not deleted")
+	}
+	e.storage.setDeleteHook(func(k string) error {
+		if strings.HasPrefix(k, "wal/") {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.fails(logical.CreateOperation, "config/x", data)
+	e.storage.setDeleteHook(nil)
+	if !strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a record that could not be deleted was not logged")
+	}
+}
+
+// A deleted account's confirmed revocation deletes its record; if that delete
+// fails, the log says so, and only then.
+func TestDeletedAccountsRevocationRecordFailureIsLogged(t *testing.T) {
+	e := newEnv(t)
+	const warning = "could not delete revocation record"
+	e.account("a", nil)
+	e.must(logical.DeleteOperation, "config/a", nil)
+	if strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a deleted record was logged as not deleted")
+	}
+	e.account("b", nil)
+	e.storage.setDeleteHook(func(k string) error {
+		if strings.HasPrefix(k, "wal/") {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.must(logical.DeleteOperation, "config/b", nil)
+	e.storage.setDeleteHook(nil)
+	if !strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a record that could not be deleted was not logged")
+	}
+}
+
+// The api_domain of a grant is known from the grant itself, even when the
+// access token that came with it could not be stored.
+func TestGrantsAPIDomainIsKeptWithoutItsAccessToken(t *testing.T) {
+	e := newEnv(t)
+	c := e.newClient("us")
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, tokenPrefix) {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.fails(logical.CreateOperation, "config/dom", map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"), "scopes": "ZohoCRM.modules.ALL", "grant_code": e.code(c),
+	})
+	e.storage.setPutHook(nil)
+	if got := e.must(logical.ReadOperation, "config/dom", nil).Data["api_domain"]; got != e.sim.APIDomain("us") {
+		t.Fatalf("api_domain %v, want the grant's %s", got, e.sim.APIDomain("us"))
 	}
 }

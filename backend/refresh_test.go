@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
@@ -379,5 +380,268 @@ func TestRefusedRefreshMintsNothing(t *testing.T) {
 	}
 	if n := e.must(logical.ReadOperation, "status/refused", nil).Data["live_tokens"]; n != 0 {
 		t.Fatalf("live_tokens %v after a refused refresh, want 0 (the expired token is gone, nothing was minted)", n)
+	}
+}
+
+// nextAttemptIn is how long after now the stored back-off lets the account's
+// next token request go out (the stored state, at full precision).
+func nextAttemptIn(t *testing.T, e *env, name string) time.Duration {
+	t.Helper()
+	st, err := loadTokenState(context.Background(), e.storage, name)
+	if err != nil || st == nil {
+		t.Fatalf("token state of %s: %v", name, err)
+	}
+	return st.Failure().NextAttemptAt.Sub(e.clock.Now())
+}
+
+// After a failed token request (Zoho unreachable or failing) the engine waits
+// 2 s, doubling with each further failure up to 5 minutes; each wait is
+// jittered within its upper half, never below half of it.
+func TestBackoffDoublesFromTwoSecondsToFiveMinutes(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("slow", nil)
+	e.clock.Advance(time.Hour) // the exchange has left Zoho's window; the token expired
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503})
+	want := []time.Duration{
+		2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second,
+		64 * time.Second, 128 * time.Second, 256 * time.Second, 5 * time.Minute, 5 * time.Minute,
+	}
+	for i, d := range want {
+		before := e.sim.ClientCounters(c.ID).TokenRequests
+		if _, status := e.fails(logical.ReadOperation, "creds/slow", nil); status != http.StatusBadGateway {
+			t.Fatalf("failure %d: status %d, want 502 (Zoho's 503)", i+1, status)
+		}
+		if got := e.sim.ClientCounters(c.ID).TokenRequests; got != before+1 {
+			t.Fatalf("failure %d: Zoho saw %d requests, want 1", i+1, got-before)
+		}
+		wait := nextAttemptIn(t, e, "slow")
+		if wait < d/2 || wait > d {
+			t.Fatalf("after failure %d the next attempt is in %s, want within [%s, %s]", i+1, wait, d/2, d)
+		}
+		// A second before it, the read is refused without calling Zoho.
+		e.clock.Advance(wait - time.Second)
+		if _, status := e.fails(logical.ReadOperation, "creds/slow", nil); status != http.StatusServiceUnavailable {
+			t.Fatalf("during back-off %d: status %d, want 503", i+1, status)
+		}
+		e.clock.Advance(time.Second)
+	}
+}
+
+// A rejection that needs an operator (a wrong client secret) backs off from
+// 30 s, doubling up to 5 minutes, each wait jittered within its upper half.
+func TestRejectedRefreshBacksOffFromThirtySeconds(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("wrong", nil)
+	e.sim.RegisterClient(zohosim.Client{ID: c.ID, Secret: "regenerated-" + c.Secret, DC: "us"})
+	e.clock.Advance(time.Hour)
+	for i, d := range []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute} {
+		if msg, _ := e.fails(logical.ReadOperation, "creds/wrong", nil); !strings.Contains(msg, "invalid_client_secret") {
+			t.Fatalf("failure %d: %q", i+1, msg)
+		}
+		wait := nextAttemptIn(t, e, "wrong")
+		if wait < d/2 || wait > d {
+			t.Fatalf("after rejection %d the next attempt is in %s, want within [%s, %s]", i+1, wait, d/2, d)
+		}
+		e.clock.Advance(wait)
+	}
+}
+
+// An account stored without live_token_cap (a record from before the field)
+// has Zoho's default cap of 10 live tokens, not none.
+func TestStoredAccountWithoutLiveTokenCapHasTheDefault(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("old", nil)
+	cfg, err := loadConfig(context.Background(), e.storage, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LiveTokenCap = 0
+	if err := putJSON(context.Background(), e.storage, configPrefix+"old", cfg); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if got := e.must(logical.ReadOperation, "config/old", nil).Data["live_token_cap"]; got != 10 {
+		t.Fatalf("live_token_cap %v, want the default 10", got)
+	}
+	held := e.creds("old", nil)
+	e.clock.Advance(2 * time.Minute)
+	if accessToken(e.creds("old", map[string]interface{}{"min_ttl": "59m"})) == accessToken(held) {
+		t.Fatal("min_ttl did not force a refresh")
+	}
+	if got := e.sim.ClientCounters(c.ID); got.Refreshes != 1 || !e.sim.AccessTokenValid(accessToken(held)) {
+		t.Fatalf("with two live tokens of ten: %+v, held token valid %v", got, e.sim.AccessTokenValid(accessToken(held)))
+	}
+}
+
+// A background refresh that finds the token already refreshed (another
+// caller got there first) sends nothing; one past the refresh point does.
+func TestRefreshAheadOfAFreshTokenSendsNothing(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("ahead", nil)
+	e.creds("ahead", nil)
+	a := e.b.cachedAccount("ahead")
+	if err := e.b.refreshAhead(e.storage, a); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 0 {
+		t.Fatalf("a fresh token was refreshed %d times", got)
+	}
+	e.clock.Advance(55*time.Minute + 30*time.Second) // past the latest refresh point
+	if err := e.b.refreshAhead(e.storage, a); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
+		t.Fatalf("a token past its refresh point: %d refreshes, want 1", got)
+	}
+}
+
+// A node that became a performance standby (or a replica) after it scheduled
+// a refresh leaves refreshing to the active node: the timer sends nothing.
+func TestScheduledRefreshDoesNotRunOnAStandby(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("standby", nil)
+	e.creds("standby", nil)
+	sys, ok := e.b.System().(*replicationCache)
+	if !ok {
+		t.Fatalf("system view %T", e.b.System())
+	}
+	// Vault's answer about the node's role, as the engine keeps it.
+	role := func(st consts.ReplicationState) {
+		sys.last.Store(&replicationAnswer{at: time.Now().Add(time.Hour), state: st, localMount: false})
+	}
+	a := e.b.cachedAccount("standby")
+	at := a.view.Load().refreshAt
+	e.clock.Advance(at.Sub(e.clock.Now()) - time.Second) // a second before the refresh point
+	e.b.scheduleIfSoon(e.storage, a, e.clock.Now())
+	e.timers.mu.Lock()
+	pending := append([]fakeTimer(nil), e.timers.pending...)
+	e.timers.mu.Unlock()
+	if len(pending) != 1 || !pending[0].at.Equal(at) {
+		t.Fatalf("want one refresh scheduled at %s, got %d", at, len(pending))
+	}
+	e.clock.Advance(time.Second)
+	role(consts.ReplicationPerformanceStandby)
+	e.fireDueTimers()
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 0 {
+		t.Fatalf("a performance standby refreshed %d times", got)
+	}
+	// Active again, the same timer refreshes.
+	role(0)
+	e.timers.mu.Lock()
+	e.timers.pending = pending
+	e.timers.mu.Unlock()
+	e.fireDueTimers()
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
+		t.Fatalf("the active node: %d refreshes, want 1", got)
+	}
+}
+
+// With a live-token cap of 1 a refresh retires the current token first (Zoho
+// would drop it); when Zoho answers with an error nothing was minted and
+// nothing dropped, so readers get that token again, without another request.
+func TestRefusedRefreshAtTheCapServesTheCurrentTokenAgain(t *testing.T) {
+	e := newEnv(t, func(c *zohosim.Config, _ *Options) { c.LiveTokenCap = 1 })
+	c := e.account("single", map[string]interface{}{"live_token_cap": 1})
+	st, _ := loadTokenState(context.Background(), e.storage, "single")
+	current := st.AccessToken
+	e.clock.Advance(2 * time.Minute)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultThrottle, Times: 1})
+	if _, status := e.fails(logical.ReadOperation, "creds/single", map[string]interface{}{"min_ttl": "59m"}); status != http.StatusTooManyRequests {
+		t.Fatalf("throttled refresh: %d", status)
+	}
+	n := e.sim.ClientCounters(c.ID).TokenRequests
+	if got := accessToken(e.creds("single", nil)); got != current {
+		t.Fatal("the current token was not served after the refused refresh")
+	}
+	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != n || !e.sim.AccessTokenValid(current) {
+		t.Fatalf("serving it sent %d token requests (want 0); valid at Zoho %v", got-n, e.sim.AccessTokenValid(current))
+	}
+}
+
+// A failed refresh is stored (the back-off survives a restart); if storing it
+// fails, the log says so, and only then.
+func TestFailedRefreshIsStoredOrLogged(t *testing.T) {
+	e := newEnv(t)
+	e.account("flaky", nil)
+	e.clock.Advance(time.Hour)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503})
+	e.fails(logical.ReadOperation, "creds/flaky", nil)
+	if st, _ := loadTokenState(context.Background(), e.storage, "flaky"); st.Failure().ConsecutiveFailures != 1 {
+		t.Fatalf("stored failures %d, want 1", st.Failure().ConsecutiveFailures)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "could not store") {
+		t.Fatalf("a stored failure was logged as not stored:\n%s", logs)
+	}
+	// The request is recorded (that write works), the failure is not.
+	e.clock.Advance(backoffMax)
+	var tokenPuts atomic.Int64
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, tokenPrefix) && tokenPuts.Add(1) > 1 {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.fails(logical.ReadOperation, "creds/flaky", nil)
+	e.storage.setPutHook(nil)
+	if !strings.Contains(e.logs.String(), "could not store refresh failure") {
+		t.Fatal("a failure that could not be stored was not logged")
+	}
+}
+
+// A new client secret Zoho refuses leaves the account as it was, but its
+// token request counts in the budget and is stored; if storing it fails, the
+// log says so, and only then.
+func TestRefusedVerificationIsStoredOrLogged(t *testing.T) {
+	e := newEnv(t)
+	e.account("rot", nil)
+	requests := func() int {
+		st, _ := loadTokenState(context.Background(), e.storage, "rot")
+		return len(st.Requests)
+	}
+	before := requests()
+	if msg, _ := e.fails(logical.UpdateOperation, "config/rot", map[string]interface{}{"client_secret": "wrong-secret"}); !strings.Contains(msg, "client_secret") {
+		t.Fatalf("got %q", msg)
+	}
+	if got := requests(); got != before+1 {
+		t.Fatalf("stored requests %d, want %d", got, before+1)
+	}
+	if logs := e.logs.String(); strings.Contains(logs, "could not store") {
+		t.Fatalf("a stored verification was logged as not stored:\n%s", logs)
+	}
+	var tokenPuts atomic.Int64
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, tokenPrefix) && tokenPuts.Add(1) > 1 {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.fails(logical.UpdateOperation, "config/rot", map[string]interface{}{"client_secret": "wrong-again"})
+	e.storage.setPutHook(nil)
+	if !strings.Contains(e.logs.String(), "could not store a verification's token request") {
+		t.Fatal("a verification that could not be stored was not logged")
+	}
+}
+
+// A refresh serves the api_domain and scopes Zoho answered with, not those
+// stored with the previous token.
+func TestRefreshTakesZohosAPIDomainAndScope(t *testing.T) {
+	e := newEnv(t)
+	e.account("moved", nil)
+	st, _ := loadTokenState(context.Background(), e.storage, "moved")
+	st.APIDomain, st.Scope = "https://stale.example.com", "ZohoCRM.users.READ"
+	if err := putJSON(context.Background(), e.storage, tokenPrefix+"moved", st); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if got := e.creds("moved", nil).Data["api_domain"]; got != "https://stale.example.com" {
+		t.Fatalf("the stored api_domain is not served: %v", got)
+	}
+	e.clock.Advance(2 * time.Minute)
+	resp := e.creds("moved", map[string]interface{}{"min_ttl": "59m"})
+	if resp.Data["api_domain"] != e.sim.APIDomain("us") {
+		t.Fatalf("api_domain %v after the refresh, want Zoho's %s", resp.Data["api_domain"], e.sim.APIDomain("us"))
+	}
+	if got := strings.Join(resp.Data["scopes"].([]string), ","); got != "ZohoCRM.modules.ALL" {
+		t.Fatalf("scopes %s after the refresh, want Zoho's ZohoCRM.modules.ALL", got)
 	}
 }

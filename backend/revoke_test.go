@@ -200,3 +200,25 @@ func TestResumedClientCredentialsAccountMintsAtOnce(t *testing.T) {
 		t.Fatalf("%d tokens minted, want 2", got)
 	}
 }
+
+// Deleting a client_credentials account warns about the access tokens whose
+// answer was lost (nobody can revoke them; they expire by themselves), and
+// only about those.
+func TestDeletedClientCredentialsAccountWarnsOnlyOfLostTokens(t *testing.T) {
+	e := newEnv(t)
+	const warning = "deleted account leaves access tokens whose answer was lost"
+	e.ccAccount("known", nil)
+	e.creds("known", nil)
+	e.must(logical.DeleteOperation, "config/known", nil)
+	if strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a delete that revoked every token warned of lost ones")
+	}
+	e.ccAccount("lost", nil)
+	e.clock.Advance(2 * time.Minute)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultLostAnswer, Latency: time.Millisecond, Times: 1})
+	e.fails(logical.ReadOperation, "creds/lost", map[string]interface{}{"min_ttl": "59m"})
+	e.must(logical.DeleteOperation, "config/lost", nil)
+	if !strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a delete leaving a token whose answer was lost did not warn")
+	}
+}

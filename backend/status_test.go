@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +137,91 @@ func TestAttentionIndex(t *testing.T) {
 	e.fails(logical.ReadOperation, "creds/fine", map[string]interface{}{"min_ttl": "59m"})
 	if !strings.Contains(e.logs.String(), "could not add the account to the attention index") {
 		t.Fatal("a failed index write was not logged")
+	}
+}
+
+// An account stays in attention/ while any reason holds: a routine refresh
+// or a client change that ends a back-off does not take off an account whose
+// revocation was given up, and a new secret does not take off one that needs
+// re-authorization (it ends its failure count; it cannot end the need).
+func TestAttentionOutlivesOtherRecoveries(t *testing.T) {
+	e := newEnv(t)
+	listed := func(name string) bool {
+		t.Helper()
+		resp, err := e.request(logical.ListOperation, "attention/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp == nil || resp.Data["keys"] == nil {
+			return false
+		}
+		return slices.Contains(resp.Data["keys"].([]string), name)
+	}
+	const storeFailure = "could not store the cleared back-off"
+
+	// Needs re-authorization; a new secret is stored unverified.
+	e.account("dead", nil)
+	e.clock.Advance(2 * time.Minute)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "invalid_code", Times: 1})
+	e.fails(logical.ReadOperation, "creds/dead", map[string]interface{}{"min_ttl": "59m"})
+	if !listed("dead") {
+		t.Fatal("an account needing re-authorization is not listed")
+	}
+	e.must(logical.UpdateOperation, "config/dead", map[string]interface{}{"client_secret": "a-new-secret"})
+	st := e.must(logical.ReadOperation, "status/dead", nil)
+	if st.Data["needs_reauthorization"] != true || st.Data["consecutive_failures"] != 0 {
+		t.Fatalf("after a new secret: %v", st.Data)
+	}
+	if !listed("dead") {
+		t.Fatal("a new secret took an account needing re-authorization off attention/")
+	}
+	if strings.Contains(e.logs.String(), storeFailure) {
+		t.Fatal("a stored back-off reset was logged as not stored")
+	}
+
+	// A revocation given up.
+	c := e.account("stubborn", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502})
+	e.must(logical.UpdateOperation, "config/stubborn", map[string]interface{}{"grant_code": e.code(c)})
+	rollback := func() {
+		t.Helper()
+		if _, err := e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rollback()
+	e.clock.Advance(revokeRetryFor)
+	rollback()
+	e.sim.ClearFaults()
+	if !listed("stubborn") {
+		t.Fatal("an account whose revocation was given up is not listed")
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.creds("stubborn", map[string]interface{}{"min_ttl": "59m"})
+	if !listed("stubborn") {
+		t.Fatal("a routine refresh took an account whose revocation was given up off attention/")
+	}
+	e.clock.Advance(2 * time.Minute)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	e.fails(logical.ReadOperation, "creds/stubborn", map[string]interface{}{"min_ttl": "59m"})
+	// The operator moves it to another client: the back-off ends (storing
+	// that fails here, and the log says so); the given-up revocation stays.
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, tokenPrefix) {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	c2 := e.newClient("us")
+	e.must(logical.UpdateOperation, "config/stubborn", map[string]interface{}{"client_id": c2.ID, "client_secret": c2.Secret})
+	e.storage.setPutHook(nil)
+	if st := e.must(logical.ReadOperation, "status/stubborn", nil); st.Data["consecutive_failures"] != 0 || st.Data["next_attempt_at"] != "" {
+		t.Fatalf("the back-off did not end: %v", st.Data)
+	}
+	if !strings.Contains(e.logs.String(), storeFailure) {
+		t.Fatal("a back-off reset that could not be stored was not logged")
+	}
+	if !listed("stubborn") {
+		t.Fatal("ending the back-off took an account whose revocation was given up off attention/")
 	}
 }
