@@ -2,10 +2,13 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
@@ -239,5 +242,220 @@ func TestConsentStartedBeforeARewriteIsRefused(t *testing.T) {
 	authURL = e.must(logical.ReadOperation, "auth-url/crm", nil).Data["auth_url"].(string)
 	if status, body := e.callback(consent(t, authURL, zohosim.Accept)); status != 200 {
 		t.Fatalf("fresh callback answered %d %s", status, body)
+	}
+}
+
+// A change that keeps the account's credentials (its scopes) ends no flow:
+// a device authorization started before it still completes, without a
+// warning that it was ended.
+func TestChangeThatKeepsTheCredentialsKeepsThePendingDeviceAuthorization(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("tv", c)
+	userCode := e.startDevice("tv").Data["user_code"].(string)
+	e.clock.Advance(time.Second)
+	resp := e.must(logical.UpdateOperation, "config/tv", map[string]interface{}{"scopes": "ZohoCRM.modules.ALL"})
+	if resp != nil && strings.Contains(strings.Join(resp.Warnings, " "), userCode) {
+		t.Fatalf("a change of scopes ended the pending device authorization: %v", resp.Warnings)
+	}
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.firePolls(e, 20)
+	cfg, _ := loadConfig(context.Background(), e.storage, "tv")
+	if st := e.deviceState("tv"); st["state"] != paths.DeviceStateApproved || cfg.RefreshToken == "" {
+		t.Fatalf("the device authorization started before a change of scopes did not complete: %v", st)
+	}
+}
+
+// The device approval that changes the credentials does not end itself
+// (nothing warns that it was ended), a later write does not end it again
+// once it is over, and a pending one ended by a write says which write.
+func TestDeviceFlowsEndedByAChangeOfCredentials(t *testing.T) {
+	e, dt := newDeviceEnv(t, nil)
+	c := e.newClient("us")
+	e.deviceAccount("tv", c)
+	userCode := e.startDevice("tv").Data["user_code"].(string)
+	if err := e.sim.ApproveDevice(userCode, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	dt.firePolls(e, 20)
+	if st := e.deviceState("tv"); st["state"] != paths.DeviceStateApproved {
+		t.Fatalf("after the approval: %v", st)
+	}
+	if strings.Contains(e.logs.String(), "was ended") || strings.Contains(e.logs.String(), paths.DeviceStateSuperseded) {
+		t.Fatal("the approving device authorization was ended as superseded by its own change")
+	}
+	resp := e.must(logical.UpdateOperation, "config/tv", map[string]interface{}{"grant_code": e.code(c)})
+	if resp != nil && strings.Contains(strings.Join(resp.Warnings, " "), userCode) {
+		t.Fatalf("a write ended the device authorization that was over already: %v", resp.Warnings)
+	}
+	if st := e.deviceState("tv"); st["state"] != paths.DeviceStateApproved {
+		t.Fatalf("a write changed the device authorization that was over already: %v", st)
+	}
+	// A pending one ended by a write names it.
+	userCode = e.startDevice("tv").Data["user_code"].(string)
+	e.must(logical.UpdateOperation, "config/tv", map[string]interface{}{"grant_code": e.code(c)})
+	if st := e.deviceState("tv"); st["state"] != paths.DeviceStateSuperseded || !strings.Contains(st["last_poll_answer"].(string), "config/tv") {
+		t.Fatalf("the device authorization (user code %s) ended by a write: %v", userCode, st)
+	}
+}
+
+// A consent completing ends the pending device authorization at once.
+func TestConsentEndsThePendingDeviceAuthorization(t *testing.T) {
+	e := newEnv(t)
+	newConsentAccount(e, "crm")
+	authURL := e.must(logical.ReadOperation, "auth-url/crm", nil).Data["auth_url"].(string)
+	e.startDevice("crm")
+	if status, body := e.callback(consent(t, authURL, zohosim.Accept)); status != 200 {
+		t.Fatalf("callback answered %d %s", status, body)
+	}
+	if st := e.deviceState("crm"); st["state"] != paths.DeviceStateSuperseded {
+		t.Fatalf("after the consent completed: %v", st)
+	}
+}
+
+// putWALAt stores a write-ahead log record under id (IDs are listed in
+// order), as framework.PutWAL stores one.
+func (e *env) putWALAt(id, kind string, data map[string]interface{}) {
+	e.t.Helper()
+	raw, err := json.Marshal(&framework.WALEntry{Kind: kind, Data: data, CreatedAt: e.clock.Now().Unix()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.storage.Put(context.Background(), &logical.StorageEntry{Key: framework.WALPrefix + id, Value: raw}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// zohoRevocations counts the revocation requests Zoho answered.
+func (e *env) zohoRevocations() int64 {
+	c := e.sim.Counters()
+	return c.Revokes + c.RevokeInvalid
+}
+
+// A lease whose refresh token was given up is revoked at Zoho only while a
+// revocation record of its own account covers it: records of other kinds and
+// of other accounts (listed before its own, too) are passed over, and a
+// record written before records named their tokens covers every lease of its
+// account.
+func TestStaleLeaseRevocationFollowsItsAccountsRevocationRecords(t *testing.T) {
+	t.Run("confirmed", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.account("x", nil)
+		r := e.creds("x", nil)
+		e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
+		if _, err := e.b.putExchangeWAL(context.Background(), e.storage, "x", e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		e.putWALAt("00000000-other", walKindRevokeRefresh, map[string]interface{}{
+			"account": "other", "accounts_url": e.sim.AccountsURL("us"), "token": "1000.other", "give_up_at": 0,
+		})
+		before := e.zohoRevocations()
+		if err := e.revokeLease(r); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.zohoRevocations() - before; got != 0 {
+			t.Fatalf("the refresh token's revocation is confirmed, yet revoking its lease called Zoho %d time(s)", got)
+		}
+	})
+	t.Run("record without tokens", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.account("x", nil)
+		r := e.creds("x", nil)
+		e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
+		e.putWALAt("00000000-old", walKindRevokeRefresh, map[string]interface{}{
+			"account": "x", "accounts_url": e.sim.AccountsURL("us"), "token": "1000.old", "give_up_at": 0,
+		})
+		before := e.zohoRevocations()
+		if err := e.revokeLease(r); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.zohoRevocations() - before; got != 1 {
+			t.Fatalf("an old unconfirmed revocation record of the account covers the lease: %d call(s) to Zoho, want 1", got)
+		}
+	})
+	t.Run("after another account's record", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.account("x", nil)
+		r := e.creds("x", nil)
+		e.putWALAt("00000000-other", walKindRevokeRefresh, map[string]interface{}{
+			"account": "other", "accounts_url": e.sim.AccountsURL("us"), "token": "1000.other", "give_up_at": 0,
+			"generation": 3, "tokens": map[string]interface{}{"t-other": e.sim.AccountsURL("us")},
+		})
+		e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+		e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
+		if err := e.revokeLease(r); err != nil {
+			t.Fatal(err)
+		}
+		if e.sim.AccessTokenValid(accessToken(r)) {
+			t.Fatal("the refresh token's revocation is unconfirmed and the lease was revoked, its access token still works")
+		}
+	})
+	t.Run("token stored without its issuer", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.account("x", nil)
+		r := e.creds("x", nil)
+		e.dropStoredIssuers("x")
+		e.restart()
+		e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+		e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
+		if err := e.revokeLease(r); err != nil {
+			t.Fatal(err)
+		}
+		if e.sim.AccessTokenValid(accessToken(r)) {
+			t.Fatal("the refresh token's revocation is unconfirmed and the lease was revoked, its access token still works")
+		}
+	})
+}
+
+// A new grant deletes the record of its exchange and, once Zoho confirmed
+// it, the record of the replaced refresh token's revocation; a failure to
+// delete either is logged for the operator, and only a failure is.
+func TestNewGrantsRecordsAreDeletedAndFailuresLogged(t *testing.T) {
+	const exchange, revocation = "could not delete the exchange record", "could not delete revocation record"
+	e := newEnv(t)
+	c := e.account("x", nil)
+	e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
+	if logs := e.logs.String(); strings.Contains(logs, exchange) || strings.Contains(logs, revocation) {
+		t.Fatal("records that were deleted were logged as not deleted")
+	}
+	if ids, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(ids) != 0 {
+		t.Fatalf("records left after the grant: %v %v", ids, err)
+	}
+	e.storage.setDeleteHook(func(k string) error {
+		if strings.HasPrefix(k, framework.WALPrefix) {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
+	e.storage.setDeleteHook(nil)
+	if logs := e.logs.String(); !strings.Contains(logs, exchange) || !strings.Contains(logs, revocation) {
+		t.Fatalf("records that could not be deleted were not logged (exchange %v, revocation %v)", strings.Contains(logs, exchange), strings.Contains(logs, revocation))
+	}
+}
+
+// A change that keeps the credentials (its scopes) settles nothing: the
+// back-off of a failing refresh stays, and so does the account's listing in
+// attention/.
+func TestChangeThatKeepsTheCredentialsKeepsBackoffAndAttention(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("x", nil)
+	e.clock.Advance(2 * time.Hour)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: 503})
+	e.fails(logical.ReadOperation, "creds/x", nil)
+	if _, listed := e.attention()["x"]; !listed {
+		t.Fatalf("a failing refresh is not listed in attention/: %v", e.attention())
+	}
+	e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"scopes": "ZohoCRM.modules.READ"})
+	if _, listed := e.attention()["x"]; !listed {
+		t.Fatalf("a change of scopes cleared the account's listing in attention/: %v", e.attention())
+	}
+	e.sim.ClearFaults()
+	requests := e.sim.ClientCounters(c.ID).TokenRequests
+	e.fails(logical.ReadOperation, "creds/x", nil)
+	if got := e.sim.ClientCounters(c.ID).TokenRequests - requests; got != 0 {
+		t.Fatalf("a change of scopes cleared the back-off: %d token request(s) during it", got)
 	}
 }

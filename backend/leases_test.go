@@ -452,3 +452,305 @@ func TestLeaseEndsNearTheTokensEndKeepHalfOfWhatIsLeft(t *testing.T) {
 		e.waitBackground()
 	}
 }
+
+// The set of ended lease numbers holds numbers in every 64-bit word: adding
+// one keeps the others of its word, and removing a number never added (past
+// the set's words too) changes nothing.
+func TestLeaseSetTracksNumbersInEveryWord(t *testing.T) {
+	var s leaseSet
+	nums := []int64{1, 2, 63, 64, 65, 127, 128, 129, 200}
+	for i, n := range nums {
+		s.add(n)
+		for _, m := range nums[:i+1] {
+			if !s.has(m) {
+				t.Fatalf("after adding %d, %d is no longer in the set", n, m)
+			}
+		}
+		for _, m := range nums[i+1:] {
+			if s.has(m) {
+				t.Fatalf("after adding %d, %d is in the set before it was added", n, m)
+			}
+		}
+	}
+	s.remove(64)
+	if s.has(64) || !s.has(63) || !s.has(65) || !s.has(128) {
+		t.Fatalf("removing 64: has(63) %v has(64) %v has(65) %v has(128) %v", s.has(63), s.has(64), s.has(65), s.has(128))
+	}
+	var empty leaseSet
+	empty.remove(1)
+	empty.remove(64)
+	short := leaseSet{}
+	short.add(3)
+	short.remove(64)
+	short.remove(128)
+	if !short.has(3) || short.has(64) || short.has(128) {
+		t.Fatalf("removing numbers never added changed the set: has(3) %v", short.has(3))
+	}
+}
+
+// Leases numbered past the first 64 count once each, however often Vault
+// sends their revocation: the token is revoked at Zoho with the last lease,
+// not before.
+func TestLeaseNumbersPast64CountOnce(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("many", nil)
+	var leases []*logical.Response
+	for i := 0; i < 130; i++ {
+		leases = append(leases, e.creds("many", nil))
+	}
+	tok := accessToken(leases[0])
+	if last := accessToken(leases[129]); last != tok {
+		t.Fatal("the leases are not all on one token")
+	}
+	// Leases 64, 65 and 128 ended, each revocation sent twice.
+	for _, i := range []int{63, 64, 127, 63, 64, 127} {
+		if err := e.revokeLease(leases[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range leases[:129] {
+		if i == 63 || i == 64 || i == 127 {
+			continue
+		}
+		if err := e.revokeLease(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).Revokes != 0 {
+		t.Fatalf("the token was revoked at Zoho (%d calls) while lease 130 holds it", e.sim.ClientCounters(c.ID).Revokes)
+	}
+	if err := e.revokeLease(leases[129]); err != nil {
+		t.Fatal(err)
+	}
+	if e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
+		t.Fatalf("after the last lease: token valid %v, %d revocations at Zoho", e.sim.AccessTokenValid(tok), e.sim.ClientCounters(c.ID).RevokedAccess)
+	}
+}
+
+// revokeLeaseWith revokes the lease of a creds response with its internal
+// data edited first (a lease of an older engine, say).
+func (e *env) revokeLeaseWith(resp *logical.Response, edit func(map[string]interface{})) error {
+	e.t.Helper()
+	secret := roundTrip(e.t, resp.Secret)
+	secret.LeaseID = leaseIDOf(resp) + "-edited"
+	edit(secret.InternalData)
+	r, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.RevokeOperation, Storage: e.storage, Secret: secret})
+	if err == nil && r != nil && r.IsError() {
+		return errString(respErr(r))
+	}
+	return err
+}
+
+// A lease the engine did not number (issued before leases were numbered), or
+// one numbered past what the token handed out, counts nothing: it never ends
+// one of the token's numbered leases, so the token is not revoked early.
+func TestUnnumberedLeaseRevocationCountsNothing(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("old", nil)
+	r1, r2 := e.creds("old", nil), e.creds("old", nil)
+	tok := accessToken(r1)
+	for _, seq := range []interface{}{nil, 1000} {
+		err := e.revokeLeaseWith(r1, func(d map[string]interface{}) {
+			if seq == nil {
+				delete(d, "lease_seq")
+			} else {
+				d["lease_seq"] = seq
+			}
+		})
+		if err != nil {
+			t.Fatalf("revoking a lease numbered %v: %v", seq, err)
+		}
+	}
+	if err := e.revokeLease(r2); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).Revokes != 0 {
+		t.Fatal("the token was revoked at Zoho while lease 1 holds it")
+	}
+	if err := e.revokeLease(r1); err != nil {
+		t.Fatal(err)
+	}
+	if e.sim.AccessTokenValid(tok) {
+		t.Fatal("the last lease ended, the token is still valid at Zoho")
+	}
+}
+
+// When the retirement of a token whose last lease ends cannot be stored, the
+// revocation fails and changes nothing: the token is still served (no
+// refresh at Zoho) and its lease still counts, so that the token is revoked
+// with its last lease and not before.
+func TestFailedStoreOfARetirementKeepsTheTokenAndItsLeases(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("keep", nil)
+	a := e.creds("keep", nil)
+	tok := accessToken(a)
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, tokenPrefix) {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	if err := e.revokeLease(a); err == nil {
+		t.Fatal("the retirement was not stored, the revocation reported success")
+	}
+	e.storage.setPutHook(nil)
+	refreshes := e.sim.ClientCounters(c.ID).Refreshes
+	b, d := e.creds("keep", nil), e.creds("keep", nil)
+	if accessToken(b) != tok || accessToken(d) != tok || e.sim.ClientCounters(c.ID).Refreshes != refreshes {
+		t.Fatalf("after the failed revocation the token was not served again (%d refreshes)", e.sim.ClientCounters(c.ID).Refreshes-refreshes)
+	}
+	if err := e.revokeLease(a); err != nil {
+		t.Fatal(err)
+	}
+	if !e.sim.AccessTokenValid(tok) {
+		t.Fatal("the token was revoked at Zoho while two leases hold it")
+	}
+	for _, r := range []*logical.Response{b, d} {
+		if err := e.revokeLease(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e.sim.AccessTokenValid(tok) {
+		t.Fatal("the last lease ended, the token is still valid at Zoho")
+	}
+}
+
+// A token retired for revocation (its last lease ended, Zoho did not confirm
+// the revocation) is never served again after a restart: not by the first
+// read, and not after a lease counted again after the restart ends while
+// others may still hold the token and a configuration change rebuilds what
+// readers are served.
+func TestRetiredTokenIsNeverServedAgainAfterARestart(t *testing.T) {
+	for _, leaseEndsFirst := range []bool{false, true} {
+		e := newEnv(t)
+		e.account("ret", nil)
+		r1, r2 := e.creds("ret", nil), e.creds("ret", nil)
+		tok := accessToken(r1)
+		if err := e.revokeLease(r1); err != nil {
+			t.Fatal(err)
+		}
+		e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+		if err := e.revokeLease(r2); err == nil {
+			t.Fatal("a revocation Zoho refused reported success")
+		}
+		e.restart()
+		if leaseEndsFirst {
+			// Vault sends lease 1's revocation again: after the restart
+			// every lease up to the reservation may hold the token, so it
+			// stays unrevoked, and retired.
+			if err := e.revokeLease(r1); err != nil {
+				t.Fatal(err)
+			}
+			e.must(logical.UpdateOperation, "config/ret", map[string]interface{}{"scopes": "ZohoCRM.modules.READ"})
+		}
+		if got := accessToken(e.creds("ret", nil)); got == tok {
+			t.Fatalf("the token retired for revocation was served again (lease ended after the restart: %v)", leaseEndsFirst)
+		}
+	}
+}
+
+// A token stored before the engine recorded which accounts server minted it
+// is revoked at the account's accounts server.
+func TestTokenStoredWithoutItsIssuerIsRevokedAtTheAccountsServer(t *testing.T) {
+	e := newEnv(t)
+	e.account("noiss", nil)
+	var leases []*logical.Response
+	for i := 0; i < initialReservation; i++ {
+		leases = append(leases, e.creds("noiss", nil))
+	}
+	e.dropStoredIssuers("noiss")
+	e.restart()
+	for _, r := range leases {
+		if err := e.revokeLease(r); err != nil {
+			t.Fatalf("lease revocation: %v", err)
+		}
+	}
+	if e.sim.AccessTokenValid(accessToken(leases[0])) {
+		t.Fatal("the leases ended, their token is still valid at Zoho")
+	}
+}
+
+// dropStoredIssuers rewrites the stored token state of account name as an
+// engine that did not record the minting accounts server stored it.
+func (e *env) dropStoredIssuers(name string) {
+	e.t.Helper()
+	var raw map[string]interface{}
+	if found, err := getJSON(context.Background(), e.storage, tokenPrefix+name, &raw); err != nil || !found {
+		e.t.Fatalf("stored token state: %v %v", found, err)
+	}
+	minted, _ := raw["minted"].([]interface{})
+	if len(minted) == 0 {
+		e.t.Fatalf("no minted tokens in %v", raw)
+	}
+	for _, m := range minted {
+		delete(m.(map[string]interface{}), "issuer")
+	}
+	if err := putJSON(context.Background(), e.storage, tokenPrefix+name, raw); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// After its last lease the token is revoked at Zoho and no longer kept in
+// storage; a failure to store that is logged for the operator, and only a
+// failure is.
+func TestRevokedTokenIsNotKeptAndAFailedStoreIsLogged(t *testing.T) {
+	const warning = "could not store access token revocation"
+	e := newEnv(t)
+	e.account("hyg", nil)
+	r := e.creds("hyg", nil)
+	if err := e.revokeLease(r); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := e.storage.Get(context.Background(), tokenPrefix+"hyg")
+	if err != nil || raw == nil {
+		t.Fatalf("stored token state: %v %v", raw, err)
+	}
+	assertNoSecrets(t, "the stored token state after the revocation", string(raw.Value), accessToken(r))
+	if strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a stored revocation was logged as a failure")
+	}
+	// The second store (after Zoho confirmed) fails.
+	r2 := e.creds("hyg", nil)
+	tokenPuts := 0
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, tokenPrefix) {
+			if tokenPuts++; tokenPuts == 2 {
+				return errors.New("injected storage failure")
+			}
+		}
+		return nil
+	})
+	if err := e.revokeLease(r2); err != nil {
+		t.Fatalf("Zoho confirmed the revocation: %v", err)
+	}
+	e.storage.setPutHook(nil)
+	if tokenPuts != 2 || !strings.Contains(e.logs.String(), warning) {
+		t.Fatalf("a failure to store the revocation was not logged (%d token writes)", tokenPuts)
+	}
+}
+
+// A renewal says to read again when the lease's token is going (retired for
+// a revocation Zoho has not confirmed yet) or no longer tracked (the account
+// was deleted and created again).
+func TestRenewalOfAGoingOrUntrackedTokenSaysReadAgain(t *testing.T) {
+	e := newEnv(t)
+	e.account("g", nil)
+	issued := e.clock.Now()
+	r1, r2 := e.creds("g", nil), e.creds("g", nil)
+	if err := e.revokeLease(r1); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	if err := e.revokeLease(r2); err == nil {
+		t.Fatal("a revocation Zoho refused reported success")
+	}
+	if _, err := e.renewLease(r2, issued); err == nil || !strings.Contains(err.Error(), "read creds/g again") {
+		t.Fatalf("renewal of a lease whose token is being revoked: %v", err)
+	}
+	r3 := e.creds("g", nil)
+	e.must(logical.DeleteOperation, "config/g", nil)
+	e.account("g", nil)
+	if _, err := e.renewLease(r3, issued); err == nil || !strings.Contains(err.Error(), "read creds/g again") {
+		t.Fatalf("renewal of a lease of the deleted account's token: %v", err)
+	}
+}
