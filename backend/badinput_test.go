@@ -183,8 +183,19 @@ func TestNameWithTwoDotsIsRefusedEverywhere(t *testing.T) {
 func (e *env) vaultAttempt(op logical.Operation, path string, data map[string]interface{}) (string, int) {
 	e.t.Helper()
 	if op == logical.CreateOperation || op == logical.UpdateOperation {
+		if e.stuck.Load() {
+			e.t.Fatalf("the existence check of %s %s not sent: an earlier request never got an answer", op, path)
+		}
+		// Bounded like request: an existence check waiting on an account
+		// lock nobody releases fails the test instead of hanging it.
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
 		req := &logical.Request{Operation: op, Path: path, Data: data, Storage: e.storage}
-		found, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
+		found, exists, err := e.b.HandleExistenceCheck(ctx, req)
+		if ctx.Err() != nil {
+			e.stuck.Store(true)
+			e.t.Fatalf("the existence check of %s %s did not answer within %s", op, path, waitLimit)
+		}
 		if err != nil {
 			if _, ok := err.(errutil.UserError); ok {
 				return err.Error(), http.StatusBadRequest

@@ -2,16 +2,20 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/paths"
 )
 
 func TestGrantCodeExchangeTokenIsUsed(t *testing.T) {
@@ -340,4 +344,195 @@ func TestUnsatisfiableMinTTLIsRefused(t *testing.T) {
 	// Up to a lease's longest is fine (at most: as fresh as possible).
 	e.creds("greedy", map[string]interface{}{"min_ttl": "30m"})
 	e.creds("greedy", map[string]interface{}{"min_ttl": "59m"})
+}
+
+// Tokens that no lease can be taken on (Zoho answering with tokens that live
+// a second: the lease margin is a second) end the read with a clear error
+// after a bounded number of token requests (four), not a loop that spends
+// Zoho's whole budget of 10 per 10 minutes.
+func TestUnusableTokensEndTheReadAfterFourRequests(t *testing.T) {
+	e := newEnv(t, func(c *zohosim.Config, _ *Options) { c.AccessTokenTTL = time.Second })
+	c := e.account("brief", nil)
+	before := e.sim.ClientCounters(c.ID)
+	msg, status := e.fails(logical.ReadOperation, "creds/brief", nil)
+	if status != http.StatusBadGateway || !strings.Contains(msg, "no usable access token after refreshing") {
+		t.Fatalf("read of an account whose tokens cannot be leased: %d %q, want 502 saying no usable access token", status, msg)
+	}
+	if got := e.sim.ClientCounters(c.ID).TokenRequests - before.TokenRequests; got != 4 {
+		t.Fatalf("the read sent %d token requests, want 4", got)
+	}
+}
+
+// When a refresh failed and the token still valid (if only for less than the
+// floor) is handed out instead, a failure to store its lease reservation is
+// what the reader is told: the refresh's failure is not the reason.
+func TestFallbackLeaseWhoseReservationFailsReportsTheStorageError(t *testing.T) {
+	e := newEnv(t)
+	e.account("fallback", nil)
+	for i := 0; i < initialReservation; i++ { // the next lease needs a reservation write
+		e.creds("fallback", nil)
+	}
+	e.clock.Advance(57*time.Minute + 30*time.Second) // 90 s before the margin: under the floor
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultStatus, Status: http.StatusServiceUnavailable})
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if en.Key != tokenPrefix+"fallback" {
+			return nil
+		}
+		var st tokenState
+		if err := json.Unmarshal(en.Value, &st); err != nil {
+			return err
+		}
+		for _, m := range st.Minted {
+			if m.Reserved > initialReservation {
+				return errors.New("injected reservation failure")
+			}
+		}
+		return nil
+	})
+	msg, _ := e.fails(logical.ReadOperation, "creds/fallback", nil)
+	if !strings.Contains(msg, "injected reservation failure") {
+		t.Fatalf("the read whose lease could not be stored said %q, not the storage failure", msg)
+	}
+}
+
+// A token stored without a lease reservation (by a version before
+// reservations) reserves ahead at its first lease like a new token does: the
+// first write covers the next initialReservation leases, not a doubling from 1.
+func TestTokenStoredWithoutAReservationReservesAhead(t *testing.T) {
+	e := newEnv(t)
+	e.account("legacy", nil)
+	var raw map[string]interface{}
+	if found, err := getJSON(context.Background(), e.storage, tokenPrefix+"legacy", &raw); err != nil || !found {
+		t.Fatalf("stored token state: %v %v", found, err)
+	}
+	for _, m := range raw["minted"].([]interface{}) {
+		delete(m.(map[string]interface{}), "reserved")
+	}
+	if err := putJSON(context.Background(), e.storage, tokenPrefix+"legacy", raw); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	var writes atomic.Int64
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if en.Key == tokenPrefix+"legacy" {
+			writes.Add(1)
+		}
+		return nil
+	})
+	for i := 0; i < initialReservation+1; i++ {
+		e.creds("legacy", nil)
+	}
+	if got := writes.Load(); got != 1 {
+		t.Fatalf("%d leases on a token stored without a reservation wrote its state %d times, want 1", initialReservation+1, got)
+	}
+}
+
+// A reader that waited for the account's mutex while another reader's
+// reservation write covered its lease number writes nothing more.
+func TestReservationAlreadyCoveringTheLeaseWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.account("covered", nil)
+	e.creds("covered", nil)
+	a := e.b.cachedAccount("covered")
+	rec := a.view.Load().rec
+	n := rec.reserved.Load()
+	puts := e.storage.puts.Load()
+	if err := e.b.reserve(context.Background(), e.storage, a, rec, n); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.storage.puts.Load() - puts; p != 0 || rec.reserved.Load() != n {
+		t.Fatalf("reserving lease %d with %d reserved wrote %d times and reserved %d", n, n, p, rec.reserved.Load())
+	}
+	st, err := loadTokenState(context.Background(), e.storage, "covered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.Minted {
+		if m.ID == rec.ID && m.Reserved != n {
+			t.Fatalf("stored reservation %d, want %d", m.Reserved, n)
+		}
+	}
+}
+
+// hookedSystemView calls hook (once) when the engine next asks Vault for the
+// node's replication state, which a read does when it starts a background
+// refresh of a due token: a point between loading the token's view and
+// recording the read's hold on it.
+type hookedSystemView struct {
+	logical.SystemView
+	once sync.Once
+	hook func()
+}
+
+func (h *hookedSystemView) ReplicationState() consts.ReplicationState {
+	h.once.Do(h.hook)
+	return h.SystemView.ReplicationState()
+}
+
+// evictWhileReading makes account name due for a background refresh and
+// arranges that the next read, once it holds the token's view, sees the
+// account's token state invalidated by another node's write (Vault's
+// Invalidate): the account object it holds is gone.
+func (e *env) evictWhileReading(name string) {
+	e.t.Helper()
+	a := e.b.cachedAccount(name)
+	e.clock.Advance(a.view.Load().refreshAt.Sub(e.clock.Now())) // due, well above the floor
+	sys, ok := e.b.System().(*replicationCache)
+	if !ok {
+		e.t.Fatalf("system view %T", e.b.System())
+	}
+	sys.SystemView = &hookedSystemView{SystemView: sys.SystemView, hook: func() {
+		e.b.invalidate(context.Background(), tokenPrefix+name)
+	}}
+	sys.last.Store(nil) // the next question reaches the hook
+}
+
+// A read whose account object is replaced (another node wrote its token
+// state) between loading the token and storing its lease reservation goes on
+// with the live account and gets its lease.
+func TestReadWhoseAccountIsReloadedMeanwhileGetsALease(t *testing.T) {
+	e := newEnv(t)
+	e.account("moving", nil)
+	var tok string
+	for i := 0; i < initialReservation; i++ { // the next lease needs a reservation write
+		tok = accessToken(e.creds("moving", nil))
+	}
+	e.evictWhileReading("moving")
+	c, err := e.b.IssueCreds(context.Background(), e.storage, "moving", 0, paths.HoldByLease)
+	e.waitBackground()
+	if err != nil || c == nil {
+		t.Fatalf("read while the account was reloaded: creds %v, error %v", c, err)
+	}
+	if c.AccessToken != tok || c.Lease.Seq != initialReservation+1 {
+		t.Fatalf("got lease %d on another token, want lease %d on the token read before", c.Lease.Seq, initialReservation+1)
+	}
+	if a := e.b.cachedAccount("moving"); a == nil || a.gone.Load() {
+		t.Fatal("the live account is not in memory after the read")
+	}
+}
+
+// The same for an unleased read (static-creds/): the token is pinned on the
+// live account and handed out.
+func TestUnleasedReadWhoseAccountIsReloadedMeanwhileIsAnswered(t *testing.T) {
+	e := newEnv(t)
+	e.account("moving", nil)
+	tok := accessToken(e.creds("moving", nil))
+	e.evictWhileReading("moving")
+	c, err := e.b.IssueCreds(context.Background(), e.storage, "moving", 0, paths.HoldUntilExpiry)
+	e.waitBackground()
+	if err != nil || c == nil {
+		t.Fatalf("unleased read while the account was reloaded: creds %v, error %v", c, err)
+	}
+	if c.AccessToken != tok {
+		t.Fatal("the unleased read got another token than the one read before")
+	}
+	st, err := loadTokenState(context.Background(), e.storage, "moving")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.Minted {
+		if m.ID == c.TokenID && !m.HeldUntilExpiry {
+			t.Fatal("the token handed out unleased is not stored as held until it expires")
+		}
+	}
 }

@@ -628,13 +628,22 @@ func TestRefreshTakesZohosAPIDomainAndScope(t *testing.T) {
 	e := newEnv(t)
 	e.account("moved", nil)
 	st, _ := loadTokenState(context.Background(), e.storage, "moved")
-	st.APIDomain, st.Scope = "https://stale.example.com", "ZohoCRM.users.READ"
+	// Stored as Zoho answered the previous token: its own api_domain and
+	// scopes (comma- or space-separated), and no token_type (Bearer).
+	st.APIDomain, st.Scope, st.TokenType = "https://stale.example.com", "ZohoCRM.users.READ,ZohoCRM.org.READ ZohoCRM.bulk.READ", ""
 	if err := putJSON(context.Background(), e.storage, tokenPrefix+"moved", st); err != nil {
 		t.Fatal(err)
 	}
 	e.restart()
-	if got := e.creds("moved", nil).Data["api_domain"]; got != "https://stale.example.com" {
+	stored := e.creds("moved", nil)
+	if got := stored.Data["api_domain"]; got != "https://stale.example.com" {
 		t.Fatalf("the stored api_domain is not served: %v", got)
+	}
+	if got := strings.Join(stored.Data["scopes"].([]string), "|"); got != "ZohoCRM.users.READ|ZohoCRM.org.READ|ZohoCRM.bulk.READ" {
+		t.Fatalf("scopes %s, want the three Zoho reported for the stored token", got)
+	}
+	if got := stored.Data["token_type"]; got != "Bearer" {
+		t.Fatalf("token_type %v for a token stored without one, want Bearer", got)
 	}
 	e.clock.Advance(2 * time.Minute)
 	resp := e.creds("moved", map[string]interface{}{"min_ttl": "59m"})
