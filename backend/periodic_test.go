@@ -3,8 +3,10 @@ package backend
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,15 +27,19 @@ func TestBackgroundRefreshAhead(t *testing.T) {
 		t.Fatalf("%d accounts due right after minting", n)
 	}
 	e.clock.Advance(55*time.Minute + 30*time.Second) // past the latest refresh point
-	// Recently read. A creds read here would start its own background refresh
-	// and race the periodic check; mark the read instead.
-	e.b.cachedAccount("ahead").lastRead.Store(e.clock.Now().UnixNano())
+	// Read exactly a token's lifetime (an hour) ago: still in use. A creds
+	// read here would start its own background refresh and race the periodic
+	// check; mark the read instead.
+	e.b.cachedAccount("ahead").lastRead.Store(e.clock.Now().Add(-time.Hour).UnixNano())
 	if n := e.b.refreshDue(context.Background(), e.storage); n != 1 {
-		t.Fatalf("want 1 account due, got %d", n)
+		t.Fatalf("want 1 account due (read an hour ago), got %d", n)
 	}
 	e.waitBackground()
 	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
 		t.Fatalf("want 1 background refresh, got %d", got)
+	}
+	if strings.Contains(e.logs.String(), "background refresh did not run") {
+		t.Fatalf("a background refresh that ran is logged as not run:\n%s", e.logs.String())
 	}
 	if tok := accessToken(e.creds("ahead", nil)); tok == old {
 		t.Fatal("readers still get the old token after the background refresh")
@@ -67,6 +73,37 @@ func TestExpiredConsentsAreSwept(t *testing.T) {
 	}
 	if keys, _ := e.storage.List(context.Background(), pendingPrefix); len(keys) != 0 {
 		t.Fatalf("expired consents kept: %v", keys)
+	}
+	if strings.Contains(e.logs.String(), "could not remove expired consent requests") {
+		t.Fatalf("a sweep that worked is logged as failed:\n%s", e.logs.String())
+	}
+}
+
+// A live consent listed before expired ones does not stop the sweep, and a
+// sweep that cannot delete says so in the log.
+func TestSweepPassesLiveConsentsAndReportsFailures(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := e.clock.Now()
+	entries := map[string]time.Time{"a-live": now.Add(time.Minute), "m-expired": now.Add(-time.Second), "z-expired": now}
+	for k, exp := range entries {
+		if err := putJSON(ctx, e.storage, pendingPrefix+k, &pendingAuth{Account: "x", State: k, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.request(logical.RollbackOperation, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := e.storage.List(ctx, pendingPrefix); !slices.Equal(keys, []string{"a-live"}) {
+		t.Fatalf("after the sweep: %v, want only the live consent", keys)
+	}
+	e.clock.Advance(time.Minute)
+	e.storage.setDeleteHook(func(string) error { return fmt.Errorf("storage unavailable") })
+	if _, err := e.request(logical.RollbackOperation, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), "could not remove expired consent requests") {
+		t.Fatalf("a failed sweep is not logged:\n%s", e.logs.String())
 	}
 }
 
@@ -498,5 +535,106 @@ func TestCohortReadInAPassRefreshesEvenly(t *testing.T) {
 	// Steady use still spends about one token request per lifetime.
 	if perAccount := float64(len(refreshAt)) / n; perAccount > 2*1.2 {
 		t.Fatalf("%.2f refreshes per account in two lifetimes", perAccount)
+	}
+}
+
+// A periodic run that comes at the very time a timer is set for leaves the
+// refresh to the timer: the run does not refresh the account itself nor move
+// its point, and the timer refreshes it at its point.
+func TestRunAtATimersPointLeavesItToTheTimer(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("attick", nil)
+	e.creds("attick", nil)
+	e.timers.take()
+	a := e.b.cachedAccount("attick")
+	a.scheduledFor.Store(0)
+	point := a.view.Load().refreshAt
+	if d := point.Add(-30 * time.Second).Sub(e.clock.Now()); d > 0 {
+		e.clock.Advance(d)
+	}
+	a.lastRead.Store(e.clock.Now().UnixNano())
+	if n := e.b.refreshDue(context.Background(), e.storage); n != 0 {
+		t.Fatalf("%d due before the point", n)
+	}
+	e.clock.Advance(point.Sub(e.clock.Now()))
+	a.lastRead.Store(e.clock.Now().UnixNano())
+	if n := e.b.refreshDue(context.Background(), e.storage); n != 0 {
+		t.Fatalf("the run at the timer's point refreshed %d accounts itself", n)
+	}
+	e.waitBackground()
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 0 {
+		t.Fatalf("%d refreshes before the timer fired", got)
+	}
+	e.fireDueTimers()
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 1 {
+		t.Fatalf("%d refreshes by the timer at its point, want 1", got)
+	}
+	if v := e.b.cachedAccount("attick").view.Load(); !v.expiresAt.Add(-time.Hour).Equal(point) {
+		t.Fatalf("refreshed at %s, its point was %s", v.expiresAt.Add(-time.Hour), point)
+	}
+}
+
+// An overdue account whose token has one second left before its latest point
+// is not refreshed by the run: its point moves into that second.
+func TestOverdueWithOneSecondLeftIsMovedNotRefreshed(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("second", nil)
+	e.creds("second", nil)
+	e.timers.take()
+	a := e.b.cachedAccount("second")
+	a.scheduledFor.Store(0)
+	v := a.view.Load()
+	latest := v.expiresAt.Add(-refreshLead(v.lifetime))
+	e.clock.Advance(latest.Add(-time.Second).Sub(e.clock.Now()))
+	if e.clock.Now().Before(v.refreshAt) {
+		t.Fatalf("the point %s is not before a second ahead of the latest %s: the test needs it overdue", v.refreshAt, latest)
+	}
+	a.lastRead.Store(e.clock.Now().UnixNano())
+	if n := e.b.refreshDue(context.Background(), e.storage); n != 0 {
+		t.Fatalf("%d accounts refreshed by the run with a second left", n)
+	}
+	e.waitBackground()
+	if got := e.sim.ClientCounters(c.ID).Refreshes; got != 0 {
+		t.Fatalf("%d refreshes", got)
+	}
+	if p := a.view.Load().refreshAt; p.Before(e.clock.Now()) || p.After(latest) {
+		t.Fatalf("point moved to %s, want within [%s, %s]", p, e.clock.Now(), latest)
+	}
+}
+
+// An account whose refresh is already running does not hold back the other
+// due accounts of the run.
+func TestAccountAlreadyRefreshingDoesNotHoldBackOthers(t *testing.T) {
+	e := newEnv(t)
+	shard := func(name string) uint64 { return maphash.String(e.b.inUse.seed, name) % accountShards }
+	// Accounts are listed shard by shard: busy's shard comes before free's.
+	busy, free := "acct0", ""
+	for i := 1; free == ""; i++ {
+		if n := fmt.Sprintf("acct%d", i); shard(n) != shard(busy) {
+			free = n
+		}
+	}
+	if shard(free) < shard(busy) {
+		busy, free = free, busy
+	}
+	cb, cf := e.account(busy, nil), e.account(free, nil)
+	e.creds(busy, nil)
+	e.creds(free, nil)
+	e.timers.take()
+	e.clock.Advance(55*time.Minute + 30*time.Second) // past the latest points
+	for _, n := range []string{busy, free} {
+		a := e.b.cachedAccount(n)
+		a.scheduledFor.Store(0)
+		a.lastRead.Store(e.clock.Now().UnixNano())
+	}
+	e.b.cachedAccount(busy).refreshing.Store(true)
+	e.b.refreshDue(context.Background(), e.storage)
+	e.waitBackground()
+	e.b.cachedAccount(busy).refreshing.Store(false)
+	if got := e.sim.ClientCounters(cf.ID).Refreshes; got != 1 {
+		t.Fatalf("%d refreshes of %s after %s (already refreshing), want 1", got, free, busy)
+	}
+	if got := e.sim.ClientCounters(cb.ID).Refreshes; got != 0 {
+		t.Fatalf("%d refreshes of %s, whose refresh was already running", got, busy)
 	}
 }
