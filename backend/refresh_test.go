@@ -654,3 +654,34 @@ func TestRefreshTakesZohosAPIDomainAndScope(t *testing.T) {
 		t.Fatalf("scopes %s after the refresh, want Zoho's ZohoCRM.modules.ALL", got)
 	}
 }
+
+// A refresh-ahead timer that fires after the account lost its token (Zoho
+// refused the refresh token meanwhile) does nothing: no token request, no
+// crash on the missing token.
+func TestRefreshTimerOfAnAccountThatLostItsTokenDoesNothing(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("lost", nil)
+	e.creds("lost", nil)
+	e.timers.take()
+	a := e.b.cachedAccount("lost")
+	a.scheduledFor.Store(0)
+	point := a.view.Load().refreshAt
+	e.b.scheduleRefresh(e.storage, a, point.Sub(e.clock.Now()), point)
+	cfg, _ := loadConfig(context.Background(), e.storage, "lost")
+	if !e.sim.RevokeRefreshToken(cfg.RefreshToken) {
+		t.Fatal("simulator did not know the refresh token")
+	}
+	e.clock.Advance(10 * time.Minute)
+	if _, status := e.fails(logical.ReadOperation, "creds/lost", map[string]interface{}{"min_ttl": "55m"}); status != http.StatusBadRequest {
+		t.Fatalf("a read needing a refresh of a revoked refresh token: %d, want 400", status)
+	}
+	if a.view.Load() != nil {
+		t.Fatal("the account still serves a token after Zoho refused its refresh token")
+	}
+	sent := e.sim.ClientCounters(c.ID).TokenRequests
+	e.clock.Advance(point.Sub(e.clock.Now()))
+	e.fireDueTimers()
+	if got := e.sim.ClientCounters(c.ID).TokenRequests - sent; got != 0 {
+		t.Fatalf("the timer sent %d token requests for an account that needs re-authorization", got)
+	}
+}
