@@ -8,9 +8,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
 // Every malformed request is answered 400 naming the field; nothing is
@@ -318,5 +321,47 @@ func TestScopesAreCheckedLocally(t *testing.T) {
 	// The shapes Zoho's documentation shows are taken.
 	for _, v := range []string{"ZohoCRM.modules.ALL,ZohoCRM.settings.READ", "ZohoAnalytics.data.all", "zohopulse.feedList.READ", "AaaServer.profile.READ", "ZohoCRM.modules.leads.READ"} {
 		e.must(logical.UpdateOperation, "config/rt", map[string]interface{}{"scopes": v})
+	}
+}
+
+// An existence check that fails for a reason other than a value (storage
+// failing) is answered as the server error it is, not as a user error.
+func TestExistenceCheckStorageFailureIsAServerError(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", nil)
+	e.b.invalidate(context.Background(), "config/a") // the check must read storage
+	e.storage.setGetErr(func(key string) error {
+		if strings.HasPrefix(key, "config/") {
+			return fmt.Errorf("storage unavailable")
+		}
+		return nil
+	})
+	msg, status := e.vaultAttempt(logical.UpdateOperation, "config/a", map[string]interface{}{"scopes": "ZohoCRM.modules.ALL"})
+	if status != http.StatusInternalServerError || !strings.Contains(msg, "storage unavailable") {
+		t.Fatalf("existence check with failing storage: %d %q (want 500)", status, msg)
+	}
+}
+
+// Each call to Zoho is bounded by the client's timeout plus a second; without
+// one configured, by 10 s plus a second.
+func TestUpstreamTimeoutIsTheClientsPlusASecond(t *testing.T) {
+	e := newEnv(t) // Timeout: 2s
+	if got := e.b.upstreamTimeout(); got != 3*time.Second {
+		t.Fatalf("upstream timeout with a 2s client timeout: %s (want 3s)", got)
+	}
+	e = newEnv(t, func(_ *zohosim.Config, o *Options) { o.Timeout = 0 })
+	if got := e.b.upstreamTimeout(); got != 11*time.Second {
+		t.Fatalf("upstream timeout without a client timeout: %s (want 11s)", got)
+	}
+}
+
+// A duration the framework cannot parse is answered in the engine's words:
+// the field, what was given and what is expected, not the framework's.
+func TestUnparsableDurationIsExplained(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", nil)
+	msg, status := e.fails(logical.ReadOperation, "creds/a", map[string]interface{}{"min_ttl": "soon"})
+	if status != http.StatusBadRequest || strings.Contains(msg, "error converting") || !strings.Contains(msg, `min_ttl: "soon" is not a duration`) {
+		t.Fatalf("min_ttl=soon: %d %q", status, msg)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho"
 	"github.com/zoho-vault/vault-plugin-secrets-zoho/backend/zoho/zohosim"
 )
 
@@ -151,7 +153,7 @@ func TestCallbackRejections(t *testing.T) {
 	}
 	// Expired.
 	authURL := start()
-	e.clock.Advance(pendingTTL)
+	e.clock.Advance(10 * time.Minute) // a consent is pending for 10 minutes
 	back = consent(t, authURL, zohosim.Accept)
 	if status, page := e.callback(back); status != 400 || !strings.Contains(page, "expired") {
 		t.Fatalf("expired: %d %s", status, page)
@@ -196,5 +198,98 @@ func TestAuthURLChecksTheRedirectURI(t *testing.T) {
 	req = &logical.Request{Operation: logical.ReadOperation, Path: "auth-url/elsewhere", Storage: e.storage, MountPoint: "zoho/"}
 	if resp, err := e.b.HandleRequest(t0ctx(), req); err != nil || resp == nil || resp.IsError() {
 		t.Fatalf("auth-url with this mount's callback: %v %v", resp, err)
+	}
+}
+
+// A pending authorization found under a state's key but holding another
+// state is not the state's: the callback is refused and nothing reaches Zoho.
+func TestCallbackRefusesAPendingRecordOfAnotherState(t *testing.T) {
+	e := newEnv(t)
+	c := newConsentAccount(e, "crm")
+	now := e.clock.Now()
+	if err := putJSON(t0ctx(), e.storage, stateKey("forged"), &pendingAuth{Account: "crm", State: "other", ExpiresAt: now.Add(time.Hour), At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if status, page := e.callback(url.Values{"state": {"forged"}, "code": {"1000.x"}}); status != 400 || !strings.Contains(page, "unknown") {
+		t.Fatalf("mismatched pending record: %d %s", status, page)
+	}
+	if got := e.sim.ClientCounters(c.ID).TokenRequests; got != 0 {
+		t.Fatalf("a mismatched state reached Zoho: %d token requests", got)
+	}
+}
+
+// Invalidation of an account's storage (another node wrote it) drops the
+// cached account: the next read loads it from storage again.
+func TestInvalidationReloadsTheAccount(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", nil)
+	e.creds("a", nil)
+	before := e.storage.gets.Load()
+	e.b.invalidate(t0ctx(), "config/a")
+	e.creds("a", nil)
+	if e.storage.gets.Load() == before {
+		t.Fatal("a read after invalidation did not reload the account from storage")
+	}
+}
+
+// routedZoho sends every call to the simulator's accounts server and records
+// the accounts server each exchange was meant for.
+type routedZoho struct {
+	ZohoAPI
+	mu   sync.Mutex
+	to   string
+	seen []string
+}
+
+func (r *routedZoho) Revoke(ctx context.Context, accountsURL, token string) error {
+	return r.ZohoAPI.Revoke(ctx, r.to, token)
+}
+
+func (r *routedZoho) route(app zoho.App) zoho.App {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, app.AccountsURL)
+	app.AccountsURL = r.to
+	return app
+}
+
+func (r *routedZoho) ExchangeCode(ctx context.Context, app zoho.App, code, redirectURI, scopes string) (*zoho.Token, error) {
+	return r.ZohoAPI.ExchangeCode(ctx, r.route(app), code, redirectURI, scopes)
+}
+
+func (r *routedZoho) Refresh(ctx context.Context, app zoho.App, refreshToken string) (*zoho.Token, error) {
+	return r.ZohoAPI.Refresh(ctx, r.route(app), refreshToken)
+}
+
+// A callback naming another of Zoho's accounts servers than the account's
+// (the user's data center) exchanges the code there and moves the account to
+// that data center.
+func TestCallbackFollowsAnotherZohoAccountsServer(t *testing.T) {
+	rz := &routedZoho{ZohoAPI: zoho.NewClient(zoho.Options{})}
+	e := newEnv(t, func(_ *zohosim.Config, o *Options) { o.Zoho = rz })
+	rz.to = e.sim.AccountsURL("us")
+	c := e.sim.RegisterClient(zohosim.Client{DC: "us", RedirectURIs: []string{callbackURI}})
+	e.must(logical.CreateOperation, "config/crm", map[string]interface{}{
+		"client_id": c.ID, "client_secret": c.Secret, "data_center": "eu",
+		"redirect_uri": callbackURI, "scopes": "ZohoCRM.modules.ALL",
+	})
+	authURL, err := url.Parse(e.must(logical.ReadOperation, "auth-url/crm", nil).Data["auth_url"].(string))
+	if err != nil || authURL.Host != "accounts.zoho.eu" {
+		t.Fatalf("auth URL %v %v", authURL, err)
+	}
+	// The browser reaches the simulator.
+	back := consent(t, e.sim.AccountsURL("us")+"/oauth/v2/auth?"+authURL.RawQuery, zohosim.Accept)
+	back.Set("accounts-server", "https://accounts.zoho.com")
+	if status, page := e.callback(back); status != http.StatusOK {
+		t.Fatalf("callback: %d %s", status, page)
+	}
+	rz.mu.Lock()
+	seen := append([]string(nil), rz.seen...)
+	rz.mu.Unlock()
+	if len(seen) == 0 || seen[0] != "https://accounts.zoho.com" {
+		t.Fatalf("exchange sent to %v (want https://accounts.zoho.com)", seen)
+	}
+	if d := e.must(logical.ReadOperation, "config/crm", nil).Data; d["data_center"] != "us" {
+		t.Fatalf("data_center after the callback: %v (want us)", d["data_center"])
 	}
 }

@@ -638,3 +638,37 @@ func TestAccountAlreadyRefreshingDoesNotHoldBackOthers(t *testing.T) {
 		t.Fatalf("%d refreshes of %s, whose refresh was already running", got, busy)
 	}
 }
+
+// An earlier refresh point replaces a later timer.
+func TestEarlierRefreshPointReplacesLaterTimer(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", nil)
+	e.creds("a", nil)
+	a := e.b.cachedAccount("a")
+	e.timers.take()
+	now := e.clock.Now()
+	e.b.scheduleRefresh(e.storage, a, 50*time.Second, now.Add(50*time.Second))
+	e.b.scheduleRefresh(e.storage, a, 20*time.Second, now.Add(20*time.Second))
+	got := e.timers.take()
+	if len(got) != 1 || !got[0].at.Equal(now.Add(20*time.Second)) {
+		t.Fatalf("timers after an earlier point: %+v (want one at +20s)", got)
+	}
+}
+
+// An account read exactly one token lifetime ago is still in use.
+func TestAccountReadWithinTheLifetimeStaysInUse(t *testing.T) {
+	e := newEnv(t)
+	e.account("a", nil)
+	e.creds("a", nil)
+	a := e.b.cachedAccount("a")
+	read := e.clock.Now()
+	a.lastRead.Store(read.UnixNano())
+	e.b.leaveInUse(a, read.Add(time.Hour), time.Hour)
+	if n := e.b.inUseCount(); n != 1 {
+		t.Fatalf("in use after leaveInUse at one lifetime since the read: %d (want 1)", n)
+	}
+	e.b.leaveInUse(a, read.Add(time.Hour+time.Second), time.Hour)
+	if n := e.b.inUseCount(); n != 0 {
+		t.Fatalf("in use after leaveInUse past the lifetime: %d (want 0)", n)
+	}
+}

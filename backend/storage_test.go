@@ -127,3 +127,21 @@ func TestRareFieldsAreStoredFlat(t *testing.T) {
 		t.Fatalf("zero marks kept: %+v (%v)", plain.marks, err)
 	}
 }
+
+// A failure with any one of its fields set is kept; a missing token state
+// loads as none.
+func TestTokenFailureWithOneFieldIsKept(t *testing.T) {
+	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for i, f := range []tokenFailure{{LastError: "boom"}, {LastErrorAt: at}, {LastErrorCode: "invalid_code"},
+		{ConsecutiveFailures: 1}, {NextAttemptAt: at}, {NeedsReauth: true}} {
+		var st tokenState
+		st.SetFailure(f)
+		if st.Failure() != f {
+			t.Errorf("case %d: failure %+v dropped: %+v", i, f, st.Failure())
+		}
+	}
+	st, err := loadTokenState(context.Background(), &logical.InmemStorage{}, "missing")
+	if st != nil || err != nil {
+		t.Fatalf("missing token state loaded as %+v, %v", st, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -199,4 +200,274 @@ func TestRejectedExchangeRaisesNoAlarm(t *testing.T) {
 			}
 		})
 	}
+}
+
+// putRawWAL stores a write-ahead-log entry under wal/<id> as Vault's
+// framework does, created at createdAt (real time: Vault's rollback manager
+// ages entries by the wall clock). Ids starting "0000" are listed before the
+// framework's random ones.
+func putRawWAL(t *testing.T, e *env, id, kind string, data map[string]interface{}, createdAt time.Time) {
+	t.Helper()
+	entry, err := logical.StorageEntryJSON("wal/"+id, map[string]interface{}{"type": kind, "data": data, "created_at": createdAt.Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.storage.Storage.Put(context.Background(), entry); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func walKeys(e *env) []string {
+	keys, _ := e.storage.Storage.List(context.Background(), "wal/")
+	return keys
+}
+
+func hasWAL(e *env, id string) bool {
+	for _, k := range walKeys(e) {
+		if k == id {
+			return true
+		}
+	}
+	return false
+}
+
+// rollbackNow runs Vault's rollback of every entry, whatever its age.
+func rollbackNow(t *testing.T, e *env) *logical.Response {
+	t.Helper()
+	resp, err := e.request(logical.RollbackOperation, "", map[string]interface{}{"immediate": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// A revocation is retried for 72 hours from when the token was given up:
+// still pending a second before, given up exactly then.
+func TestRevocationIsGivenUpExactly72HoursAfterTheTokenWasReplaced(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("stubborn", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502})
+	e.must(logical.UpdateOperation, "config/stubborn", map[string]interface{}{"grant_code": e.code(c)})
+	e.clock.Advance(72*time.Hour - time.Second)
+	rollbackNow(t, e)
+	if len(walKeys(e)) != 1 || strings.Contains(e.logs.String(), "gave up revoking") {
+		t.Fatalf("the revocation was given up before 72 h: %v", walKeys(e))
+	}
+	e.clock.Advance(time.Second)
+	rollbackNow(t, e)
+	if len(walKeys(e)) != 0 || !strings.Contains(e.logs.String(), "gave up revoking") {
+		t.Fatalf("the revocation was not given up at 72 h: %v", walKeys(e))
+	}
+}
+
+// An entry written before give_up_at existed is retried for ever.
+func TestRevocationWithoutGiveUpTimeIsNeverGivenUp(t *testing.T) {
+	e := newEnv(t)
+	e.account("old", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502})
+	putRawWAL(t, e, "0000-old", walKindRevokeRefresh, map[string]interface{}{
+		"account": "old", "accounts_url": e.sim.AccountsURL("us"), "token": "1000.gone"}, time.Now())
+	e.clock.Advance(1000 * time.Hour)
+	rollbackNow(t, e)
+	if !hasWAL(e, "0000-old") || strings.Contains(e.logs.String(), "gave up revoking") {
+		t.Fatalf("an entry without give_up_at was given up: %v", walKeys(e))
+	}
+	if at, _ := e.must(logical.ReadOperation, "status/old", nil).Data["revocation_abandoned_at"].(string); at != "" {
+		t.Fatalf("status says it was given up at %s", at)
+	}
+}
+
+// Vault hands back entries older than 30 s without "immediate".
+func TestRollbackSettlesEntriesOlderThan30Seconds(t *testing.T) {
+	e := newEnv(t)
+	e.account("aged", nil)
+	cfg, _ := loadConfig(context.Background(), e.storage, "aged")
+	stored := map[string]interface{}{"account": "aged", "at": cfg.GrantedAt.UnixNano()} // settles quietly
+	// Vault ages entries by the wall clock: 15 s on either side of 30 s, so
+	// that a slow machine between these lines and the rollback changes
+	// nothing (Vault's own default minimum age is 10 minutes).
+	putRawWAL(t, e, "0000-young", walKindExchange, stored, time.Now().Add(-15*time.Second))
+	putRawWAL(t, e, "0001-old", walKindExchange, stored, time.Now().Add(-45*time.Second))
+	if _, err := e.request(logical.RollbackOperation, "", map[string]interface{}{}); err != nil {
+		t.Fatal(err)
+	}
+	if !hasWAL(e, "0000-young") || hasWAL(e, "0001-old") {
+		t.Fatalf("want only the entry older than 30 s settled, left %v", walKeys(e))
+	}
+}
+
+// An entry naming no account is not settled (nor reported as an account's).
+func TestRollbackKeepsAnEntryNamingNoAccount(t *testing.T) {
+	e := newEnv(t)
+	putRawWAL(t, e, "0000-anon", walKindExchange, map[string]interface{}{"at": int64(1)}, time.Now())
+	resp := rollbackNow(t, e)
+	if resp == nil || !resp.IsError() || !hasWAL(e, "0000-anon") || strings.Contains(e.logs.String(), "interrupted") {
+		t.Fatalf("an entry naming no account was settled: %v, left %v", resp, walKeys(e))
+	}
+}
+
+// A mark that cannot be stored leaves the entry for the next rollback.
+func TestRollbackKeepsTheEntryWhenTheMarkIsNotStored(t *testing.T) {
+	failConfigPuts := func(e *env) {
+		e.storage.setPutHook(func(en *logical.StorageEntry) error {
+			if strings.HasPrefix(en.Key, configPrefix) {
+				return errors.New("storage down")
+			}
+			return nil
+		})
+	}
+	t.Run("given-up revocation", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.account("stubborn", nil)
+		e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502})
+		e.must(logical.UpdateOperation, "config/stubborn", map[string]interface{}{"grant_code": e.code(c)})
+		e.clock.Advance(72 * time.Hour)
+		failConfigPuts(e)
+		rollbackNow(t, e)
+		if len(walKeys(e)) != 1 {
+			t.Fatalf("the entry went though its mark was not stored: %v", walKeys(e))
+		}
+	})
+	t.Run("interrupted exchange", func(t *testing.T) {
+		e := newEnv(t)
+		e.account("orphan", nil)
+		putRawWAL(t, e, "0000-x", walKindExchange, map[string]interface{}{"account": "orphan", "at": int64(1)}, time.Now())
+		failConfigPuts(e)
+		rollbackNow(t, e)
+		if !hasWAL(e, "0000-x") {
+			t.Fatalf("the entry went though its mark was not stored: %v", walKeys(e))
+		}
+	})
+}
+
+// revokedWithPending gives account name a revocation Zoho has not confirmed
+// (revoke/<name> answered 502) and returns the refresh token it gave up.
+func revokedWithPending(t *testing.T, e *env, name string) string {
+	t.Helper()
+	e.account(name, nil)
+	cfg, _ := loadConfig(context.Background(), e.storage, name)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502, Times: 1})
+	if _, status := e.fails(logical.UpdateOperation, "revoke/"+name, nil); status != 502 {
+		t.Fatalf("revoke/%s answered %d", name, status)
+	}
+	if !e.sim.RefreshTokenValid(cfg.RefreshToken) || len(walKeys(e)) != 1 {
+		t.Fatalf("want the revocation pending, entries %v", walKeys(e))
+	}
+	return cfg.RefreshToken
+}
+
+// revoke/<name> of an account holding no refresh token retries its pending
+// revocations: all of them, past entries of other kinds, of other accounts,
+// and past ones that fail again; it leaves the others alone.
+func TestRevokeRetriesEveryPendingRevocationOfTheAccount(t *testing.T) {
+	t.Run("past an entry of another kind", func(t *testing.T) {
+		e := newEnv(t)
+		old := revokedWithPending(t, e, "a")
+		putRawWAL(t, e, "0000-x", walKindExchange, map[string]interface{}{"account": "a", "at": int64(1)}, time.Now())
+		e.must(logical.UpdateOperation, "revoke/a", nil)
+		if e.sim.RefreshTokenValid(old) || !hasWAL(e, "0000-x") || len(walKeys(e)) != 1 {
+			t.Fatalf("token still valid %v; entries left %v (want only the exchange)", e.sim.RefreshTokenValid(old), walKeys(e))
+		}
+	})
+	t.Run("past another account's entry", func(t *testing.T) {
+		e := newEnv(t)
+		old := revokedWithPending(t, e, "a")
+		e.account("c", nil)
+		cCfg, _ := loadConfig(context.Background(), e.storage, "c")
+		putRawWAL(t, e, "0000-b", walKindRevokeRefresh, map[string]interface{}{
+			"account": "b", "accounts_url": e.sim.AccountsURL("us"), "token": cCfg.RefreshToken}, time.Now())
+		e.must(logical.UpdateOperation, "revoke/a", nil)
+		if e.sim.RefreshTokenValid(old) {
+			t.Fatal("a's given-up token was not revoked")
+		}
+		if !e.sim.RefreshTokenValid(cCfg.RefreshToken) || !hasWAL(e, "0000-b") || len(walKeys(e)) != 1 {
+			t.Fatalf("another account's entry was settled: entries %v", walKeys(e))
+		}
+	})
+	t.Run("past one failing again", func(t *testing.T) {
+		e := newEnv(t)
+		old := revokedWithPending(t, e, "a")
+		putRawWAL(t, e, "0000-a", walKindRevokeRefresh, map[string]interface{}{
+			"account": "a", "accounts_url": refusedURL(t), "token": "1000.elsewhere"}, time.Now())
+		if _, status := e.fails(logical.UpdateOperation, "revoke/a", nil); status != 502 {
+			t.Fatalf("revoke/a answered %d", status)
+		}
+		if e.sim.RefreshTokenValid(old) || !hasWAL(e, "0000-a") || len(walKeys(e)) != 1 {
+			t.Fatalf("token still valid %v; entries left %v", e.sim.RefreshTokenValid(old), walKeys(e))
+		}
+	})
+	t.Run("past an entry gone meanwhile", func(t *testing.T) {
+		e := newEnv(t)
+		old := revokedWithPending(t, e, "a")
+		putRawWAL(t, e, "0000-gone", walKindExchange, map[string]interface{}{"account": "a", "at": int64(1)}, time.Now())
+		e.storage.setGetErr(func(k string) error {
+			if k == "wal/0000-gone" {
+				_ = e.storage.Storage.Delete(context.Background(), k) // settled by another node between list and read
+			}
+			return nil
+		})
+		e.must(logical.UpdateOperation, "revoke/a", nil)
+		if e.sim.RefreshTokenValid(old) || len(walKeys(e)) != 0 {
+			t.Fatalf("token still valid %v; entries left %v", e.sim.RefreshTokenValid(old), walKeys(e))
+		}
+	})
+	t.Run("entry not deleted", func(t *testing.T) {
+		e := newEnv(t)
+		old := revokedWithPending(t, e, "a")
+		e.storage.setDeleteHook(func(k string) error {
+			if strings.HasPrefix(k, "wal/") {
+				return errors.New("storage down")
+			}
+			return nil
+		})
+		if _, status := e.fails(logical.UpdateOperation, "revoke/a", nil); status != 502 {
+			t.Fatalf("revoke/a answered %d", status)
+		}
+		if e.sim.RefreshTokenValid(old) || len(walKeys(e)) != 1 {
+			t.Fatalf("token still valid %v; entries left %v", e.sim.RefreshTokenValid(old), walKeys(e))
+		}
+	})
+}
+
+// An account deleted while its entry is settled (between the rollback's
+// reading of it and the writing of the mark) is not put in the attention
+// index.
+func TestRollbackDoesNotFlagAnAccountDeletedMeanwhile(t *testing.T) {
+	vanishOnSecondRead := func(e *env, name string) {
+		var reads atomic.Int64
+		e.storage.setGetErr(func(k string) error {
+			if k == configPrefix+name && reads.Add(1) == 2 {
+				_ = e.storage.Storage.Delete(context.Background(), k)
+			}
+			return nil
+		})
+	}
+	flagged := func(e *env, name string) bool {
+		entry, _ := e.storage.Storage.Get(context.Background(), attentionPrefix+name)
+		return entry != nil
+	}
+	t.Run("given-up revocation", func(t *testing.T) {
+		e := newEnv(t)
+		c := e.account("stubborn", nil)
+		e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 502})
+		e.must(logical.UpdateOperation, "config/stubborn", map[string]interface{}{"grant_code": e.code(c)})
+		e.clock.Advance(72 * time.Hour)
+		e.restart() // nothing cached: the mark's write reads the account again
+		vanishOnSecondRead(e, "stubborn")
+		rollbackNow(t, e)
+		if flagged(e, "stubborn") || len(walKeys(e)) != 0 {
+			t.Fatalf("flagged %v, entries %v", flagged(e, "stubborn"), walKeys(e))
+		}
+	})
+	t.Run("interrupted exchange", func(t *testing.T) {
+		e := newEnv(t)
+		e.account("orphan", nil)
+		e.restart()
+		putRawWAL(t, e, "0000-x", walKindExchange, map[string]interface{}{"account": "orphan", "at": int64(1)}, time.Now())
+		vanishOnSecondRead(e, "orphan")
+		rollbackNow(t, e)
+		if flagged(e, "orphan") || len(walKeys(e)) != 0 {
+			t.Fatalf("flagged %v, entries %v", flagged(e, "orphan"), walKeys(e))
+		}
+	})
 }
