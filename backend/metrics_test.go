@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -103,4 +104,33 @@ func scrapeMetrics(t *testing.T, e *env, perAccount bool) string {
 		t.Fatalf("content type %q", ct)
 	}
 	return string(resp.Data[logical.HTTPRawBody].([]byte))
+}
+
+// The live-lease gauges count the leases on every live token of every
+// account, and the per-account expiry is the current token's.
+func TestLiveLeaseGaugesSumEveryToken(t *testing.T) {
+	e := newEnv(t)
+	e.account("one", nil)
+	oneExpiry := e.clock.Now().Add(time.Hour).Unix()
+	for i := 0; i < 4; i++ {
+		e.creds("one", nil)
+	}
+	e.account("two", nil)
+	e.creds("two", nil)
+	e.creds("two", nil)
+	e.clock.Advance(2 * time.Minute)
+	e.creds("two", map[string]interface{}{"min_ttl": "59m"}) // a second live token
+	if body := scrapeMetrics(t, e, false); !strings.Contains(body, "zoho_live_leases 7\n") {
+		t.Fatalf("want 7 live leases (4 + 2 + 1):\n%s", body)
+	}
+	per := scrapeMetrics(t, e, true)
+	for _, want := range []string{
+		`zoho_account_live_leases{account="one"} 4`,
+		`zoho_account_live_leases{account="two"} 3`,
+		fmt.Sprintf(`zoho_account_token_expiry_timestamp_seconds{account="one"} %g`, float64(oneExpiry)),
+	} {
+		if !strings.Contains(per, want+"\n") {
+			t.Fatalf("per-account metrics lack %q:\n%s", want, per)
+		}
+	}
 }

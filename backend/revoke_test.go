@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -220,5 +221,123 @@ func TestDeletedClientCredentialsAccountWarnsOnlyOfLostTokens(t *testing.T) {
 	e.must(logical.DeleteOperation, "config/lost", nil)
 	if !strings.Contains(e.logs.String(), warning) {
 		t.Fatal("a delete leaving a token whose answer was lost did not warn")
+	}
+}
+
+// A lease of a refresh token revoked by revoke/ stays ended after a new grant
+// brings the account back: the new grant's tokens are another generation.
+func TestLeaseOfARevokedRefreshTokenStaysEndedAfterANewGrant(t *testing.T) {
+	e := newEnv(t)
+	c := e.account("rg", nil)
+	issued := e.clock.Now()
+	old := e.creds("rg", nil)
+	e.must(logical.UpdateOperation, "revoke/rg", nil)
+	e.must(logical.UpdateOperation, "config/rg", map[string]interface{}{"grant_code": e.code(c)})
+	e.creds("rg", nil)
+	if _, err := e.renewLease(old, issued); err == nil || !strings.Contains(err.Error(), "replaced or revoked") {
+		t.Fatalf("renewal of a lease on the revoked refresh token's access token: %v", err)
+	}
+}
+
+// revoke/ of a client_credentials account revokes every known live token,
+// those minted after a token whose answer was lost included, and warns of
+// the lost one.
+func TestRevokeClientCredentialsPastALostAnswer(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	first := accessToken(e.creds("org", nil))
+	e.clock.Advance(2 * time.Minute)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultLostAnswer, Latency: time.Millisecond, Times: 1})
+	e.fails(logical.ReadOperation, "creds/org", map[string]interface{}{"min_ttl": "59m"})
+	e.clock.Advance(5 * time.Minute)
+	last := accessToken(e.creds("org", map[string]interface{}{"min_ttl": "59m"}))
+	if first == last || e.sim.LiveClientCredentialsTokens(c.ID, "us", testSOID) != 3 {
+		t.Fatalf("want three live tokens at Zoho, have %d", e.sim.LiveClientCredentialsTokens(c.ID, "us", testSOID))
+	}
+	resp := e.must(logical.UpdateOperation, "revoke/org", nil)
+	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "1 access token(s)") {
+		t.Fatalf("want a warning of the one lost token, got %v", resp)
+	}
+	if e.sim.AccessTokenValid(first) || e.sim.AccessTokenValid(last) {
+		t.Fatal("a known token lives at Zoho after revoke/")
+	}
+	if got := e.sim.ClientCounters(c.ID); got.RevokedAccess != 2 {
+		t.Fatalf("Zoho saw %+v; want the two known tokens revoked", got)
+	}
+}
+
+// A revocation Zoho does not confirm does not stop revoke/ from revoking the
+// account's other live tokens.
+func TestRevokeClientCredentialsGoesOnPastAFailure(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	first := accessToken(e.creds("org", nil))
+	e.clock.Advance(10 * time.Second)
+	second := accessToken(e.creds("org", map[string]interface{}{"min_ttl": "59m"}))
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	msg, status := e.fails(logical.UpdateOperation, "revoke/org", nil)
+	if status != http.StatusBadGateway || !strings.Contains(msg, "1 of its live access token") {
+		t.Fatalf("got %d %q", status, msg)
+	}
+	if got := e.sim.ClientCounters(c.ID); got.RevokedAccess != 1 || e.sim.AccessTokenValid(first) == e.sim.AccessTokenValid(second) {
+		t.Fatalf("Zoho saw %+v; want the token whose revocation did not fail revoked", got)
+	}
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	if e.sim.AccessTokenValid(first) || e.sim.AccessTokenValid(second) || e.sim.ClientCounters(c.ID).RevokedAccess != 2 {
+		t.Fatal("the retry did not revoke the remaining token")
+	}
+}
+
+// A client_credentials token stored without its issuer (an older engine) is
+// revoked by revoke/ at the account's accounts server.
+func TestRevokeClientCredentialsTokenStoredWithoutItsIssuer(t *testing.T) {
+	e := newEnv(t)
+	c := e.ccAccount("org", nil)
+	tok := accessToken(e.creds("org", nil))
+	e.dropStoredIssuers("org")
+	e.restart()
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	if e.sim.AccessTokenValid(tok) || e.sim.ClientCounters(c.ID).RevokedAccess != 1 {
+		t.Fatal("the token stored without its issuer was not revoked at Zoho")
+	}
+}
+
+// Once Zoho confirmed revoke/'s revocations, storage no longer holds the
+// revoked tokens; a failure to store that is logged, and only a failure is.
+func TestRevokeClientCredentialsForgetsRevokedTokens(t *testing.T) {
+	const warning = "could not store access token revocations"
+	e := newEnv(t)
+	e.ccAccount("org", nil)
+	current := accessToken(e.creds("org", nil))
+	e.must(logical.UpdateOperation, "revoke/org", nil)
+	keys, err := logical.CollectKeys(context.Background(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		entry, err := e.storage.Get(context.Background(), k)
+		if err != nil || entry == nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		assertNoSecrets(t, "stored "+k, string(entry.Value), current)
+	}
+	if strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a revocation stored without failure was logged as failed")
+	}
+	// A second account: its revocation fails once, so its retirement is
+	// stored; the retry's revocation is confirmed, its store fails.
+	e.ccAccount("other", nil)
+	e.creds("other", nil)
+	e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
+	e.fails(logical.UpdateOperation, "revoke/other", nil)
+	e.storage.setPutHook(func(en *logical.StorageEntry) error {
+		if en.Key == tokenPrefix+"other" {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.must(logical.UpdateOperation, "revoke/other", nil)
+	if !strings.Contains(e.logs.String(), warning) {
+		t.Fatal("a failed store of the revocations was not logged")
 	}
 }

@@ -225,3 +225,33 @@ func TestAttentionOutlivesOtherRecoveries(t *testing.T) {
 		t.Fatal("ending the back-off took an account whose revocation was given up off attention/")
 	}
 }
+
+// An account deleted while its removal from the index failed is left out
+// of attention/, which still lists the others.
+func TestAttentionSkipsADeletedAccountLeftInTheIndex(t *testing.T) {
+	e := newEnv(t)
+	e.account("gone", nil)
+	e.account("sick", nil)
+	e.clock.Advance(2 * time.Minute)
+	for _, n := range []string{"gone", "sick"} {
+		e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "invalid_code", Times: 1})
+		e.fails(logical.ReadOperation, "creds/"+n, map[string]interface{}{"min_ttl": "59m"})
+	}
+	e.storage.setDeleteHook(func(key string) error {
+		if key == attentionPrefix+"gone" {
+			return errors.New("injected storage failure")
+		}
+		return nil
+	})
+	e.must(logical.DeleteOperation, "config/gone", nil)
+	if keys, _ := e.storage.List(context.Background(), attentionPrefix); !slices.Contains(keys, "gone") {
+		t.Fatalf("the index lost the deleted account despite the failure: %v", keys)
+	}
+	resp, err := e.request(logical.ListOperation, "attention/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := resp.Data["keys"].([]string); strings.Join(got, ",") != "sick" {
+		t.Fatalf("attention/ lists %v, want sick only", got)
+	}
+}
