@@ -450,12 +450,7 @@ func TestFailedExchangeRecordDeletionFailureIsLogged(t *testing.T) {
 	if strings.Contains(e.logs.String(), warning) {
 		t.Fatal("a deleted record was logged as not deleted")
 	}
-	e.storage.setDeleteHook(func(k string) error {
-		if strings.HasPrefix(k, "wal/") {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failDeletesUnder("wal/")
 	e.fails(logical.CreateOperation, "config/x", data)
 	e.storage.setDeleteHook(nil)
 	if !strings.Contains(e.logs.String(), warning) {
@@ -474,12 +469,7 @@ func TestDeletedAccountsRevocationRecordFailureIsLogged(t *testing.T) {
 		t.Fatal("a deleted record was logged as not deleted")
 	}
 	e.account("b", nil)
-	e.storage.setDeleteHook(func(k string) error {
-		if strings.HasPrefix(k, "wal/") {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failDeletesUnder("wal/")
 	e.must(logical.DeleteOperation, "config/b", nil)
 	e.storage.setDeleteHook(nil)
 	if !strings.Contains(e.logs.String(), warning) {
@@ -492,12 +482,7 @@ func TestDeletedAccountsRevocationRecordFailureIsLogged(t *testing.T) {
 func TestGrantsAPIDomainIsKeptWithoutItsAccessToken(t *testing.T) {
 	e := newEnv(t)
 	c := e.newClient("us")
-	e.storage.setPutHook(func(en *logical.StorageEntry) error {
-		if strings.HasPrefix(en.Key, tokenPrefix) {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failPutsUnder(tokenPrefix)
 	e.fails(logical.CreateOperation, "config/dom", map[string]interface{}{
 		"client_id": c.ID, "client_secret": c.Secret, "accounts_url": e.sim.AccountsURL("us"), "scopes": "ZohoCRM.modules.ALL", "grant_code": e.code(c),
 	})

@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -423,12 +422,7 @@ func TestNewGrantsRecordsAreDeletedAndFailuresLogged(t *testing.T) {
 	if ids, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(ids) != 0 {
 		t.Fatalf("records left after the grant: %v %v", ids, err)
 	}
-	e.storage.setDeleteHook(func(k string) error {
-		if strings.HasPrefix(k, framework.WALPrefix) {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failDeletesUnder(framework.WALPrefix)
 	e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
 	e.storage.setDeleteHook(nil)
 	if logs := e.logs.String(); !strings.Contains(logs, exchange) || !strings.Contains(logs, revocation) {

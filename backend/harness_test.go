@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -77,6 +78,30 @@ func (s *countingStorage) setDeleteHook(h func(key string) error) {
 	s.hookMu.Lock()
 	s.deleteHook = h
 	s.hookMu.Unlock()
+}
+
+// errInjected is the failure the fail*Under helpers inject.
+var errInjected = errors.New("injected storage failure")
+
+// failPutsUnder makes every Put of a key under prefix fail, nothing stored.
+func (s *countingStorage) failPutsUnder(prefix string) {
+	s.setPutHook(func(en *logical.StorageEntry) error {
+		if strings.HasPrefix(en.Key, prefix) {
+			return errInjected
+		}
+		return nil
+	})
+}
+
+// failDeletesUnder makes every Delete of a key under prefix fail, nothing
+// deleted.
+func (s *countingStorage) failDeletesUnder(prefix string) {
+	s.setDeleteHook(func(key string) error {
+		if strings.HasPrefix(key, prefix) {
+			return errInjected
+		}
+		return nil
+	})
 }
 
 func (s *countingStorage) Get(ctx context.Context, k string) (*logical.StorageEntry, error) {

@@ -177,12 +177,7 @@ func TestRevokedTokenIsNotServedAfterRestart(t *testing.T) {
 	e := newEnv(t)
 	e.account("gone", nil)
 	r := e.creds("gone", nil)
-	e.storage.setPutHook(func(en *logical.StorageEntry) error {
-		if strings.HasPrefix(en.Key, tokenPrefix) {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failPutsUnder(tokenPrefix)
 	_ = e.revokeLease(r) // whatever it answers
 	e.storage.setPutHook(nil)
 	e.restart()
@@ -584,12 +579,7 @@ func TestFailedStoreOfARetirementKeepsTheTokenAndItsLeases(t *testing.T) {
 	c := e.account("keep", nil)
 	a := e.creds("keep", nil)
 	tok := accessToken(a)
-	e.storage.setPutHook(func(en *logical.StorageEntry) error {
-		if strings.HasPrefix(en.Key, tokenPrefix) {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failPutsUnder(tokenPrefix)
 	if err := e.revokeLease(a); err == nil {
 		t.Fatal("the retirement was not stored, the revocation reported success")
 	}

@@ -126,12 +126,7 @@ func TestAttentionIndex(t *testing.T) {
 	if logs := e.logs.String(); strings.Contains(logs, "attention index") {
 		t.Fatalf("a working index write was logged as failed:\n%s", logs)
 	}
-	e.storage.setPutHook(func(en *logical.StorageEntry) error {
-		if strings.HasPrefix(en.Key, attentionPrefix) {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failPutsUnder(attentionPrefix)
 	e.sim.AddFault(zohosim.Fault{Endpoint: "token", Kind: zohosim.FaultError, ErrorCode: "invalid_code", Times: 1})
 	e.clock.Advance(time.Minute)
 	e.fails(logical.ReadOperation, "creds/fine", map[string]interface{}{"min_ttl": "59m"})
@@ -206,12 +201,7 @@ func TestAttentionOutlivesOtherRecoveries(t *testing.T) {
 	e.fails(logical.ReadOperation, "creds/stubborn", map[string]interface{}{"min_ttl": "59m"})
 	// The operator moves it to another client: the back-off ends (storing
 	// that fails here, and the log says so); the given-up revocation stays.
-	e.storage.setPutHook(func(en *logical.StorageEntry) error {
-		if strings.HasPrefix(en.Key, tokenPrefix) {
-			return errors.New("injected storage failure")
-		}
-		return nil
-	})
+	e.storage.failPutsUnder(tokenPrefix)
 	c2 := e.newClient("us")
 	e.must(logical.UpdateOperation, "config/stubborn", map[string]interface{}{"client_id": c2.ID, "client_secret": c2.Secret})
 	e.storage.setPutHook(nil)

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,12 +47,7 @@ func TestInterruptedExchangeIsReported(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("orphan", nil)
 	e.clock.Advance(time.Minute)
-	e.storage.setPutHook(func(en *logical.StorageEntry) error {
-		if strings.HasPrefix(en.Key, configPrefix) {
-			return errors.New("crashed")
-		}
-		return nil
-	})
+	e.storage.failPutsUnder(configPrefix)
 	_, _ = e.request(logical.UpdateOperation, "config/orphan", map[string]interface{}{"grant_code": e.code(c)})
 	e.storage.setPutHook(nil)
 	if n := len(e.sim.RefreshTokens(c.ID)); n != 2 {
@@ -309,12 +303,7 @@ func TestRollbackKeepsAnEntryNamingNoAccount(t *testing.T) {
 // A mark that cannot be stored leaves the entry for the next rollback.
 func TestRollbackKeepsTheEntryWhenTheMarkIsNotStored(t *testing.T) {
 	failConfigPuts := func(e *env) {
-		e.storage.setPutHook(func(en *logical.StorageEntry) error {
-			if strings.HasPrefix(en.Key, configPrefix) {
-				return errors.New("storage down")
-			}
-			return nil
-		})
+		e.storage.failPutsUnder(configPrefix)
 	}
 	t.Run("given-up revocation", func(t *testing.T) {
 		e := newEnv(t)
@@ -414,12 +403,7 @@ func TestRevokeRetriesEveryPendingRevocationOfTheAccount(t *testing.T) {
 	t.Run("entry not deleted", func(t *testing.T) {
 		e := newEnv(t)
 		old := revokedWithPending(t, e, "a")
-		e.storage.setDeleteHook(func(k string) error {
-			if strings.HasPrefix(k, "wal/") {
-				return errors.New("storage down")
-			}
-			return nil
-		})
+		e.storage.failDeletesUnder("wal/")
 		if _, status := e.fails(logical.UpdateOperation, "revoke/a", nil); status != 502 {
 			t.Fatalf("revoke/a answered %d", status)
 		}
