@@ -205,6 +205,15 @@ func (e *env) fireDueTimers() {
 	e.waitBackground()
 }
 
+// unscheduled drops the refresh timers set so far (a read sets one) and the
+// named account's record of its timer, and returns the cached account.
+func (e *env) unscheduled(name string) *account {
+	e.timers.take()
+	a := e.b.cachedAccount(name)
+	a.scheduledFor.Store(0)
+	return a
+}
+
 // take removes and returns the timers not stopped, earliest first.
 func (ft *fakeTimers) take() []fakeTimer {
 	ft.mu.Lock()
@@ -545,9 +554,7 @@ func TestRunAtATimersPointLeavesItToTheTimer(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("attick", nil)
 	e.creds("attick", nil)
-	e.timers.take()
-	a := e.b.cachedAccount("attick")
-	a.scheduledFor.Store(0)
+	a := e.unscheduled("attick")
 	point := a.view.Load().refreshAt
 	if d := point.Add(-30 * time.Second).Sub(e.clock.Now()); d > 0 {
 		e.clock.Advance(d)
@@ -580,9 +587,7 @@ func TestOverdueWithOneSecondLeftIsMovedNotRefreshed(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("second", nil)
 	e.creds("second", nil)
-	e.timers.take()
-	a := e.b.cachedAccount("second")
-	a.scheduledFor.Store(0)
+	a := e.unscheduled("second")
 	v := a.view.Load()
 	latest := v.expiresAt.Add(-refreshLead(v.lifetime))
 	e.clock.Advance(latest.Add(-time.Second).Sub(e.clock.Now()))

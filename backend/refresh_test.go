@@ -662,9 +662,7 @@ func TestRefreshTimerOfAnAccountThatLostItsTokenDoesNothing(t *testing.T) {
 	e := newEnv(t)
 	c := e.account("lost", nil)
 	e.creds("lost", nil)
-	e.timers.take()
-	a := e.b.cachedAccount("lost")
-	a.scheduledFor.Store(0)
+	a := e.unscheduled("lost")
 	point := a.view.Load().refreshAt
 	e.b.scheduleRefresh(e.storage, a, point.Sub(e.clock.Now()), point)
 	cfg, _ := loadConfig(context.Background(), e.storage, "lost")
