@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -314,19 +313,6 @@ func TestConsentEndsThePendingDeviceAuthorization(t *testing.T) {
 	}
 }
 
-// putWALAt stores a write-ahead log record under id (IDs are listed in
-// order), as framework.PutWAL stores one.
-func (e *env) putWALAt(id, kind string, data map[string]interface{}) {
-	e.t.Helper()
-	raw, err := json.Marshal(&framework.WALEntry{Kind: kind, Data: data, CreatedAt: e.clock.Now().Unix()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.storage.Put(context.Background(), &logical.StorageEntry{Key: framework.WALPrefix + id, Value: raw}); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 // zohoRevocations counts the revocation requests Zoho answered.
 func (e *env) zohoRevocations() int64 {
 	c := e.sim.Counters()
@@ -347,9 +333,9 @@ func TestStaleLeaseRevocationFollowsItsAccountsRevocationRecords(t *testing.T) {
 		if _, err := e.b.putExchangeWAL(context.Background(), e.storage, "x", e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
-		e.putWALAt("00000000-other", walKindRevokeRefresh, map[string]interface{}{
+		putRawWAL(t, e, "00000000-other", walKindRevokeRefresh, map[string]interface{}{
 			"account": "other", "accounts_url": e.sim.AccountsURL("us"), "token": "1000.other", "give_up_at": 0,
-		})
+		}, e.clock.Now())
 		before := e.zohoRevocations()
 		if err := e.revokeLease(r); err != nil {
 			t.Fatal(err)
@@ -363,9 +349,9 @@ func TestStaleLeaseRevocationFollowsItsAccountsRevocationRecords(t *testing.T) {
 		c := e.account("x", nil)
 		r := e.creds("x", nil)
 		e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
-		e.putWALAt("00000000-old", walKindRevokeRefresh, map[string]interface{}{
+		putRawWAL(t, e, "00000000-old", walKindRevokeRefresh, map[string]interface{}{
 			"account": "x", "accounts_url": e.sim.AccountsURL("us"), "token": "1000.old", "give_up_at": 0,
-		})
+		}, e.clock.Now())
 		before := e.zohoRevocations()
 		if err := e.revokeLease(r); err != nil {
 			t.Fatal(err)
@@ -378,10 +364,10 @@ func TestStaleLeaseRevocationFollowsItsAccountsRevocationRecords(t *testing.T) {
 		e := newEnv(t)
 		c := e.account("x", nil)
 		r := e.creds("x", nil)
-		e.putWALAt("00000000-other", walKindRevokeRefresh, map[string]interface{}{
+		putRawWAL(t, e, "00000000-other", walKindRevokeRefresh, map[string]interface{}{
 			"account": "other", "accounts_url": e.sim.AccountsURL("us"), "token": "1000.other", "give_up_at": 0,
 			"generation": 3, "tokens": map[string]interface{}{"t-other": e.sim.AccountsURL("us")},
-		})
+		}, e.clock.Now())
 		e.sim.AddFault(zohosim.Fault{Endpoint: "revoke", Kind: zohosim.FaultStatus, Status: 503, Times: 1})
 		e.must(logical.UpdateOperation, "config/x", map[string]interface{}{"grant_code": e.code(c)})
 		if err := e.revokeLease(r); err != nil {
